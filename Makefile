@@ -1,0 +1,41 @@
+# One entry point for the team's routines. Every target sets up what it needs first.
+#   make setup          Debian packages, .venv, editable install (idempotent; quick when done)
+#   make test           the test suite (the README's test command; CI runs exactly this)
+#   make demo           the main job on the bundled demo game (the README's first command)
+#   make bench          pytest bench/ in quick mode (BENCH_MODE=full for the long one)
+#   make check          ruff, mypy, and the C++ build with -Wall -Wextra -Werror
+#   make windows-test   cross-build native/ with mingw-w64 and run its tests under Wine
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.engine-installed
+SOURCES := pyproject.toml CMakeLists.txt scripts/setup.sh \
+	$(shell find native python -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.pyx' -o -name 'CMakeLists.txt' \) 2>/dev/null)
+
+.PHONY: setup test demo bench check windows-test clean
+
+setup: $(STAMP)
+
+$(STAMP): $(SOURCES)
+	bash scripts/setup.sh
+	@touch $@
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) -m engine.demo.main
+
+bench: setup
+	$(PY) -m pytest bench/ --bench-mode=$${BENCH_MODE:-quick}
+
+check: setup
+	$(PY) -m ruff check engine tests bench
+	$(PY) -m ruff format --check engine tests bench
+	$(PY) -m mypy
+	cmake -S native -B build/check -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON >/dev/null
+	cmake --build build/check
+
+clean:
+	rm -rf build $(VENV) .pytest_cache

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Project setup, idempotent: Debian packages when missing, a virtual environment in .venv, and an
+# editable install of engine with its test and dev extras. Quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext, XInput2 in Xi, XTest in Xtst).
+# Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows.
+PACKAGES=(g++ make libx11-dev libxext-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  $PYTHON -m venv .venv
+fi
+VPY=.venv/bin/python
+
+# The build backend and its tools live in the venv so the editable install can skip build isolation
+# (and so rebuilds reuse build/ incrementally).
+$VPY -m pip install -q --upgrade pip >/dev/null
+$VPY -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
+$VPY -m pip install -q --no-build-isolation -e ".[test,dev]"
+echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"
