@@ -1,0 +1,27 @@
+// The interface every capture backend implements (X11 MIT-SHM/XGetImage, DXGI, GDI): one grab
+// returns BGRA pixels that stay valid until the next grab on the same object.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "kernels/convert_resize.hpp"
+
+namespace engine {
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Owner thread only (the capture thread while a loop runs). Throws CaptureError, WindowLost.
+  virtual BgraView grab() = 0;
+  virtual int width() const = 0;
+  virtual int height() const = 0;
+  // Absolute screen rectangle of the last grab: x, y, w, h.
+  virtual std::array<int, 4> rect() const = 0;
+  // The path actually taken, e.g. "xshm" or "xgetimage".
+  virtual std::string backend() const = 0;
+  // Why a faster path was not taken; empty when it was.
+  virtual std::string fallback_reason() const { return {}; }
+};
+
+}  // namespace engine

@@ -1,0 +1,262 @@
+// Native self-tests: no Python, no display. Run by pytest (tests/test_native_binary.py) on Linux and
+// under Wine for the Windows build. Prints one line per check; exit status is the failure count.
+//
+// Usage: native_tests [name-substring]
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "kernels/convert_resize.hpp"
+#include "ring/frame_queue.hpp"
+#include "ring/latest_ring.hpp"
+#include "timing/pacer.hpp"
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::printf("    CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                              \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+using engine::BgraView;
+using engine::Color;
+using engine::KernelPath;
+using engine::PixelsOut;
+
+std::vector<std::uint8_t> random_bgra(int h, std::ptrdiff_t stride, std::uint32_t seed) {
+  std::vector<std::uint8_t> v(static_cast<std::size_t>(stride) * h);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+  return v;
+}
+
+std::vector<std::uint8_t> run(const std::vector<std::uint8_t>& src, int w, int h, std::ptrdiff_t stride, int ow,
+                              int oh, Color c, KernelPath p) {
+  const int ch = engine::channels(c);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(ow) * oh * ch);
+  engine::convert_resize(BgraView{src.data(), w, h, stride}, PixelsOut{out.data(), ow, oh, ow * ch}, c, p);
+  return out;
+}
+
+// Plain-loop reference of the area mean in double precision (independent of the tables' code).
+double area_mean(const std::vector<std::uint8_t>& src, int w, int h, std::ptrdiff_t stride, int ow, int oh, int ox,
+                 int oy, int ch) {
+  const double sx = static_cast<double>(w) / ow, sy = static_cast<double>(h) / oh;
+  const double x0 = ox * sx, x1 = x0 + sx, y0 = oy * sy, y1 = y0 + sy;
+  double sum = 0, area = 0;
+  for (int y = static_cast<int>(y0); y < h && y < y1; ++y) {
+    const double wy = std::min<double>(y + 1, y1) - std::max<double>(y, y0);
+    for (int x = static_cast<int>(x0); x < w && x < x1; ++x) {
+      const double wx = std::min<double>(x + 1, x1) - std::max<double>(x, x0);
+      sum += wx * wy * src[static_cast<std::size_t>(y) * stride + 4 * x + ch];
+      area += wx * wy;
+    }
+  }
+  return sum / area;
+}
+
+void test_kernel_paths_identical() {
+  const int sizes[][4] = {{1920, 1080, 160, 120}, {1920, 1080, 256, 256}, {800, 600, 160, 120},
+                          {37, 23, 5, 7},         {64, 48, 64, 48},       {33, 17, 33, 17},
+                          {7, 5, 11, 9},          {100, 100, 3, 97}};
+  for (const auto& s : sizes) {
+    const std::ptrdiff_t stride = s[0] * 4 + 12;  // padded pitch
+    const auto src = random_bgra(s[1], stride, 7u + static_cast<std::uint32_t>(s[0]));
+    for (Color c : {Color::Gray, Color::Rgb}) {
+      const auto ref = run(src, s[0], s[1], stride, s[2], s[3], c, KernelPath::Scalar);
+      for (KernelPath p : {KernelPath::Sse2, KernelPath::Avx2}) {
+        if (!engine::kernel_path_available(p)) continue;
+        CHECK(run(src, s[0], s[1], stride, s[2], s[3], c, p) == ref);
+      }
+    }
+  }
+}
+
+void test_kernel_matches_area_mean() {
+  const int w = 45, h = 31, ow = 13, oh = 9;
+  const std::ptrdiff_t stride = w * 4 + 4;
+  const auto src = random_bgra(h, stride, 3);
+  const auto rgb = run(src, w, h, stride, ow, oh, Color::Rgb, KernelPath::Auto);
+  for (int y = 0; y < oh; ++y) {
+    for (int x = 0; x < ow; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        const double want = area_mean(src, w, h, stride, ow, oh, x, y, 2 - c);
+        const int got = rgb[(static_cast<std::size_t>(y) * ow + x) * 3 + c];
+        CHECK(std::abs(got - want) <= 0.51);
+      }
+    }
+  }
+}
+
+void test_kernel_gray_direct_formula() {
+  const int w = 19, h = 3;
+  const auto src = random_bgra(h, w * 4, 11);
+  const auto g = run(src, w, h, w * 4, w, h, Color::Gray, KernelPath::Auto);
+  for (int i = 0; i < w * h; ++i) {
+    const int b = src[4 * i], gg = src[4 * i + 1], r = src[4 * i + 2];
+    CHECK(g[i] == ((b * 3735 + gg * 19235 + r * 9798 + 16384) >> 15));
+  }
+}
+
+void test_area_table_weights_sum() {
+  for (int src : {1, 7, 100, 1080, 1920}) {
+    for (int dst : {1, 3, 120, 256, 97}) {
+      const auto t = engine::kernels::area_table(src, dst);
+      double total = 0;
+      for (float x : t.weight) total += x;
+      CHECK(std::abs(total - src) < 1e-2 * dst + 1e-6);
+    }
+  }
+}
+
+void test_queue_every_frame_accounted() {
+  constexpr std::size_t kFrame = 4096;
+  constexpr std::uint64_t kN = 20000;
+  engine::FrameQueue q(8, kFrame);
+  std::atomic<bool> done{false};
+  std::uint64_t published = 0;
+  std::thread producer([&] {
+    for (std::uint64_t i = 0; i < kN; ++i) {
+      std::uint8_t* slot = q.acquire();
+      if (!slot) {
+        q.drop();
+        continue;
+      }
+      std::memset(slot, static_cast<int>(i & 0xff), kFrame);
+      std::memcpy(slot, &i, sizeof i);
+      q.publish(static_cast<std::int64_t>(i), i);
+      ++published;
+    }
+    done = true;
+  });
+  std::uint64_t received = 0, last = 0;
+  bool ok = true, first = true;
+  while (!done.load() || q.available() > 0) {
+    if (q.wait(1'000'000) == 0) continue;
+    const std::uint8_t* f = q.frame_at(0);
+    std::uint64_t i;
+    std::memcpy(&i, f, sizeof i);
+    for (std::size_t k = sizeof i; k < kFrame; ++k) ok &= f[k] == static_cast<std::uint8_t>(i & 0xff);
+    ok &= q.tick_at(0) == i && (first || i > last);
+    first = false;
+    last = i;
+    q.pop(1);
+    ++received;
+  }
+  producer.join();
+  CHECK(ok);
+  CHECK(received == published);
+  CHECK(received + q.dropped() == kN);
+}
+
+void test_latest_ring_window_contiguous_and_intact() {
+  constexpr std::size_t kFrame = 1000, kWindow = 5;
+  engine::LatestRing ring(kWindow, kFrame, 3);
+  for (std::uint64_t j = 0; j < 40; ++j) {
+    std::memset(ring.acquire(), static_cast<int>(j), kFrame);
+    ring.publish(static_cast<std::int64_t>(j), j);
+    if (j + 1 >= kWindow) {
+      std::vector<std::uint8_t> w(kWindow * kFrame);
+      CHECK(ring.copy_window(j, w.data()));
+      for (std::size_t f = 0; f < kWindow; ++f) CHECK(w[f * kFrame] == j + 1 - kWindow + f && w[f * kFrame + kFrame - 1] == w[f * kFrame]);
+    }
+  }
+  // A window the producer has since overwritten is reported torn.
+  CHECK(!ring.intact(10));
+  CHECK(ring.intact(39));
+}
+
+void test_latest_ring_concurrent_no_torn_frames() {
+  constexpr std::size_t kFrame = 64 * 64, kWindow = 4;
+  engine::LatestRing ring(kWindow, kFrame, 2);
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    for (std::uint64_t j = 0; !stop.load(); ++j) {
+      std::uint8_t* s = ring.acquire();
+      std::memset(s, static_cast<int>(j & 0xff), kFrame);
+      ring.publish(0, j);
+    }
+  });
+  std::vector<std::uint8_t> w(kWindow * kFrame);
+  std::uint64_t accepted = 0, rejected = 0;
+  bool ok = true;
+  while (accepted < 2000) {
+    const std::uint64_t n = ring.wait_newer(kWindow - 1, 1'000'000);
+    if (n < kWindow) continue;
+    const std::uint64_t end = n - 1;
+    if (!ring.copy_window(end, w.data())) {
+      ++rejected;
+      continue;
+    }
+    ++accepted;
+    for (std::size_t f = 0; f < kWindow; ++f) {
+      const std::uint8_t want = static_cast<std::uint8_t>((end + 1 - kWindow + f) & 0xff);
+      for (std::size_t k = 0; k < kFrame; k += 61) ok &= w[f * kFrame + k] == want;
+    }
+  }
+  stop = true;
+  producer.join();
+  std::printf("    accepted %llu windows, rejected %llu torn copies\n", static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(rejected));
+  CHECK(ok);
+}
+
+void test_pacer_no_drift() {
+  const std::int64_t period = 1'000'000;  // 1 kHz
+  engine::Pacer pacer(period);
+  engine::Tick t{};
+  for (int i = 0; i < 500; ++i) t = pacer.wait();
+  // Deadlines are absolute: the last due time is exactly start + index * period.
+  CHECK(t.deadline_ns == pacer.start_ns() + t.index * period);
+  CHECK(t.lateness_ns >= 0);
+  CHECK(static_cast<std::int64_t>(pacer.ticks()) + static_cast<std::int64_t>(pacer.late_ticks()) == t.index + 1);
+}
+
+void test_pacer_drops_late_ticks() {
+  const std::int64_t period = 2'000'000;
+  engine::Pacer pacer(period);
+  pacer.wait();
+  engine::sleep_until_ns(engine::monotonic_ns() + 5 * period + period / 2, 0);
+  const engine::Tick t = pacer.wait();
+  CHECK(t.skipped >= 4);
+  CHECK(t.lateness_ns < period);  // not caught up in a burst: the tick taken is the latest due
+  CHECK(pacer.late_ticks() == static_cast<std::uint64_t>(t.skipped));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string filter = argc > 1 ? argv[1] : "";
+  const std::pair<const char*, std::function<void()>> tests[] = {
+      {"kernel_paths_identical", test_kernel_paths_identical},
+      {"kernel_matches_area_mean", test_kernel_matches_area_mean},
+      {"kernel_gray_direct_formula", test_kernel_gray_direct_formula},
+      {"area_table_weights_sum", test_area_table_weights_sum},
+      {"queue_every_frame_accounted", test_queue_every_frame_accounted},
+      {"latest_ring_window_contiguous_and_intact", test_latest_ring_window_contiguous_and_intact},
+      {"latest_ring_concurrent_no_torn_frames", test_latest_ring_concurrent_no_torn_frames},
+      {"pacer_no_drift", test_pacer_no_drift},
+      {"pacer_drops_late_ticks", test_pacer_drops_late_ticks},
+  };
+  std::printf("kernel paths: best=%s\n", engine::kernel_path_name(engine::best_kernel_path()));
+  for (const auto& [name, fn] : tests) {
+    if (!filter.empty() && std::string(name).find(filter) == std::string::npos) continue;
+    const int before = g_failures;
+    fn();
+    std::printf("%s %s\n", g_failures == before ? "PASS" : "FAIL", name);
+  }
+  return g_failures;
+}

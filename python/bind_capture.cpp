@@ -1,0 +1,103 @@
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "bindings.hpp"
+#include "capture/capture_loop.hpp"
+#include "common/error.hpp"
+#if !defined(_WIN32)
+#include "capture/x11_shm.hpp"
+#endif
+
+namespace engine::py_bind {
+
+void bind_capture(py::module_& m) {
+  py::class_<Source, std::shared_ptr<Source>>(m, "Source", "A native capture backend.")
+      .def_property_readonly("width", &Source::width)
+      .def_property_readonly("height", &Source::height)
+      .def_property_readonly("rect", &Source::rect, "Absolute screen rectangle (x, y, w, h) of the last grab.")
+      .def_property_readonly("backend", &Source::backend)
+      .def_property_readonly("fallback_reason", &Source::fallback_reason)
+      .def("grab", [](py::object self) {
+             auto& s = self.cast<Source&>();
+             BgraView v;
+             {
+               py::gil_scoped_release nogil;
+               v = s.grab();
+             }
+             // Zero-copy view of the backend's buffer (e.g. the MIT-SHM segment): valid until the next
+             // grab on this source; base=self keeps the buffer alive.
+             py::array view(py::dtype::of<std::uint8_t>(), {v.height, v.width, 4},
+                            {static_cast<py::ssize_t>(v.stride), py::ssize_t{4}, py::ssize_t{1}}, v.data, self);
+             view.attr("setflags")(py::arg("write") = false);
+             return view;
+           },
+           "Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab overwrites\n"
+           "it, so copy what you keep.");
+
+#if !defined(_WIN32)
+  py::class_<X11Grabber, Source, std::shared_ptr<X11Grabber>>(m, "X11Grabber")
+      .def(py::init([](const std::string& display, std::uint64_t window_id, const std::string& window_title,
+                       std::optional<std::array<int, 4>> region, bool use_shm) {
+             X11CaptureOptions o;
+             o.display = display;
+             o.window_id = window_id;
+             o.window_title = window_title;
+             if (region) {
+               o.has_region = true;
+               o.region = *region;
+             }
+             o.use_shm = use_shm;
+             return std::make_shared<X11Grabber>(o);
+           }),
+           py::arg("display") = "", py::arg("window_id") = 0, py::arg("window_title") = "",
+           py::arg("region") = py::none(), py::arg("use_shm") = true)
+      .def_property_readonly("window_id", &X11Grabber::window_id)
+      .def_property_readonly("screen_size", &X11Grabber::screen_size);
+
+  m.def("x11_list_windows", [](const std::string& display) {
+    py::list out;
+    for (const auto& w : x11_list_windows(display)) {
+      out.append(py::dict(py::arg("id") = w.id, py::arg("title") = w.title,
+                          py::arg("rect") = py::make_tuple(w.x, w.y, w.width, w.height)));
+    }
+    return out;
+  }, py::arg("display") = "");
+  m.def("x11_screen_size", &x11_screen_size, py::arg("display") = "");
+#endif
+
+  py::class_<CaptureLoop>(m, "CaptureLoop",
+                          "Native capture thread: per pacer tick grab, convert+resize into a sink slot, stamp, publish.")
+      .def(py::init([](std::shared_ptr<Source> source, std::shared_ptr<FrameSink> sink, int width, int height,
+                       const std::string& color, std::int64_t period_ns, const std::string& path, std::int64_t spin_ns) {
+             return new CaptureLoop(std::move(source), std::move(sink), width, height, parse_color(color), period_ns,
+                                    parse_path(path), spin_ns);
+           }),
+           py::arg("source"), py::arg("sink"), py::arg("width"), py::arg("height"), py::arg("color") = "gray",
+           py::arg("period_ns") = 33'333'333, py::arg("path") = "auto", py::arg("spin_ns") = Pacer::kDefaultSpinNs)
+      .def("start", &CaptureLoop::start)
+      .def("stop", &CaptureLoop::stop, py::call_guard<py::gil_scoped_release>())
+      .def("pause", &CaptureLoop::pause)
+      .def("resume", &CaptureLoop::resume)
+      .def_property_readonly("running", &CaptureLoop::running)
+      .def_property_readonly("paused", &CaptureLoop::paused)
+      .def_property_readonly("error", &CaptureLoop::error)
+      .def_property_readonly("window_lost", &CaptureLoop::window_lost)
+      .def_property_readonly("period_ns", &CaptureLoop::period_ns)
+      .def("stats", [](const CaptureLoop& l) {
+        const CaptureStats s = l.stats();
+        return py::dict(py::arg("ticks") = s.ticks, py::arg("frames") = s.frames, py::arg("late_ticks") = s.late_ticks,
+                        py::arg("dropped") = s.dropped, py::arg("grab_ns_total") = s.grab_ns_total,
+                        py::arg("grab_ns_max") = s.grab_ns_max, py::arg("convert_ns_total") = s.convert_ns_total,
+                        py::arg("convert_ns_max") = s.convert_ns_max, py::arg("lateness_ns_total") = s.lateness_ns_total,
+                        py::arg("lateness_ns_max") = s.lateness_ns_max);
+      })
+      .def("lateness_log", [](const CaptureLoop& l) {
+        const auto v = l.lateness_log();
+        py::array_t<std::int64_t> out(static_cast<py::ssize_t>(v.size()));
+        std::copy(v.begin(), v.end(), out.mutable_data());
+        return out;
+      }, "Lateness (ns) of the most recent ticks, oldest first.");
+}
+
+}  // namespace engine::py_bind

@@ -1,0 +1,163 @@
+#include <pybind11/stl.h>
+
+#include <numeric>
+#include <vector>
+
+#include "bindings.hpp"
+#include "common/error.hpp"
+#include "ring/frame_queue.hpp"
+#include "ring/latest_ring.hpp"
+#include "ring/stress_producer.hpp"
+
+namespace engine::py_bind {
+
+namespace {
+
+using Shape = std::vector<py::ssize_t>;
+
+std::size_t shape_bytes(const Shape& s) {
+  if (s.empty()) throw InvalidArgument("frame shape must not be empty");
+  std::size_t n = 1;
+  for (auto d : s) {
+    if (d <= 0) throw InvalidArgument("frame shape entries must be positive");
+    n *= static_cast<std::size_t>(d);
+  }
+  return n;
+}
+
+// The native rings know bytes, not shapes; the bindings remember the frame shape for NumPy views.
+struct ShapedQueue : FrameQueue {
+  ShapedQueue(std::size_t capacity, Shape s) : FrameQueue(capacity, shape_bytes(s)), shape(std::move(s)) {}
+  Shape shape;
+};
+struct ShapedRing : LatestRing {
+  ShapedRing(std::size_t window, Shape s, std::size_t slack) : LatestRing(window, shape_bytes(s), slack), shape(std::move(s)) {}
+  Shape shape;
+};
+
+std::int64_t timeout_ns(double seconds) { return seconds < 0 ? -1 : static_cast<std::int64_t>(seconds * 1e9); }
+
+// A C-contiguous writable uint8 array with `leading` frames of `shape`.
+std::uint8_t* frames_buffer(py::array& a, const Shape& shape, std::size_t frames, const char* what) {
+  if (a.dtype().kind() != 'u' || a.itemsize() != 1 || !a.writeable() ||
+      !(a.flags() & py::array::c_style) || a.ndim() != static_cast<py::ssize_t>(shape.size()) + 1 ||
+      static_cast<std::size_t>(a.shape(0)) < frames) {
+    throw InvalidArgument(std::string(what) + " must be a writable C-contiguous uint8 array of frames");
+  }
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (a.shape(static_cast<py::ssize_t>(i) + 1) != shape[i]) throw InvalidArgument(std::string(what) + " has the wrong frame shape");
+  }
+  return static_cast<std::uint8_t*>(a.mutable_data());
+}
+
+template <typename T>
+T* vector_buffer(py::array& a, std::size_t n, char kind, const char* what) {
+  if (a.dtype().kind() != kind || a.itemsize() != sizeof(T) || !a.writeable() || a.ndim() != 1 ||
+      static_cast<std::size_t>(a.shape(0)) < n || a.strides(0) != static_cast<py::ssize_t>(sizeof(T))) {
+    throw InvalidArgument(std::string(what) + " has the wrong dtype or size");
+  }
+  return static_cast<T*>(a.mutable_data());
+}
+
+}  // namespace
+
+void bind_ring(py::module_& m) {
+  py::class_<FrameSink, std::shared_ptr<FrameSink>>(m, "FrameSink")
+      .def_property_readonly("frame_bytes", &FrameSink::frame_bytes);
+
+  py::class_<ShapedQueue, FrameSink, std::shared_ptr<ShapedQueue>>(
+      m, "FrameQueue",
+      "SPSC queue of frames for recording. A native producer fills it; one Python consumer drains it.\n"
+      "When full, the producer drops the newest frame and counts it.")
+      .def(py::init<std::size_t, Shape>(), py::arg("capacity"), py::arg("frame_shape"))
+      .def_property_readonly("capacity", &ShapedQueue::capacity)
+      .def_property_readonly("frame_shape", [](const ShapedQueue& q) { return py::tuple(py::cast(q.shape)); })
+      .def_property_readonly("dropped", &ShapedQueue::dropped)
+      .def("available", &ShapedQueue::available, "Consumer only: frames ready to read.")
+      .def("wait", [](ShapedQueue& q, double timeout) {
+             py::gil_scoped_release nogil;
+             return q.wait(timeout_ns(timeout));
+           }, py::arg("timeout") = -1.0, "Consumer only: block (without the GIL) until a frame is ready.")
+      .def("frame", [](py::object self, std::size_t i) {
+             auto& q = self.cast<ShapedQueue&>();
+             if (i >= q.available()) throw py::index_error("no ready frame at that index");
+             py::array view(py::dtype::of<std::uint8_t>(), q.shape, {}, q.frame_at(i), self);
+             view.attr("setflags")(py::arg("write") = false);
+             return view;
+           }, py::arg("i") = 0,
+           "Consumer only: zero-copy read-only view of the i-th ready frame, valid until pop().")
+      .def("t_ns", [](const ShapedQueue& q, std::size_t i) { return q.t_ns_at(i); }, py::arg("i") = 0)
+      .def("tick", [](const ShapedQueue& q, std::size_t i) { return q.tick_at(i); }, py::arg("i") = 0)
+      .def("pop", &ShapedQueue::pop, py::arg("n") = 1, "Consumer only: release n frames.")
+      .def("pop_into", [](ShapedQueue& q, py::array frames, py::array t_ns, py::array ticks) {
+             const std::size_t max = static_cast<std::size_t>(frames.ndim() > 0 ? frames.shape(0) : 0);
+             std::uint8_t* f = frames_buffer(frames, q.shape, max, "frames");
+             auto* t = vector_buffer<std::int64_t>(t_ns, max, 'i', "t_ns");
+             auto* k = vector_buffer<std::uint64_t>(ticks, max, 'u', "ticks");
+             py::gil_scoped_release nogil;
+             return q.pop_into(f, t, k, max);
+           }, py::arg("frames"), py::arg("t_ns"), py::arg("ticks"),
+           "Consumer only: copy up to len(frames) ready frames (e.g. into a memmap) and release them.");
+
+  py::class_<ShapedRing, FrameSink, std::shared_ptr<ShapedRing>>(
+      m, "LatestRing",
+      "The newest `window` frames as one contiguous array (mirrored storage), for play. Readers never\n"
+      "block the producer; a copy that raced with an overwrite is reported and retried.")
+      .def(py::init<std::size_t, Shape, std::size_t>(), py::arg("window"), py::arg("frame_shape"), py::arg("slack") = 4)
+      .def_property_readonly("window", &ShapedRing::window)
+      .def_property_readonly("slack", &ShapedRing::slack)
+      .def_property_readonly("frame_shape", [](const ShapedRing& r) { return py::tuple(py::cast(r.shape)); })
+      .def_property_readonly("published", &ShapedRing::published)
+      .def("wait_newer", [](ShapedRing& r, std::uint64_t after, double timeout) {
+             py::gil_scoped_release nogil;
+             return r.wait_newer(after, timeout_ns(timeout));
+           }, py::arg("after"), py::arg("timeout") = -1.0,
+           "Block (without the GIL) until more than `after` frames are published; returns the count.")
+      .def("copy_window", [](ShapedRing& r, std::uint64_t end, py::array out) -> py::object {
+             if (end + 1 < r.window() || end >= r.published()) throw py::index_error("no complete window ends at that frame");
+             std::uint8_t* dst = frames_buffer(out, r.shape, r.window(), "out");
+             std::int64_t t = 0;
+             std::uint64_t tick = 0;
+             bool ok;
+             {
+               py::gil_scoped_release nogil;
+               ok = r.copy_window(end, dst, &t, &tick);
+             }
+             if (!ok) return py::none();
+             return py::make_tuple(t, tick);
+           }, py::arg("end"), py::arg("out"),
+           "Copy the window ending at frame `end` into out. Returns (t_ns, tick) of that newest frame, or\n"
+           "None if the producer overwrote the window meanwhile (then out holds nothing usable).")
+      .def("t_ns", [](const ShapedRing& r, std::uint64_t frame) { return r.t_ns(frame); })
+      .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); });
+
+  py::class_<StressProducer>(m, "StressProducer",
+                             "Native test producer: frames whose bytes derive from their sequence number.")
+      .def(py::init<std::shared_ptr<FrameSink>, std::uint64_t, std::int64_t>(), py::arg("sink"), py::arg("frames"),
+           py::arg("period_ns") = 0, py::keep_alive<1, 2>())
+      .def("start", &StressProducer::start)
+      .def("join", &StressProducer::join, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("done", &StressProducer::done)
+      .def_property_readonly("published", &StressProducer::published)
+      .def_property_readonly("dropped", &StressProducer::dropped);
+
+  m.def("publish_frame", [](FrameSink& sink, ConvertResize& conv, const py::array& bgra, std::int64_t t_ns,
+                            std::uint64_t tick) {
+          const BgraView src = bgra_view(bgra);
+          if (sink.frame_bytes() != conv.frame_bytes()) throw InvalidArgument("converter output does not fit the sink's frames");
+          py::gil_scoped_release nogil;
+          std::uint8_t* slot = sink.acquire();
+          if (slot == nullptr) {
+            sink.drop();
+            return false;
+          }
+          conv.run(src, PixelsOut{slot, conv.dst_width(), conv.dst_height(),
+                                  static_cast<std::ptrdiff_t>(conv.dst_width()) * channels(conv.color())});
+          sink.publish(t_ns, tick);
+          return true;
+        }, py::arg("sink"), py::arg("converter"), py::arg("bgra"), py::arg("t_ns"), py::arg("tick"),
+        "Producer side for Python capture backends (mss): convert a BGRA frame straight into the next slot.\n"
+        "Returns False when the sink was full (the frame is dropped and counted).");
+}
+
+}  // namespace engine::py_bind
