@@ -1,0 +1,409 @@
+"""Screen capture: open a source (a region, a window or a monitor) and stream frames at a fixed rate.
+
+Backends are chosen lazily, per OS then per backend, from ``BACKENDS``; ``"default"`` is the fastest
+one available. On Linux the native X11 grabber (MIT-SHM, XGetImage fallback) is the default and mss
+is the portable fallback. A downgrade records its reason on the source (``fallback_reason``) and is
+logged once.
+
+Zero-copy: ``CaptureSource.grab()`` returns a read-only view of the backend's own buffer (for the
+native grabber, the MIT-SHM segment the X server writes into). It stays valid until the next grab on
+the same source; copy what you keep. Streams convert straight into ring slots, never via Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from typing import Any, Literal
+
+import numpy as np
+
+from engine import _native
+from engine._pacer import DEFAULT_SPIN_NS, Pacer
+from engine.errors import CaptureError, EngineError
+
+Color = Literal["gray", "rgb"]
+BackendName = Literal["default", "x11", "mss"]
+StreamMode = Literal["queue", "latest"]
+
+if sys.platform.startswith("linux") or "bsd" in sys.platform:
+    BACKENDS: tuple[str, ...] = ("x11", "mss")
+else:
+    BACKENDS = ("mss",)
+
+_log = logging.getLogger("engine.capture")
+_logged_reasons: set[str] = set()
+
+
+def _note_fallback(reason: str) -> None:
+    if reason and reason not in _logged_reasons:
+        _logged_reasons.add(reason)
+        _log.warning("capture fell back to a slower path: %s", reason)
+
+
+class CaptureSource:
+    """A screen area to grab from. Use :func:`open_source` to make one."""
+
+    backend: str = ""  # the backend name chosen from BACKENDS
+    path: str = ""  # what that backend actually does, e.g. "xshm" or "xgetimage"
+    fallback_reason: str = ""  # why a faster backend or path was not used ("" if it was)
+    native: Any = None  # the engine._native.Source feeding a native capture loop, if any
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """Absolute (x, y, w, h) of the captured area."""
+        raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        return self.rect[2]
+
+    @property
+    def height(self) -> int:
+        return self.rect[3]
+
+    def grab(self) -> np.ndarray:
+        """BGRA pixels, shape (H, W, 4), read-only, valid until the next grab (see module docs)."""
+        raise NotImplementedError
+
+    def grab_frame(self, size: tuple[int, int] | None = None, color: Color = "gray") -> np.ndarray:
+        """One converted (and resized) frame as a new array: (H, W) gray or (H, W, 3) RGB."""
+        w, h = size or (self.width, self.height)
+        return _native.convert_resize(self.grab(), w, h, color)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> CaptureSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.backend}/{self.path} rect={self.rect}>"
+
+
+class NativeX11Source(CaptureSource):
+    backend = "x11"
+
+    def __init__(
+        self,
+        *,
+        display: str = "",
+        window: str | int | None = None,
+        region: tuple[int, int, int, int] | None = None,
+        use_shm: bool = True,
+    ) -> None:
+        window_id = window if isinstance(window, int) else 0
+        title = window if isinstance(window, str) else ""
+        self.native = _native.X11Grabber(
+            display=display, window_id=window_id, window_title=title, region=region, use_shm=use_shm
+        )
+        self.path = self.native.backend
+        self.fallback_reason = self.native.fallback_reason
+        _note_fallback(self.fallback_reason)
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return tuple(self.native.rect)  # type: ignore[return-value]
+
+    @property
+    def window_id(self) -> int:
+        return int(self.native.window_id)
+
+    def grab(self) -> np.ndarray:
+        return self.native.grab()
+
+    def close(self) -> None:
+        self.native = None
+
+
+class MssSource(CaptureSource):
+    """Portable fallback through python-mss (and the reference the native grabber is tested against)."""
+
+    backend = "mss"
+
+    def __init__(
+        self,
+        *,
+        display: str = "",
+        region: tuple[int, int, int, int] | None = None,
+        monitor: int | None = None,
+        window: str | int | None = None,
+    ) -> None:
+        import mss
+
+        if window is not None:
+            raise EngineError("the mss backend cannot follow a window; use the x11 backend or pass --region")
+        kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
+        self._mss = mss.MSS(**kwargs)
+        self.path = "mss"
+        if region is None:
+            mon = self._mss.monitors[monitor if monitor is not None else 1]
+            region = (mon["left"], mon["top"], mon["width"], mon["height"])
+        self._rect = _check_region(region, self._mss.monitors[0])
+        x, y, w, h = self._rect
+        self._area = {"left": x, "top": y, "width": w, "height": h}
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return self._rect
+
+    def grab(self) -> np.ndarray:
+        shot = self._mss.grab(self._area)
+        arr = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+        return arr
+
+    def close(self) -> None:
+        if self._mss is not None:
+            self._mss.close()
+            self._mss = None
+
+
+def _check_region(region: tuple[int, int, int, int], screen: dict[str, int]) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(v) for v in region)
+    sx, sy, sw, sh = screen["left"], screen["top"], screen["width"], screen["height"]
+    if w <= 0 or h <= 0:
+        raise EngineError(f"region {x},{y},{w},{h} has no area; give X,Y,W,H with W and H > 0")
+    if x < sx or y < sy or x + w > sx + sw or y + h > sy + sh:
+        raise EngineError(f"region {x},{y},{w},{h} is outside the screen ({sw}x{sh}); pick X,Y,W,H inside it")
+    return x, y, w, h
+
+
+def monitor_rect(monitor: int, display: str = "") -> tuple[int, int, int, int]:
+    """Rectangle of monitor N as mss numbers them: 0 is the whole virtual screen, 1 the first monitor."""
+    import mss
+
+    kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
+    with mss.MSS(**kwargs) as sct:
+        monitors = sct.monitors
+    if not 0 <= monitor < len(monitors):
+        raise EngineError(f"monitor {monitor} does not exist; this display has monitors 0..{len(monitors) - 1}")
+    m = monitors[monitor]
+    return m["left"], m["top"], m["width"], m["height"]
+
+
+def open_source(
+    *,
+    region: tuple[int, int, int, int] | None = None,
+    window: str | int | None = None,
+    monitor: int | None = None,
+    backend: str = "default",
+    display: str | None = None,
+    use_shm: bool = True,
+) -> CaptureSource:
+    """Open a capture source.
+
+    region: (x, y, w, h) on the screen, or inside the window when ``window`` is given.
+    window: a window title (exact, else a unique case-insensitive substring) or an X window id.
+    monitor: mss numbering (0 = all monitors, 1 = first); ignored when region is given.
+    backend: one of BACKENDS or "default" (the fastest available, with fallback).
+    """
+    names = ("default", *BACKENDS)
+    if backend not in names:
+        raise EngineError(f"unknown capture backend {backend!r}; valid: {', '.join(names)}")
+    if window is not None and monitor is not None:
+        raise EngineError("give a window or a monitor, not both")
+    display = display or ""
+    if region is None and monitor is not None and window is None:
+        region = monitor_rect(monitor, display)
+    chosen = BACKENDS[0] if backend == "default" else backend
+    if chosen == "x11":
+        try:
+            return NativeX11Source(display=display, window=window, region=region, use_shm=use_shm)
+        except CaptureError as e:
+            # Only a format the native grabber cannot read is worth a fallback; a missing display or
+            # window would fail in mss too, so it is reported as is.
+            if backend == "default" and "unsupported X pixel format" in str(e):
+                src = MssSource(display=display, region=region, window=window)
+                src.fallback_reason = f"native x11 grabber: {e}"
+                _note_fallback(src.fallback_reason)
+                return src
+            raise
+    return MssSource(display=display, region=region, monitor=monitor, window=window)
+
+
+class CaptureStream:
+    """Frames from a source at a fixed rate, converted and resized, into a ring.
+
+    mode="queue" (recording): every frame goes to a FrameQueue the consumer drains; when it is full
+    the newest frame is dropped and counted. mode="latest" (play): a LatestRing holding the newest
+    ``window`` frames as one contiguous array.
+
+    With a native source the loop is a native thread (no GIL); with mss it is a Python thread on the
+    same pacer and the same converter.
+    """
+
+    def __init__(
+        self,
+        source: CaptureSource,
+        *,
+        fps: float,
+        size: tuple[int, int] | None = None,
+        color: Color = "gray",
+        mode: StreamMode = "queue",
+        capacity: int = 256,
+        window: int = 1,
+        slack: int = 4,
+        kernel: str = "auto",
+        spin_ns: int = DEFAULT_SPIN_NS,
+    ) -> None:
+        if not fps > 0:
+            raise EngineError(f"fps must be positive, got {fps}")
+        if color not in ("gray", "rgb"):
+            raise EngineError(f"color must be 'gray' or 'rgb', not {color!r}")
+        w, h = size or (source.width, source.height)
+        self.source = source
+        self.fps = float(fps)
+        self.period_ns = round(1e9 / fps)
+        self.color: Color = color
+        self.size = (w, h)
+        self.frame_shape: tuple[int, ...] = (h, w) if color == "gray" else (h, w, 3)
+        self.mode: StreamMode = mode
+        if mode == "queue":
+            self.sink: Any = _native.FrameQueue(capacity, self.frame_shape)
+        elif mode == "latest":
+            self.sink = _native.LatestRing(window, self.frame_shape, slack)
+        else:
+            raise EngineError(f"mode must be 'queue' or 'latest', not {mode!r}")
+        self._loop: Any = None
+        self._thread: _PythonLoop | None = None
+        if source.native is not None:
+            self._loop = _native.CaptureLoop(
+                source.native, self.sink, w, h, color, self.period_ns, kernel, spin_ns
+            )
+        else:
+            conv = _native.ConvertResize(source.width, source.height, w, h, color, kernel)
+            self._thread = _PythonLoop(source, self.sink, conv, self.period_ns, spin_ns)
+
+    def start(self) -> None:
+        (self._loop or self._thread).start()  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        """Stop and join the capture thread (at most a period and a grab later). Idempotent."""
+        (self._loop or self._thread).stop()  # type: ignore[union-attr]
+
+    def pause(self) -> None:
+        (self._loop or self._thread).pause()  # type: ignore[union-attr]
+
+    def resume(self) -> None:
+        (self._loop or self._thread).resume()  # type: ignore[union-attr]
+
+    @property
+    def running(self) -> bool:
+        return bool((self._loop or self._thread).running)  # type: ignore[union-attr]
+
+    @property
+    def error(self) -> str:
+        """Why the capture thread stopped on its own ("" while healthy)."""
+        return str((self._loop or self._thread).error)  # type: ignore[union-attr]
+
+    @property
+    def window_lost(self) -> bool:
+        return bool((self._loop or self._thread).window_lost)  # type: ignore[union-attr]
+
+    def stats(self) -> dict[str, int]:
+        return dict((self._loop or self._thread).stats())  # type: ignore[union-attr]
+
+    def lateness_log(self) -> np.ndarray:
+        return np.asarray((self._loop or self._thread).lateness_log())  # type: ignore[union-attr]
+
+    def __enter__(self) -> CaptureStream:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _PythonLoop:
+    """The capture loop for Python backends (mss): same pacer, same converter, same sink contract."""
+
+    def __init__(self, source: CaptureSource, sink: Any, conv: Any, period_ns: int, spin_ns: int) -> None:
+        self._source, self._sink, self._conv = source, sink, conv
+        self._period_ns, self._spin_ns = period_ns, spin_ns
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._resumed = False
+        self._thread: threading.Thread | None = None
+        self.error = ""
+        self.window_lost = False
+        self._stats = dict.fromkeys(
+            ("ticks", "frames", "late_ticks", "dropped", "grab_ns_total", "grab_ns_max", "convert_ns_total",
+             "convert_ns_max", "lateness_ns_total", "lateness_ns_max"), 0)
+        self._lateness: deque[int] = deque(maxlen=65536)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="engine-capture-mss", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._resumed = True
+        self._paused.clear()
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def lateness_log(self) -> np.ndarray:
+        return np.asarray(self._lateness, dtype=np.int64)
+
+    def _run(self) -> None:
+        from engine._pacer import monotonic_ns
+
+        pacer = Pacer(period_ns=self._period_ns, spin_ns=self._spin_ns)
+        s = self._stats
+        try:
+            while not self._stop.is_set():
+                if self._paused.is_set():
+                    self._stop.wait(0.005)
+                    continue
+                if self._resumed:
+                    self._resumed = False
+                    pacer.restart()
+                tick = pacer.wait()
+                s["ticks"] += 1
+                s["late_ticks"] += tick.skipped
+                s["lateness_ns_total"] += tick.lateness_ns
+                s["lateness_ns_max"] = max(s["lateness_ns_max"], tick.lateness_ns)
+                self._lateness.append(tick.lateness_ns)
+                t0 = monotonic_ns()
+                bgra = self._source.grab()
+                t1 = monotonic_ns()
+                if _native.publish_frame(self._sink, self._conv, bgra, t0, tick.index):
+                    s["frames"] += 1
+                else:
+                    s["dropped"] += 1
+                t2 = monotonic_ns()
+                s["grab_ns_total"] += t1 - t0
+                s["grab_ns_max"] = max(s["grab_ns_max"], t1 - t0)
+                s["convert_ns_total"] += t2 - t1
+                s["convert_ns_max"] = max(s["convert_ns_max"], t2 - t1)
+        except Exception as e:  # surfaced through .error like the native loop's
+            self.error = str(e) or type(e).__name__
+
+
+__all__ = [
+    "BACKENDS",
+    "CaptureSource",
+    "CaptureStream",
+    "Color",
+    "MssSource",
+    "NativeX11Source",
+    "monitor_rect",
+    "open_source",
+]

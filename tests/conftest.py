@@ -1,0 +1,111 @@
+"""Shared fixtures: one real Xvfb for the session, real X11 windows, kernel paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import _native
+from engine.xvfb import Xvfb
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[Xvfb]:
+    """A 1920x1080x24 Xvfb reachable over the local socket and over TCP; DISPLAY points at it."""
+    server = Xvfb(tcp=True).start()
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = server.display
+    try:
+        yield server
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(params=_native.kernel_paths())
+def kernel_path(request: pytest.FixtureRequest) -> str:
+    """Every convert+resize path this CPU can run (scalar always)."""
+    return str(request.param)
+
+
+class ImageWindow:
+    """A real X11 window (pygame, in a subprocess) showing an exact RGB image."""
+
+    def __init__(self, tmp: Path, display: str, image: np.ndarray, title: str, x: int, y: int) -> None:
+        self.image = image
+        self.title = title
+        path = tmp / f"{title}.npy"
+        np.save(path, image)
+        env = dict(os.environ, DISPLAY=display)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HELPERS / "image_window.py"), title, str(x), str(y), str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            self.close()
+            raise RuntimeError(f"test window did not start: {line!r}")
+        self.window_id = int(line.split()[1])
+        time.sleep(0.2)  # let the first frame reach the screen
+
+    @property
+    def bgra(self) -> np.ndarray:
+        """The image as the X server stores it: B, G, R, X (X is 0 on Xvfb at depth 24)."""
+        h, w, _ = self.image.shape
+        out = np.zeros((h, w, 4), np.uint8)
+        out[..., :3] = self.image[..., ::-1]
+        return out
+
+    def close(self) -> None:
+        """Close the window: the helper exits when its stdin closes (SDL turns SIGTERM into an event)."""
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def image_window(xvfb: Xvfb, tmp_path: Path) -> Iterator[object]:
+    """Factory: image_window(image, title=..., x=..., y=...) -> ImageWindow, closed after the test."""
+    windows: list[ImageWindow] = []
+
+    def make(image: np.ndarray, title: str = "engine-test-window", x: int = 100, y: int = 80) -> ImageWindow:
+        w = ImageWindow(tmp_path, xvfb.display, image, title, x, y)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A game-like RGB image: smooth gradients, hard-edged shapes and noise (not just random bytes)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.empty((h, w, 3), np.float64)
+    img[..., 0] = 128 + 100 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
+    img[..., 1] = 255 * xx / max(w - 1, 1)
+    img[..., 2] = 255 * yy / max(h - 1, 1)
+    for _ in range(12):
+        x0, y0 = rng.integers(0, w), rng.integers(0, h)
+        img[y0 : y0 + rng.integers(5, h // 3 + 6), x0 : x0 + rng.integers(5, w // 3 + 6)] = rng.integers(0, 256, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)

@@ -1,0 +1,46 @@
+"""A real X11 window showing an exact image, for capture tests.
+
+    python image_window.py TITLE X Y IMAGE.npy
+
+IMAGE.npy is uint8 (H, W, 3) RGB. Prints "READY <window id>" once the window is mapped and drawn, then
+redraws until stdin closes or it is terminated.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("SDL_VIDEODRIVER", "x11")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+def main() -> None:
+    title, x, y, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    os.environ["SDL_VIDEO_WINDOW_POS"] = f"{x},{y}"
+    import numpy as np
+    import pygame
+
+    image = np.load(path)
+    pygame.display.init()
+    screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
+    pygame.display.set_caption(title)
+    surface = pygame.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
+    screen.blit(surface, (0, 0))
+    pygame.display.flip()
+    pygame.event.pump()
+    print("READY", pygame.display.get_wm_info()["window"], flush=True)
+    import select
+
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], 0.05)
+        if ready and not sys.stdin.readline():
+            break
+        if any(e.type == pygame.QUIT for e in pygame.event.get()):
+            break
+        screen.blit(surface, (0, 0))
+        pygame.display.flip()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The native X11 grabber on a real Xvfb, checked against mss (a reference nobody here wrote)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import mss
+import numpy as np
+import pytest
+from conftest import scene
+
+import engine
+from engine import _native
+from engine.capture import CaptureStream, MssSource, open_source
+from engine.errors import CaptureError, EngineError, WindowLost
+from engine.xvfb import Xvfb
+
+
+def mss_bgra(display: str, x: int, y: int, w: int, h: int) -> np.ndarray:
+    with mss.MSS(display=display) as sct:
+        shot = sct.grab({"left": x, "top": y, "width": w, "height": h})
+        return np.frombuffer(shot.raw, np.uint8).reshape(h, w, 4).copy()
+
+
+def test_root_window_pixels_equal_mss(xvfb: Xvfb, image_window: object) -> None:
+    image_window(scene(300, 400, seed=2), title="root-scene", x=50, y=60)  # type: ignore[operator]
+    src = open_source()
+    assert src.backend == "x11" and src.path == "xshm" and src.fallback_reason == ""
+    assert src.rect == (0, 0, 1920, 1080)
+    assert np.array_equal(src.grab(), mss_bgra(xvfb.display, 0, 0, 1920, 1080))
+    sub = open_source(region=(33, 41, 517, 299))
+    assert np.array_equal(sub.grab(), mss_bgra(xvfb.display, 33, 41, 517, 299))
+
+
+def test_window_pixels_equal_mss_and_the_image(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(240, 320, seed=3), title="grab-me", x=211, y=97)  # type: ignore[operator]
+    for how in ("grab-me", "GRAB", win.window_id):  # exact title, unique substring, id
+        src = open_source(window=how)
+        x, y, w, h = src.rect
+        assert (w, h) == (320, 240)
+        got = src.grab()
+        assert np.array_equal(got, mss_bgra(xvfb.display, x, y, w, h))
+        assert np.array_equal(got[..., :3], win.bgra[..., :3])
+    region = open_source(window="grab-me", region=(10, 20, 100, 50)).grab()
+    assert np.array_equal(region[..., :3], win.bgra[20:70, 10:110, :3])
+
+
+def test_grab_is_a_zero_copy_view_of_shared_memory(xvfb: Xvfb) -> None:
+    src = open_source(region=(0, 0, 64, 32))
+    a = src.grab()
+    assert not a.flags.writeable and not a.flags.owndata
+    assert a.base is not None
+    b = src.grab()
+    assert a.__array_interface__["data"][0] == b.__array_interface__["data"][0]  # the same buffer
+
+
+def test_shm_path_is_taken_and_fallback_is_forced_over_tcp(xvfb: Xvfb) -> None:
+    fast = _native.X11Grabber(display=xvfb.display, region=(0, 0, 200, 100))
+    assert fast.backend == "xshm" and fast.fallback_reason == ""
+    slow = open_source(display=xvfb.tcp_display, region=(0, 0, 200, 100))
+    assert slow.path == "xgetimage"
+    assert "XShmAttach failed" in slow.fallback_reason and "TCP" in slow.fallback_reason
+    assert np.array_equal(slow.grab(), fast.grab())
+
+
+def test_fallback_without_mit_shm_extension() -> None:
+    with Xvfb(width=320, height=240, shm=False) as server:
+        src = open_source(display=server.display)
+        assert src.path == "xgetimage"
+        assert src.fallback_reason == "the X server has no MIT-SHM extension"
+        assert np.array_equal(src.grab(), mss_bgra(server.display, 0, 0, 320, 240))
+
+
+def test_caller_can_force_xgetimage(xvfb: Xvfb) -> None:
+    src = open_source(region=(5, 5, 50, 50), use_shm=False)
+    assert src.path == "xgetimage" and "disabled" in src.fallback_reason
+
+
+def test_follows_a_window_that_moves(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(120, 160, seed=4), title="mover", x=100, y=100)  # type: ignore[operator]
+    src = open_source(window="mover")
+    assert src.rect[:2] == (100, 100)
+    subprocess.run(["xdotool", "windowmove", str(win.window_id), "700", "400"], check=True,
+                   env=dict(os.environ, DISPLAY=xvfb.display))
+    deadline = time.monotonic() + 5
+    while src.rect[:2] != (700, 400) and time.monotonic() < deadline:
+        got = src.grab()
+        time.sleep(0.02)
+    assert src.rect[:2] == (700, 400)
+    time.sleep(0.2)
+    got = src.grab()
+    assert np.array_equal(got[..., :3], win.bgra[..., :3])
+
+
+def test_closed_window_raises_window_lost(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(50, 60, seed=5), title="doomed")  # type: ignore[operator]
+    src = open_source(window="doomed")
+    src.grab()
+    win.close()
+    with pytest.raises(WindowLost, match="closed|hidden|no longer exists"):
+        for _ in range(200):
+            src.grab()
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"window": "no such window at all"}, ValueError, "no window titled 'no such window at all'"),
+        ({"region": (1900, 0, 100, 100)}, ValueError, "outside the screen"),
+        ({"region": (-1, 0, 10, 10)}, ValueError, "outside the screen"),
+        ({"region": (0, 0, 0, 10)}, ValueError, "no area"),
+        ({"backend": "dxgi-on-linux"}, EngineError, "valid: default, x11, mss"),
+        ({"monitor": 7}, EngineError, "monitor 7 does not exist"),
+        ({"window": 0x7FFFFFF}, CaptureError, "no longer exists"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(xvfb: Xvfb, kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        open_source(**kwargs)
+
+
+def test_no_display_and_bad_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(CaptureError, match="DISPLAY is not set"):
+        open_source()
+    with pytest.raises(CaptureError, match="cannot open X display ':97'"):
+        open_source(display=":97")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _shm_segments() -> int:
+    return len(Path("/proc/sysvipc/shm").read_text().splitlines()) - 1
+
+
+def test_no_fd_or_shm_leaks_over_thousands_of_grabs(xvfb: Xvfb) -> None:
+    open_source(region=(0, 0, 8, 8)).grab()  # warm up libraries' own one-time fds
+    fds, segs = _open_fds(), _shm_segments()
+    src = open_source(region=(0, 0, 320, 240))
+    for _ in range(3000):
+        src.grab()
+    del src
+    for _ in range(200):
+        s = open_source(region=(10, 10, 64, 64))
+        s.grab()
+        del s
+    assert _open_fds() == fds
+    assert _shm_segments() == segs
+
+
+def test_mss_backend_and_stream(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(90, 120, seed=6), title="mss-scene", x=300, y=200)  # type: ignore[operator]
+    src = open_source(backend="mss", region=(300, 200, 120, 90))
+    assert isinstance(src, MssSource)
+    assert np.array_equal(src.grab()[..., :3], win.bgra[..., :3])
+    with CaptureStream(src, fps=60, size=(60, 45), color="rgb") as stream:
+        assert stream.sink.wait(2.0) > 0
+        frame = np.array(stream.sink.frame(0))
+    ref = _native.convert_resize(np.ascontiguousarray(win.bgra), 60, 45, "rgb")
+    assert np.array_equal(frame, ref)
+    assert stream.stats()["frames"] >= 1 and stream.error == ""
+
+
+def test_native_stream_delivers_converted_frames_in_order(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(120, 160, seed=7), title="stream-scene", x=0, y=0)  # type: ignore[operator]
+    src = open_source(window="stream-scene")
+    ref = _native.convert_resize(np.ascontiguousarray(win.bgra), 80, 60, "gray")
+    with CaptureStream(src, fps=200, size=(80, 60), color="gray", capacity=64) as stream:
+        got = 0
+        ticks = []
+        while got < 50:
+            n = stream.sink.wait(2.0)
+            assert n > 0, stream.error
+            for i in range(n):
+                assert np.array_equal(stream.sink.frame(i), ref)
+                ticks.append(stream.sink.tick(i))
+            stream.sink.pop(n)
+            got += n
+    stats = stream.stats()
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)
+    assert stats["frames"] >= 50 and stats["frames"] + stats["dropped"] == stats["ticks"]
+
+
+def test_stream_reports_lost_window(xvfb: Xvfb, image_window: object) -> None:
+    win = image_window(scene(40, 40, seed=8), title="lost-in-stream")  # type: ignore[operator]
+    stream = CaptureStream(open_source(window="lost-in-stream"), fps=100, mode="latest", window=2)
+    stream.start()
+    stream.sink.wait_newer(0, 2.0)
+    win.close()
+    deadline = time.monotonic() + 5
+    while stream.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not stream.running and stream.window_lost
+    assert "closed" in stream.error or "hidden" in stream.error
+    stream.stop()
+
+
+def test_public_api_is_reexported() -> None:
+    assert engine.open_source is open_source
+    assert set(engine.__all__) >= {"open_source", "CaptureStream", "Pacer", "CaptureError", "WindowLost"}
