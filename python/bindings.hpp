@@ -15,6 +15,7 @@ namespace py = pybind11;
 void bind_kernels(py::module_& m);
 void bind_ring(py::module_& m);
 void bind_capture(py::module_& m);
+void bind_input(py::module_& m);
 
 Color parse_color(const std::string& s);
 KernelPath parse_path(const std::string& s);

@@ -30,4 +30,5 @@ PYBIND11_MODULE(_native, m) {
   engine::py_bind::bind_kernels(m);
   engine::py_bind::bind_ring(m);
   engine::py_bind::bind_capture(m);
+  engine::py_bind::bind_input(m);
 }

@@ -1,0 +1,148 @@
+#include "input/x11_listener.hpp"
+
+#include <X11/Xlib.h>
+#include <X11/extensions/XInput2.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <mutex>
+
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "input/action_table.hpp"
+#include "x11/x11_common.hpp"
+
+namespace engine {
+
+struct X11InputListener::Impl {
+  x11::Connection conn;
+  int xi_opcode = 0;
+  int wake_fd = -1;  // eventfd: stop() writes to it to end the poll
+  std::array<std::int16_t, 256> by_keycode{};  // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1)
+  std::array<std::int16_t, 32> by_button{};
+  std::vector<bool> down;  // per action and hotkey, to drop repeats
+  std::size_t n_actions = 0;
+  mutable std::mutex error_mutex;
+  std::string error;  // Protected by error_mutex.
+
+  Impl(const std::string& display, const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys)
+      : conn(display) {
+    Display* d = conn.get();
+    int event = 0, err = 0;
+    if (!XQueryExtension(d, "XInputExtension", &xi_opcode, &event, &err)) {
+      throw CaptureError("the X server has no XInput extension; use --input evdev");
+    }
+    int major = 2, minor = 0;
+    if (XIQueryVersion(d, &major, &minor) != Success) {
+      throw CaptureError("the X server's XInput is older than 2.0; use --input evdev");
+    }
+    n_actions = actions.size();
+    down.assign(actions.size() + hotkeys.size(), false);
+    auto map = [&](const std::string& name, std::int16_t code) {
+      const ActionKey& a = require_action(name);
+      if (a.x_button) {
+        by_button[static_cast<std::size_t>(a.x_button)] = code;
+        return;
+      }
+      const KeyCode kc = XKeysymToKeycode(d, a.x_keysym);
+      if (kc == 0) throw InvalidArgument("action '" + name + "' has no key in this X keyboard map");
+      if (by_keycode[kc] != 0) throw InvalidArgument("'" + name + "' is configured twice (as an action and a hotkey?)");
+      by_keycode[kc] = code;
+    };
+    for (std::size_t i = 0; i < actions.size(); ++i) map(actions[i], static_cast<std::int16_t>(i + 1));
+    for (std::size_t h = 0; h < hotkeys.size(); ++h) map(hotkeys[h], static_cast<std::int16_t>(-(static_cast<int>(h) + 1)));
+
+    // Raw events are delivered to the root window for all master devices regardless of focus.
+    // https://www.x.org/releases/current/doc/inputproto/XI2proto.txt ("Raw events")
+    std::array<unsigned char, XIMaskLen(XI_LASTEVENT)> mask{};
+    XISetMask(mask.data(), XI_RawKeyPress);
+    XISetMask(mask.data(), XI_RawKeyRelease);
+    XISetMask(mask.data(), XI_RawButtonPress);
+    XISetMask(mask.data(), XI_RawButtonRelease);
+    XIEventMask em{XIAllMasterDevices, static_cast<int>(mask.size()), mask.data()};
+    x11::ErrorTrap trap(d);
+    XISelectEvents(d, conn.root(), &em, 1);
+    if (trap.sync() != 0) throw CaptureError("XISelectEvents failed: " + trap.describe());
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd < 0) throw CaptureError("eventfd failed");
+  }
+
+  ~Impl() {
+    if (wake_fd >= 0) close(wake_fd);
+  }
+};
+
+X11InputListener::X11InputListener(const std::string& display, const std::vector<std::string>& actions,
+                                   const std::vector<std::string>& hotkeys, std::size_t capacity)
+    : impl_(std::make_unique<Impl>(display, actions, hotkeys)), queue_(capacity) {}
+
+X11InputListener::~X11InputListener() { stop(); }
+
+void X11InputListener::start() {
+  if (thread_.joinable()) throw InvalidArgument("listener already started");
+  running_.store(true, std::memory_order_release);
+  thread_ = std::thread([this] { run(); });
+}
+
+void X11InputListener::stop() {
+  if (thread_.joinable()) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t w = write(impl_->wake_fd, &one, sizeof one);
+    thread_.join();
+  }
+  running_.store(false, std::memory_order_release);
+}
+
+std::string X11InputListener::error() const {
+  std::lock_guard<std::mutex> lock(impl_->error_mutex);
+  return impl_->error;
+}
+
+void X11InputListener::run() {
+  Display* d = impl_->conn.get();
+  pollfd fds[2] = {{ConnectionNumber(d), POLLIN, 0}, {impl_->wake_fd, POLLIN, 0}};
+  for (;;) {
+    while (XPending(d) > 0) {
+      XEvent ev;
+      XNextEvent(d, &ev);
+      const std::int64_t now = monotonic_ns();
+      if (ev.type != GenericEvent || ev.xcookie.extension != impl_->xi_opcode) continue;
+      if (!XGetEventData(d, &ev.xcookie)) continue;
+      const int type = ev.xcookie.evtype;
+      const auto* raw = static_cast<const XIRawEvent*>(ev.xcookie.data);
+      std::int16_t code = 0;
+      if ((type == XI_RawKeyPress || type == XI_RawKeyRelease) && raw->detail >= 0 && raw->detail < 256) {
+        code = impl_->by_keycode[static_cast<std::size_t>(raw->detail)];
+      } else if ((type == XI_RawButtonPress || type == XI_RawButtonRelease) && raw->detail >= 0 && raw->detail < 32) {
+        code = impl_->by_button[static_cast<std::size_t>(raw->detail)];
+      }
+      const bool press = type == XI_RawKeyPress || type == XI_RawButtonPress;
+      XFreeEventData(d, &ev.xcookie);
+      if (code == 0) continue;  // not configured: never leaves this function
+      const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
+      const std::size_t slot = code > 0 ? static_cast<std::size_t>(code - 1)
+                                        : impl_->n_actions + static_cast<std::size_t>(-code - 1);
+      if (impl_->down[slot] == press) continue;  // auto-repeat or a duplicate
+      impl_->down[slot] = press;
+      queue_.push(InputEvent{now, action, static_cast<std::int8_t>(press ? 1 : 0)});
+    }
+    if (impl_->conn.broken()) {
+      std::lock_guard<std::mutex> lock(impl_->error_mutex);
+      impl_->error = "lost the connection to X display '" + impl_->conn.name() + "'";
+      break;
+    }
+    fds[0].revents = fds[1].revents = 0;
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) break;
+    if (fds[0].revents & (POLLERR | POLLHUP)) {
+      std::lock_guard<std::mutex> lock(impl_->error_mutex);
+      impl_->error = "the X server closed the connection";
+      break;
+    }
+  }
+  running_.store(false, std::memory_order_release);
+}
+
+}  // namespace engine

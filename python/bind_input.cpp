@@ -1,0 +1,80 @@
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "bindings.hpp"
+#include "common/error.hpp"
+#include "input/action_table.hpp"
+#if !defined(_WIN32)
+#include "input/x11_listener.hpp"
+#include "input/xtest_actuator.hpp"
+#endif
+
+namespace engine::py_bind {
+
+void bind_input(py::module_& m) {
+  m.def("action_names", [] {
+    std::vector<std::string> out;
+    for (const auto& a : action_table()) out.emplace_back(a.name);
+    return out;
+  }, "Every action name the engine knows, in table order.");
+  m.def("action_info", [](const std::string& name) {
+    const ActionKey& a = require_action(name);
+    return py::dict(py::arg("name") = a.name, py::arg("x_keysym") = a.x_keysym, py::arg("x_button") = a.x_button,
+                    py::arg("evdev_code") = a.evdev_code, py::arg("win_scan") = a.win_scan,
+                    py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk);
+  }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
+
+#if !defined(_WIN32)
+  py::class_<XTestActuator>(m, "XTestActuator", "Sends press/release changes of the configured actions via XTest.")
+      .def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"))
+      .def("apply", [](XTestActuator& a, const py::array& state) {
+             const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> s(state);
+             const std::uint8_t* p = s.data();
+             const auto n = static_cast<std::size_t>(s.size());
+             py::gil_scoped_release nogil;
+             return a.apply(p, n);
+           }, py::arg("state"), "Make the held set equal `state` (one value per action); returns events sent.")
+      .def("set", &XTestActuator::set, py::arg("action"), py::arg("down"))
+      .def("release_all", &XTestActuator::release_all, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("held", &XTestActuator::held)
+      .def("server_state", &XTestActuator::server_state,
+           "What the X server believes is down for each action (XQueryKeymap and the pointer mask).")
+      .def("__len__", &XTestActuator::size);
+
+  py::class_<X11InputListener>(m, "X11InputListener",
+                               "XInput2 raw key/button events of the configured actions and hotkeys only.")
+      .def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
+           py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
+           py::arg("capacity") = 65536)
+      .def("start", &X11InputListener::start)
+      .def("stop", &X11InputListener::stop, py::call_guard<py::gil_scoped_release>())
+      .def("wait", [](X11InputListener& l, double timeout) {
+             py::gil_scoped_release nogil;
+             l.wait(timeout < 0 ? -1 : static_cast<std::int64_t>(timeout * 1e9));
+           }, py::arg("timeout") = -1.0)
+      .def("pop", [](X11InputListener& l, std::size_t max) {
+             std::vector<InputEvent> buf(max);
+             std::size_t n;
+             {
+               py::gil_scoped_release nogil;
+               n = l.pop(buf.data(), max);
+             }
+             py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
+             py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
+             py::array_t<std::int8_t> v(static_cast<py::ssize_t>(n));
+             for (std::size_t i = 0; i < n; ++i) {
+               t.mutable_at(i) = buf[i].t_ns;
+               a.mutable_at(i) = buf[i].action;
+               v.mutable_at(i) = buf[i].value;
+             }
+             return py::make_tuple(t, a, v);
+           }, py::arg("max") = 4096,
+           "Events so far as (t_ns int64, action int16, value int8) arrays; action < 0 is hotkey -(action+1).")
+      .def_property_readonly("dropped", &X11InputListener::dropped)
+      .def_property_readonly("running", &X11InputListener::running)
+      .def_property_readonly("error", &X11InputListener::error);
+#endif
+}
+
+}  // namespace engine::py_bind
