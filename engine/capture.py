@@ -181,7 +181,8 @@ def monitor_rect(monitor: int, display: str = "") -> tuple[int, int, int, int]:
     with mss.MSS(**kwargs) as sct:
         monitors = sct.monitors
     if not 0 <= monitor < len(monitors):
-        raise EngineError(f"monitor {monitor} does not exist; this display has monitors 0..{len(monitors) - 1}")
+        last = len(monitors) - 1
+        raise EngineError(f"monitor {monitor} does not exist; this display has monitors 0..{last}")
     m = monitors[monitor]
     return m["left"], m["top"], m["width"], m["height"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mss
 import numpy as np
 import pytest
-from conftest import scene
+from scenes import scene
 
 import engine
 from engine import _native
@@ -100,7 +100,7 @@ def test_closed_window_raises_window_lost(xvfb: Xvfb, image_window: object) -> N
     src = open_source(window="doomed")
     src.grab()
     win.close()
-    with pytest.raises(WindowLost, match="closed|hidden|no longer exists"):
+    with pytest.raises(WindowLost, match=r"closed|hidden|no longer exists"):
         for _ in range(200):
             src.grab()
             time.sleep(0.01)

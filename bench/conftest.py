@@ -1,0 +1,98 @@
+"""Benchmark harness: a real Xvfb with game-like content, quick/full modes, and one side-by-side table.
+
+Every benchmark measures the engine and its reference in the same run and records rows with
+``report.add(...)``; at the end of ``pytest bench/`` the rows are printed as one table and written to
+bench/results/latest.json with a description of the machine. Benchmarks assert that what they ran is
+right (real frames, counts), never how fast it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from harness import ROOT, Report, game_scene, machine
+
+from engine.xvfb import Xvfb
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--bench-mode", choices=("quick", "full"), default="quick",
+                     help="quick: a few minutes in all; full: more rounds and longer runs")
+
+
+_REPORT: Report | None = None
+
+
+@pytest.fixture(scope="session")
+def report(request: pytest.FixtureRequest) -> Report:
+    global _REPORT
+    if _REPORT is None:
+        _REPORT = Report(request.config.getoption("--bench-mode"))
+    return _REPORT
+
+
+@pytest.fixture(scope="session")
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--bench-mode"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _REPORT is None or not _REPORT.rows:
+        return
+    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode): side by side, ratios from this run")
+    terminalreporter.write_line(_REPORT.table())
+    RESULTS.mkdir(exist_ok=True)
+    out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows]}
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=1))
+    terminalreporter.write_line(f"written: {RESULTS / 'latest.json'}")
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[Xvfb]:
+    server = Xvfb().start()
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = server.display
+    try:
+        yield server
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(scope="session")
+def screen_content(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[np.ndarray]:
+    """Fill the whole 1920x1080 screen with a real X11 window showing a game-like image."""
+    image = game_scene(1080, 1920, seed=11)
+    path = tmp_path_factory.mktemp("screen") / "screen.npy"
+    np.save(path, image)
+    env = dict(os.environ, DISPLAY=xvfb.display)
+    helper = ROOT / "tests" / "helpers" / "image_window.py"
+    proc = subprocess.Popen([sys.executable, str(helper), "bench-screen", "0", "0", str(path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+    time.sleep(0.3)
+    try:
+        yield image
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.wait(5)
+
+
