@@ -555,7 +555,7 @@ class SessionWriter:
 
     def _check_open(self) -> None:
         if self._error is not None:
-            raise self._error
+            raise StorageError(str(self._error))
         if self._final is not None:
             raise ValueError(f"session {self._path.name!r} is closed")
 
@@ -679,7 +679,7 @@ def _recover(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Count back in the frames committed after the last flush of a dead writer; status "recovered"."""
     info = {name: _read_npy_info(path / name) for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS)}
     ts = info[TIMESTAMPS]
-    t_h = ts.shape[0]
+    t_h = min(ts.shape[0], ts.capacity)  # a header past the end of its file would be damage
     all_ts = _npy_memmap(path / TIMESTAMPS, ts, ts.capacity)
     prev = int(all_ts[t_h - 1]) if t_h else 0
     t = t_h + _valid_prefix(np.asarray(all_ts[t_h:]), prev)

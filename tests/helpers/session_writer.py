@@ -137,7 +137,7 @@ def run_fill(data_dir: str) -> None:
         try:
             w.append_events(np.array([1]), np.array([0]), np.array([1]))
         except StorageError as again:
-            print("AGAIN", again is e, flush=True)
+            print("AGAIN", str(again) == str(e), flush=True)
         print("STATUS", w.close()["status"], flush=True)
 
 
