@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from helpers.session_writer import event_pattern, pattern
 
+from engine import _native
 from engine.cli.sessions import main as sessions_main
 from engine.errors import EngineError
 from engine.session import (
@@ -140,6 +141,31 @@ def test_session_without_actions_or_frames(tmp_path: Path) -> None:
     with create(tmp_path, name="noactions", actions=()) as w:
         write(w, np.ones((10, 24, 32), np.uint8), np.arange(1, 11), np.empty((10, 0), np.uint8))
     assert Session.open(w.path).frames.shape == (10, 24, 32)
+
+
+def test_native_queue_pops_straight_into_the_frames_file(tmp_path: Path) -> None:
+    """The recorder's path: FrameQueue.pop_into copies ring slots into frames_buffer views (the only copy)."""
+    shape, n = (48, 64), 2000
+    queue = _native.FrameQueue(64, shape)
+    producer = _native.StressProducer(queue, n, 50_000)  # bytes derive from seq (see test_ring.py)
+    t_ns, ticks = np.empty(64, np.int64), np.empty(64, np.uint64)
+    seqs: list[int] = []
+    with create(tmp_path, shape=shape, actions=("a",), chunk_frames=100) as w:
+        producer.start()
+        while not producer.done or queue.available():
+            if queue.wait(0.01):
+                buf = w.frames_buffer(queue.available())
+                k = queue.pop_into(buf, t_ns[: len(buf)], ticks[: len(buf)])
+                w.commit(k, t_ns[:k], np.zeros((k, 1), np.uint8))
+                seqs.extend(int(s) for s in ticks[:k])
+        producer.join()
+    s = Session.open(w.path)
+    assert len(s) + queue.dropped == n and len(s) == len(seqs)
+    k = np.arange(np.prod(shape), dtype=np.uint64)
+    for i, seq in enumerate(seqs):
+        want = ((np.uint64(seq) * np.uint64(131) + k) & np.uint64(0xFF)).astype(np.uint8)
+        want[:8] = np.frombuffer(np.uint64(seq).tobytes(), np.uint8)
+        assert np.array_equal(s.frames[i].reshape(-1), want), f"frame {i} (seq {seq})"
 
 
 def test_writer_refuses_bad_input(tmp_path: Path) -> None:
