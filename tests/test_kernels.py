@@ -100,7 +100,7 @@ def test_output_into_padded_array(kernel_path: str) -> None:
         (lambda: _native.convert_resize(np.zeros((4, 4, 4), np.uint8), 2, 2, "gray", "neon"), "auto"),
         (lambda: _native.convert_resize(np.zeros((4, 8, 4), np.uint8)[:, ::2], 2, 2), "contiguous"),
         (lambda: _native.ConvertResize(4, 4, 2, 2).run(np.zeros((5, 4, 4), np.uint8)), "prepared for 4x4"),
-        (lambda: _native.ConvertResize(4, 4, 2, 2).run(np.zeros((4, 4, 4), np.uint8), np.zeros((2, 2, 3), np.uint8)),  # noqa: E501
+        (lambda: _native.ConvertResize(4, 4, 2, 2).run(np.zeros((4, 4, 4), np.uint8), np.zeros((2, 2, 3), np.uint8)),
          "(H, W)"),
     ],
 )

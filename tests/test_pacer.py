@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Pacer, monotonic_ns, sleep_until_ns
-from engine import _native
+from engine import Pacer, _native, monotonic_ns, sleep_until_ns
 
 
 def test_many_ticks_at_1khz_have_no_cumulative_drift() -> None:

@@ -1,0 +1,176 @@
+"""Where recorded actions come from: X11 (XInput2 raw events, native thread) or Linux evdev.
+
+Both deliver (t_ns, action, value) on the engine's monotonic clock for the configured actions only,
+and hotkey presses separately. Nothing else is read or kept: the recorder is not a keylogger.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import threading
+from collections import deque
+from typing import Literal, Protocol
+
+import numpy as np
+
+from engine import _native
+from engine.errors import EngineError
+from engine.keys import evdev_code
+
+InputName = Literal["x11", "evdev"]
+INPUTS: tuple[str, ...] = ("x11", "evdev") if sys.platform.startswith("linux") else ()
+
+Events = tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ns int64, action int16, value int8
+
+
+class InputSource(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def poll(self) -> tuple[Events, list[int]]:
+        """(action events so far, hotkey indices pressed so far), both in arrival order."""
+        ...
+    @property
+    def error(self) -> str: ...
+
+
+def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[Events, list[int]]:
+    hot = a < 0
+    hotkeys = [int(-x - 1) for x, val in zip(a[hot], v[hot], strict=True) if val == 1]
+    keep = ~hot
+    return (t[keep], a[keep], v[keep]), hotkeys
+
+
+class X11Input:
+    """XInput2 raw events in a native thread (engine._native.X11InputListener)."""
+
+    def __init__(self, actions: list[str], hotkeys: list[str], display: str = "") -> None:
+        self._listener = _native.X11InputListener(display, actions, hotkeys)
+
+    def start(self) -> None:
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._listener.stop()
+
+    def poll(self) -> tuple[Events, list[int]]:
+        return _split(*self._listener.pop(65536))
+
+    @property
+    def error(self) -> str:
+        return str(self._listener.error)
+
+
+# linux/input.h: _IOW('E', 0xa0, int) sets the clock of event timestamps.
+_EVIOCSCLOCKID = 0x400445A0
+_CLOCK_MONOTONIC = 1
+_EV_KEY = 1
+
+
+class EvdevInput:
+    """Keyboards and mice from /dev/input through python-evdev, kernel timestamps on CLOCK_MONOTONIC."""
+
+    def __init__(self, actions: list[str], hotkeys: list[str], devices: list[str] | None = None) -> None:
+        try:
+            import evdev
+        except ImportError as e:  # pragma: no cover - evdev is a Linux dependency
+            raise EngineError("python-evdev is not installed; pip install evdev, or use --input x11") from e
+        self._codes = {evdev_code(n): i for i, n in enumerate(actions)}
+        self._hot = {evdev_code(n): -(i + 1) for i, n in enumerate(hotkeys)}
+        wanted = set(self._codes) | set(self._hot)
+        paths = devices if devices is not None else sorted(evdev.list_devices())
+        if not paths:
+            raise EngineError("no input devices under /dev/input (none exist or none are readable): add yourself "
+                              "to the 'input' group (sudo usermod -aG input $USER, log in again) or add a udev "
+                              "rule, or use --input x11")
+        self._devices = []
+        denied = []
+        for p in paths:
+            try:
+                dev = evdev.InputDevice(p)
+            except PermissionError:
+                denied.append(p)
+                continue
+            keys = set(dev.capabilities().get(_EV_KEY, []))
+            if keys & wanted:
+                import fcntl
+                import struct
+
+                fcntl.ioctl(dev.fd, _EVIOCSCLOCKID, struct.pack("i", _CLOCK_MONOTONIC))
+                self._devices.append(dev)
+            else:
+                dev.close()
+        if not self._devices:
+            why = (f"permission denied on {', '.join(denied)}: add yourself to the 'input' group "
+                   "(sudo usermod -aG input $USER, log in again) or add a udev rule" if denied
+                   else "no device reports the configured keys")
+            raise EngineError(f"cannot read the keyboard/mouse through evdev: {why}; or use --input x11")
+        self._queue: deque[tuple[int, int, int]] = deque()
+        self._held: dict[int, bool] = {}
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread: threading.Thread | None = None
+        self._error = ""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="engine-evdev", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+        if self._thread is not None:
+            self._thread.join()
+        for d in self._devices:
+            d.close()
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    def _run(self) -> None:
+        fds = {d.fd: d for d in self._devices}
+        try:
+            while True:
+                ready, _, _ = select.select([*fds, self._stop_r], [], [])
+                if self._stop_r in ready:
+                    return
+                for fd in ready:
+                    for ev in fds[fd].read():
+                        if ev.type != _EV_KEY or ev.value == 2:  # 2: auto-repeat
+                            continue
+                        code = self._codes.get(ev.code)
+                        if code is None:
+                            code = self._hot.get(ev.code)
+                        if code is None:
+                            continue  # not configured: dropped here, never stored
+                        down = ev.value == 1
+                        if self._held.get(code) == down:
+                            continue
+                        self._held[code] = down
+                        self._queue.append((ev.sec * 1_000_000_000 + ev.usec * 1000, code, int(down)))
+        except OSError as e:
+            self._error = f"evdev device failed: {e}"
+
+    def poll(self) -> tuple[Events, list[int]]:
+        items = []
+        while self._queue:
+            items.append(self._queue.popleft())
+        if not items:
+            empty = (np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int8))
+            return empty, []
+        arr = np.array(items, dtype=np.int64)
+        return _split(arr[:, 0], arr[:, 1].astype(np.int16), arr[:, 2].astype(np.int8))
+
+
+def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str = "") -> InputSource:
+    """The input backend by name; one clear error for an unknown one."""
+    if kind == "x11":
+        return X11Input(actions, hotkeys, display)
+    if kind == "evdev":
+        return EvdevInput(actions, hotkeys)
+    raise EngineError(f"unknown input backend {kind!r}; valid: {', '.join(INPUTS) or 'none on this OS'}")
+
+
+__all__ = ["INPUTS", "EvdevInput", "InputSource", "X11Input", "open_input"]
