@@ -8,6 +8,7 @@
 #include "ring/frame_queue.hpp"
 #include "ring/latest_ring.hpp"
 #include "ring/stress_producer.hpp"
+#include "ring/window_feed.hpp"
 
 namespace engine::py_bind {
 
@@ -140,6 +141,57 @@ void bind_ring(py::module_& m) {
       .def_property_readonly("done", &StressProducer::done)
       .def_property_readonly("published", &StressProducer::published)
       .def_property_readonly("dropped", &StressProducer::dropped);
+
+  m.def("feed_window", [](ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip, py::array lut,
+                          const std::string& layout, py::array out) -> py::object {
+          if (window < 1 || skip < 1) throw InvalidArgument("window and skip must be >= 1");
+          if ((window - 1) * skip + 1 > ring.window()) {
+            throw InvalidArgument("the ring holds " + std::to_string(ring.window()) + " frames; a window of " +
+                                  std::to_string(window) + " with skip " + std::to_string(skip) + " needs " +
+                                  std::to_string((window - 1) * skip + 1));
+          }
+          if (end + 1 < ring.window() || end >= ring.published()) throw py::index_error("no complete window ends at that frame");
+          InputLayout lay;
+          if (layout == "frames") lay = InputLayout::kFrames;
+          else if (layout == "channels") lay = InputLayout::kChannels;
+          else throw InvalidArgument("layout must be 'frames' or 'channels'");
+          const std::size_t channels = ring.shape.size() == 3 ? static_cast<std::size_t>(ring.shape[2]) : 1;
+          if (lut.ndim() != 1 || lut.shape(0) != 256 || !(lut.flags() & py::array::c_style)) throw InvalidArgument("lut must be 256 contiguous entries");
+          if (lut.dtype().not_equal(out.dtype())) throw InvalidArgument("lut and out must have the same dtype");
+          if (!out.writeable() || !(out.flags() & py::array::c_style) ||
+              static_cast<std::size_t>(out.size()) != window * ring.frame_bytes()) {
+            throw InvalidArgument("out must be a writable C-contiguous buffer of window * frame elements");
+          }
+          std::int64_t t = 0;
+          std::uint64_t tick = 0;
+          bool ok = false;
+          const char kind = out.dtype().kind();
+          const auto itemsize = out.itemsize();
+          void* dst = out.mutable_data();
+          const void* table = lut.data();
+          {
+            py::gil_scoped_release nogil;
+            if (kind == 'f' && itemsize == 4) {
+              ok = feed_window(ring, end, window, skip, static_cast<const float*>(table), lay, channels,
+                               static_cast<float*>(dst), &t, &tick);
+            } else if (kind == 'u' && itemsize == 1) {
+              ok = feed_window(ring, end, window, skip, static_cast<const std::uint8_t*>(table), lay, channels,
+                               static_cast<std::uint8_t*>(dst), &t, &tick);
+            } else if (kind == 'i' && itemsize == 1) {
+              ok = feed_window(ring, end, window, skip, static_cast<const std::int8_t*>(table), lay, channels,
+                               static_cast<std::int8_t*>(dst), &t, &tick);
+            } else {
+              py::gil_scoped_acquire gil;
+              throw InvalidArgument("model input dtype must be float32, uint8 or int8");
+            }
+          }
+          if (!ok) return py::none();
+          return py::make_tuple(t, tick);
+        }, py::arg("ring"), py::arg("end"), py::arg("window"), py::arg("skip"), py::arg("lut"), py::arg("layout"),
+        py::arg("out"),
+        "Write the window ending at `end` (every `skip`-th frame) into a model input buffer through a 256-entry\n"
+        "LUT, layout 'frames' (W,H,W',C) or 'channels' (H,W',W*C). Returns (t_ns, tick) of the newest frame, or\n"
+        "None if the producer overwrote the window meanwhile.");
 
   m.def("publish_frame", [](FrameSink& sink, ConvertResize& conv, const py::array& bgra, std::int64_t t_ns,
                             std::uint64_t tick) {

@@ -1,0 +1,144 @@
+"""Where play's decisions go: XTest (native, X11), a uinput virtual keyboard (Linux), or nowhere.
+
+Every output sends only press/release changes and releases everything it holds in release_all(),
+which play calls on every exit path; the native XTest actuator also releases in its destructor.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+import time
+from typing import Literal, Protocol, TextIO
+
+import numpy as np
+
+from engine import _native
+from engine.errors import EngineError
+from engine.keys import evdev_code
+
+OutputName = Literal["xtest", "uinput", "dry-run"]
+OUTPUTS: tuple[str, ...] = ("xtest", "uinput", "dry-run") if sys.platform.startswith("linux") else ("dry-run",)
+
+
+class Output(Protocol):
+    name: str
+
+    def apply(self, state: np.ndarray) -> int:
+        """Make the held set equal `state` (uint8 per action); returns events sent."""
+        ...
+
+    def release_all(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class XTestOutput:
+    name = "xtest"
+
+    def __init__(self, actions: list[str], display: str = "") -> None:
+        self._act = _native.XTestActuator(display, actions)
+
+    def apply(self, state: np.ndarray) -> int:
+        return int(self._act.apply(state))
+
+    def release_all(self) -> int:
+        return int(self._act.release_all())
+
+    def server_state(self) -> list[bool]:
+        return list(self._act.server_state())
+
+    def close(self) -> None:
+        self._act.release_all()
+
+
+class UinputOutput:
+    """A virtual keyboard (and mouse buttons) that games reading raw input see like a real device."""
+
+    name = "uinput"
+    # Events written right after the device appears are lost: udev and the game must open it first.
+    SETTLE_S = 1.0
+
+    def __init__(self, actions: list[str], settle_s: float | None = None) -> None:
+        try:
+            import evdev
+            from evdev import ecodes
+        except ImportError:  # pragma: no cover - a Linux dependency
+            raise EngineError("python-evdev is not installed (pip install evdev); or use --output xtest") from None
+        self._codes = [evdev_code(a) for a in actions]
+        try:
+            self._dev = evdev.UInput({ecodes.EV_KEY: sorted(set(self._codes))}, name="engine virtual keyboard")
+        except (OSError, evdev.UInputError) as e:
+            raise EngineError(uinput_error(e)) from None
+        self._ecodes = ecodes
+        self._held = np.zeros(len(actions), np.uint8)
+        time.sleep(self.SETTLE_S if settle_s is None else settle_s)
+
+    def apply(self, state: np.ndarray) -> int:
+        changed = np.flatnonzero(state != self._held)
+        if not len(changed):
+            return 0
+        for i in sorted(changed.tolist(), key=lambda j: state[j]):  # releases first
+            self._dev.write(self._ecodes.EV_KEY, self._codes[i], int(state[i]))
+        self._dev.syn()
+        self._held[changed] = state[changed]
+        return len(changed)
+
+    def release_all(self) -> int:
+        return self.apply(np.zeros_like(self._held))
+
+    def close(self) -> None:
+        self.release_all()
+        self._dev.close()
+
+
+def uinput_error(e: Exception) -> str:
+    """One line with the fix for the ways opening /dev/uinput fails."""
+    err = getattr(e, "errno", None)
+    text = str(e)
+    if err == errno.EACCES or isinstance(e, PermissionError) or "Permission" in text:
+        return ("no permission to open /dev/uinput: add a udev rule (KERNEL==\"uinput\", GROUP=\"input\", "
+                "MODE=\"0660\") and join the input group, or run with --output xtest")
+    if err in (errno.ENOENT, errno.ENODEV) or "No such" in text or "uinput" in text.lower():
+        return ("/dev/uinput is missing or has no driver: load the module (sudo modprobe uinput), "
+                "or run with --output xtest")
+    return f"cannot create the uinput device: {text}; or run with --output xtest"
+
+
+class DryRunOutput:
+    """Sends nothing; prints each change of decision (for --dry-run) and remembers the last state."""
+
+    name = "dry-run"
+
+    def __init__(self, actions: list[str], stream: TextIO | None = None) -> None:
+        self.actions = actions
+        self._held = np.zeros(len(actions), np.uint8)
+        self._stream = stream if stream is not None else sys.stdout
+
+    def apply(self, state: np.ndarray) -> int:
+        changed = np.flatnonzero(state != self._held)
+        if len(changed):
+            self._held = state.astype(np.uint8).copy()
+            held = [a for a, s in zip(self.actions, self._held, strict=True) if s] or ["(none)"]
+            print(f"decision: {' '.join(held)}", file=self._stream, flush=True)
+        return 0
+
+    def release_all(self) -> int:
+        self._held[:] = 0
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def open_output(kind: str, actions: list[str], display: str = "") -> Output:
+    if kind == "xtest":
+        return XTestOutput(actions, display)
+    if kind == "uinput":
+        return UinputOutput(actions)
+    if kind == "dry-run":
+        return DryRunOutput(actions)
+    raise EngineError(f"unknown output {kind!r}; valid: {', '.join(OUTPUTS)}")
+
+
+__all__ = ["OUTPUTS", "DryRunOutput", "Output", "UinputOutput", "XTestOutput", "open_output", "uinput_error"]
