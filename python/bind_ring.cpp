@@ -193,6 +193,25 @@ void bind_ring(py::module_& m) {
         "LUT, layout 'frames' (W,H,W',C) or 'channels' (H,W',W*C). Returns (t_ns, tick) of the newest frame, or\n"
         "None if the producer overwrote the window meanwhile.");
 
+  m.def("push_frame", [](FrameSink& sink, const py::array& frame, std::int64_t t_ns, std::uint64_t tick) {
+          if (frame.dtype().kind() != 'u' || frame.itemsize() != 1 || !(frame.flags() & py::array::c_style) ||
+              static_cast<std::size_t>(frame.size()) != sink.frame_bytes()) {
+            throw InvalidArgument("frame must be a C-contiguous uint8 array of the sink's frame size");
+          }
+          const auto* src = static_cast<const std::uint8_t*>(frame.data());
+          py::gil_scoped_release nogil;
+          std::uint8_t* slot = sink.acquire();
+          if (slot == nullptr) {
+            sink.drop();
+            return false;
+          }
+          std::memcpy(slot, src, sink.frame_bytes());
+          sink.publish(t_ns, tick);
+          return true;
+        }, py::arg("sink"), py::arg("frame"), py::arg("t_ns"), py::arg("tick"),
+        "Producer side for already-converted frames (replaying a session): copy into the next slot and publish.\n"
+        "Returns False when the sink was full (dropped and counted).");
+
   m.def("publish_frame", [](FrameSink& sink, ConvertResize& conv, const py::array& bgra, std::int64_t t_ns,
                             std::uint64_t tick) {
           const BgraView src = bgra_view(bgra);

@@ -47,6 +47,8 @@ class ImageWindow:
     def __init__(self, tmp: Path, display: str, image: np.ndarray, title: str, x: int, y: int) -> None:
         self.image = image
         self.title = title
+        self._tmp = tmp
+        self._n = 0
         path = tmp / f"{title}.npy"
         np.save(path, image)
         env = dict(os.environ, DISPLAY=display)
@@ -61,6 +63,17 @@ class ImageWindow:
             raise RuntimeError(f"test window did not start: {line!r}")
         self.window_id = int(line.split()[1])
         time.sleep(0.2)  # let the first frame reach the screen
+
+    def show(self, image: np.ndarray) -> None:
+        """Switch the window to another image of the same size; returns once it is drawn."""
+        assert image.shape == self.image.shape and self.proc.stdin is not None and self.proc.stdout is not None
+        self._n += 1
+        path = self._tmp / f"{self.title}-{self._n}.npy"
+        np.save(path, image)
+        self.proc.stdin.write(f"LOAD {path}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().startswith("LOADED")
+        self.image = image
 
     @property
     def bgra(self) -> np.ndarray:

@@ -451,11 +451,11 @@ def test_mismatched_window_is_refused_naming_it(tmp_path: Path) -> None:
         Model.load(path)
     assert one_line(e) == (
         "model input expects 2 frames of 32x24 gray (1, 2, 24, 32, 1) but m.json says window 3: "
-        "pass --window 2 or fix m.json"
+        "pass --frames 2 or fix m.json"
     )
     with pytest.raises(ModelError) as e:
         Model.load(model_path("brighter_half"), overrides={"window": 3})
-    assert one_line(e).endswith("but --window is 3: pass --window 2")
+    assert one_line(e).endswith("but --frames is 3: pass --frames 2")
     assert Model.load(path, overrides={"window": 2}).spec.window == 2  # the flag wins over m.json
 
 
@@ -472,7 +472,7 @@ def test_mismatched_window_is_refused_naming_it(tmp_path: Path) -> None:
         ("history", {"history": 0},
          "last 2 action vectors (1, 2, 2) but m.json says history 0: pass --history 2"),
         ("combo_rgb", {"window": 2},
-         "9 stacked channels of 32x24 (1, 24, 32, 9) but m.json says window 2 of rgb: pass --window 3"),
+         "9 stacked channels of 32x24 (1, 24, 32, 9) but m.json says window 2 of rgb: pass --frames 3"),
         ("combo_rgb", {"classes": [[], ["left"], ["right"]]},
          "model outputs 4 values (1, 4) but m.json says classes 3"),
         ("slow", {"color": "rgb"}, "m.json says color rgb: pass --color gray"),
@@ -533,11 +533,11 @@ def test_without_sidecar_stacked_channels_need_window(tmp_path: Path) -> None:
         Model.load(path, actions=["left", "right", "up"])
     assert one_line(e) == (
         "model input (1, 24, 32, 9) stacks 9 channels, so it holds several frames: "
-        "pass --window 9 (gray) or --window 3 (rgb)"
+        "pass --frames 9 (gray) or --frames 3 (rgb)"
     )
     with pytest.raises(ModelError) as e:
         Model.load(path, actions=["left", "right", "up"], overrides={"window": 2})
-    assert "which --window 2 does not split into gray or rgb frames" in one_line(e)
+    assert "which --frames 2 does not split into gray or rgb frames" in one_line(e)
     combo = {"encoding": "combo", "classes": [[], ["left"], ["right"], ["left", "up"]]}
     m = Model.load(path, actions=["left", "right", "up"], overrides={"window": 3, **combo})
     assert m.spec.color == "rgb" and m.spec.window == 3 and m.spec.layout == "channels"

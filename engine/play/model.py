@@ -43,7 +43,7 @@ DEFAULT_FPS = 30.0
 # The engine-play flag that sets each sidecar field; error messages name these.
 FLAGS: dict[str, str] = {
     "fps": "--fps",
-    "window": "--window",
+    "window": "--frames",  # --window names the captured window, as in engine-record
     "skip": "--skip",
     "frame_size": "--frame-size",
     "color": "--color",
@@ -583,8 +583,8 @@ def _split_channels(stacked: int, window: Any, color: Any, shape: tuple[int, ...
         return window, "gray" if stacked // window == 1 else "rgb"
     if window is None and stacked in (1, 3):
         return 1, "gray" if stacked == 1 else "rgb"  # one frame, its own channels
-    fits = [f"--window {stacked} (gray)"] + ([f"--window {stacked // 3} (rgb)"] if stacked % 3 == 0 else [])
-    why = f"which --window {window} does not split into gray or rgb frames" if window is not None else (
+    fits = [f"--frames {stacked} (gray)"] + ([f"--frames {stacked // 3} (rgb)"] if stacked % 3 == 0 else [])
+    why = f"which --frames {window} does not split into gray or rgb frames" if window is not None else (
         "so it holds several frames"
     )
     raise ModelError(f"model input {shape} stacks {stacked} channels, {why}: pass {' or '.join(fits)}")
@@ -592,7 +592,7 @@ def _split_channels(stacked: int, window: Any, color: Any, shape: tuple[int, ...
 
 @dataclass(frozen=True)
 class _Blame:
-    """Where each spec field came from, to word mismatch messages ("the sidecar says" / "--window is")."""
+    """Where each spec field came from, to word mismatch messages ("the sidecar says" / "--frames is")."""
 
     origin: Mapping[str, str]
     sidecar_path: Path | None

@@ -131,6 +131,24 @@ class DryRunOutput:
         pass
 
 
+class NullOutput:
+    """Sends and prints nothing (replay: decisions are compared with the recording, not acted on)."""
+
+    name = "none"
+
+    def __init__(self, n_actions: int) -> None:
+        self.n_actions = n_actions
+
+    def apply(self, state: np.ndarray) -> int:
+        return 0
+
+    def release_all(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
 def open_output(kind: str, actions: list[str], display: str = "") -> Output:
     if kind == "xtest":
         return XTestOutput(actions, display)
@@ -141,4 +159,6 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
     raise EngineError(f"unknown output {kind!r}; valid: {', '.join(OUTPUTS)}")
 
 
-__all__ = ["OUTPUTS", "DryRunOutput", "Output", "UinputOutput", "XTestOutput", "open_output", "uinput_error"]
+__all__ = [
+    "OUTPUTS", "DryRunOutput", "NullOutput", "Output", "UinputOutput", "XTestOutput", "open_output", "uinput_error",
+]

@@ -3,7 +3,8 @@
     python image_window.py TITLE X Y IMAGE.npy
 
 IMAGE.npy is uint8 (H, W, 3) RGB. Prints "READY <window id>" once the window is mapped and drawn, then
-redraws until stdin closes or it is terminated.
+redraws until stdin closes or it is terminated. A line "LOAD OTHER.npy" on stdin switches to another
+image of the same size and answers "LOADED" once it is on screen.
 """
 
 from __future__ import annotations
@@ -34,8 +35,17 @@ def main() -> None:
 
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], 0.05)
-        if ready and not sys.stdin.readline():
-            break
+        if ready:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            if line.startswith("LOAD "):
+                image = np.load(line[5:].strip())
+                surface = pygame.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
+                screen.blit(surface, (0, 0))
+                pygame.display.flip()
+                pygame.event.pump()
+                print("LOADED", flush=True)
         if any(e.type == pygame.QUIT for e in pygame.event.get()):
             break
         screen.blit(surface, (0, 0))

@@ -1,0 +1,306 @@
+"""The play loop: the model watches the screen at the rate it was trained at and presses keys.
+
+Threads and data flow (shared/DESIGN.md): the native capture thread runs at the model's fps into a
+latest-N ring; this loop waits for each new frame (without the GIL), has the native feed write the
+newest window straight into the interpreter's input tensor (one copy, through the input LUT), invokes,
+decodes, and sends only the press/release changes. When invoke is slower than the frame period,
+capture keeps the trained spacing and the loop takes the newest window: frames are skipped and
+counted, nothing queues.
+
+Every exit path (Ctrl-C, SIGTERM, an exception in invoke or decode, the window disappearing, the
+kill-switch hotkey, the end of --duration) releases every key the output holds.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from engine import _native
+from engine._pacer import monotonic_ns, sleep_until_ns
+from engine.capture import CaptureSource, CaptureStream
+from engine.errors import EngineError
+from engine.play.model import Model
+from engine.play.outputs import Output
+
+TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
+
+
+@dataclass
+class Telemetry:
+    """One row per decision: when the newest frame was captured, when invoke started and how long it took,
+    when the keys were sent, frames skipped before it, and the decision itself."""
+
+    n_actions: int
+    rows: list[tuple[int, int, int, int, int, int, int]] = field(default_factory=list)
+    decisions: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, tick: int, t_cap: int, t_inv: int, inv_ns: int, t_sent: int, skipped: int, events: int,
+            decision: np.ndarray) -> None:
+        self.rows.append((tick, t_cap, t_inv, inv_ns, t_sent, skipped, events))
+        self.decisions.append(decision)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        rows = np.array(self.rows, np.int64).reshape(-1, len(TELEMETRY_FIELDS))
+        out: dict[str, np.ndarray] = {name: rows[:, i] for i, name in enumerate(TELEMETRY_FIELDS)}
+        out["decision"] = (np.array(self.decisions, np.uint8).reshape(-1, self.n_actions))
+        out["frame_age_ns"] = out["t_invoke_ns"] - out["t_capture_ns"]
+        out["latency_ns"] = out["t_sent_ns"] - out["t_capture_ns"]
+        return out
+
+    def save(self, path: Path, actions: list[str]) -> None:
+        data = self.arrays()
+        if path.suffix == ".csv":
+            cols = [*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns", *(f"held_{a}" for a in actions)]
+            table = np.column_stack([data[c] for c in (*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns")]
+                                    + [data["decision"]])
+            np.savetxt(path, table, fmt="%d", delimiter=",", header=",".join(cols), comments="")
+        else:
+            data["actions"] = np.array(actions)
+            np.savez(path, **data)  # type: ignore[arg-type]
+
+
+@dataclass
+class PlaySummary:
+    decisions: int
+    elapsed_s: float
+    fps_target: float
+    captured: int
+    skipped: int
+    torn_retries: int
+    invoke_ms: tuple[float, float]  # p50, p99
+    latency_ms: tuple[float, float]  # capture -> keys sent, p50, p99
+    latency_minus_invoke_ms: tuple[float, float]
+    stop_reason: str
+    runtime: str
+    output: str
+    warnings: list[str]
+
+    def lines(self) -> list[str]:
+        rate = self.decisions / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return [
+            f"played {self.decisions} decisions in {self.elapsed_s:.1f} s: {rate:.2f}/s (model fps "
+            f"{self.fps_target:g}), {self.captured} frames captured, {self.skipped} skipped, "
+            f"stopped by {self.stop_reason}",
+            f"invoke p50 {self.invoke_ms[0]:.2f} ms p99 {self.invoke_ms[1]:.2f} ms | capture->keys p50 "
+            f"{self.latency_ms[0]:.2f} ms p99 {self.latency_ms[1]:.2f} ms (minus invoke p50 "
+            f"{self.latency_minus_invoke_ms[0]:.3f} p99 {self.latency_minus_invoke_ms[1]:.3f} ms) | "
+            f"{self.runtime}, output {self.output}",
+            *(f"warning: {w}" for w in self.warnings),
+        ]
+
+
+def _p(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) / 1e6) if len(values) else 0.0
+
+
+@dataclass
+class _Replay:
+    """Progress of the replay producer thread (written by it, read by the loop)."""
+
+    pushed: int = 0
+    error: str = ""
+    done: bool = False
+
+
+class PlayStopped(EngineError):
+    """Play ended on an error (window lost, model failure); every key was released first."""
+
+    def __init__(self, message: str, summary: PlaySummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class Player:
+    """Runs a model against a frame ring and an output. Use :meth:`live` or :meth:`replay` to build one."""
+
+    def __init__(self, model: Model, output: Output, *, duration: float | None = None, kill_key: str | None = "f12",
+                 display: str = "", out: TextIO | None = None) -> None:
+        self.model = model
+        self.spec = model.spec
+        self.output = output
+        self.duration = duration
+        self.kill_key = kill_key
+        self.display = display
+        self.out = out if out is not None else sys.stderr
+        self.telemetry = Telemetry(len(self.spec.actions))
+        self._stop = threading.Event()
+        self._stop_reason = ""
+
+    def stop(self, reason: str = "request") -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+        self._stop.set()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, ring: Any, *, producer_error: Callable[[], str], producer_done: Callable[[], bool] = lambda: False,
+            captured: Callable[[], int], install_signals: bool = True) -> PlaySummary:
+        spec = self.spec
+        lut = self.model.input_lut()
+        decoder = self.model.decoder()
+        history = np.zeros(self.model.history_shape, np.uint8) if self.model.history_shape else None
+        if history is not None:
+            self.model.set_history(history)
+        kill = None
+        previous = self._install_signals() if install_signals else {}
+        error = ""
+        last_end = spec.span - 2  # the first usable window ends at frame span - 1
+        first = True
+        skipped = torn = 0
+        t_start = time.monotonic()
+        try:
+            if self.kill_key:
+                kill = _native.X11InputListener(self.display, [], [self.kill_key])
+                kill.start()
+            while not self._stop.is_set():
+                published = ring.wait_newer(last_end + 1, 0.1)
+                if kill is not None and len(kill.pop(16)[0]):
+                    self.stop(f"{str(self.kill_key).upper()} (kill switch)")
+                    break
+                if err := producer_error():
+                    error = err
+                    self.stop("capture error")
+                    break
+                if self.duration is not None and time.monotonic() - t_start >= self.duration:
+                    self.stop(f"--duration {self.duration:g}")
+                    break
+                if published - 1 <= last_end:  # no new frame yet (timeout)
+                    if producer_done():
+                        self.stop("end of replay")
+                    continue
+                end = published - 1  # always the newest: never queue behind a slow invoke
+                buf = self.model.input_buffer()
+                stamp = _native.feed_window(ring, end, spec.window, spec.skip, lut, spec.layout, buf)
+                del buf  # the runtime refuses invoke() while a view of its input is alive
+                if stamp is None:
+                    torn += 1  # overwritten while copying: take the next newest
+                    continue
+                t_cap, tick = stamp
+                missed = 0 if first else end - last_end - 1
+                skipped += missed
+                t_inv = monotonic_ns()
+                out = self.model.invoke()
+                t_done = monotonic_ns()
+                state = decoder.decode(out).astype(np.uint8)
+                events = self.output.apply(state)
+                t_sent = monotonic_ns()
+                if history is not None:  # the actions actually sent, newest row last
+                    history[:-1] = history[1:]
+                    history[-1] = state
+                    self.model.set_history(history)
+                self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state)
+                last_end = end
+                first = False
+        except Exception as e:  # invoke/decode/output failures: keys are released below, then reported
+            error = f"{type(e).__name__}: {e}"
+            self._stop_reason = self._stop_reason or "error"
+        finally:
+            self.output.release_all()
+            if kill is not None:
+                kill.stop()
+            self._restore_signals(previous)
+        summary = self._summary(time.monotonic() - t_start, captured(), skipped, torn, error)
+        if error:
+            raise PlayStopped(error, summary)
+        return summary
+
+    # -- sources ----------------------------------------------------------------------------------
+    def live(self, source: CaptureSource, *, install_signals: bool = True) -> PlaySummary:
+        """Play on the screen: the native capture thread at the model's fps feeds a latest-N ring."""
+        spec = self.spec
+        stream = CaptureStream(source, fps=spec.fps, size=spec.frame_size, color=spec.color, mode="latest",
+                               window=spec.span, slack=4)
+        stream.start()
+        try:
+            return self.run(stream.sink, producer_error=lambda: stream.error,
+                            captured=lambda: int(stream.stats()["frames"]), install_signals=install_signals)
+        finally:
+            stream.stop()
+            self.output.release_all()
+
+    def replay(self, frames: np.ndarray, timestamps: np.ndarray, *, install_signals: bool = True) -> PlaySummary:
+        """Replay recorded frames at their recorded timing into the same ring the live loop reads."""
+        spec = self.spec
+        shape = tuple(frames.shape[1:])
+        want = (spec.height, spec.width) if spec.color == "gray" else (spec.height, spec.width, 3)
+        if shape != want:
+            raise EngineError(f"the session's frames are {shape} but the model wants {want} "
+                              f"({spec.width}x{spec.height} {spec.color}); record with --size "
+                              f"{spec.width}x{spec.height} --color {spec.color}")
+        ring = _native.LatestRing(spec.span, shape, 4)
+        state = _Replay()
+
+        def produce() -> None:
+            try:
+                t0 = monotonic_ns() + 50_000_000
+                for i in range(len(frames)):
+                    if self._stop.is_set():
+                        break
+                    due = t0 + int(timestamps[i] - timestamps[0])
+                    sleep_until_ns(due)
+                    _native.push_frame(ring, np.ascontiguousarray(frames[i]), due, i)
+                    state.pushed = i + 1
+            except Exception as e:
+                state.error = str(e)
+            state.done = True
+
+        producer = threading.Thread(target=produce, name="engine-replay", daemon=True)
+        producer.start()
+        try:
+            return self.run(ring, producer_error=lambda: state.error,
+                            producer_done=lambda: state.done and ring.published == state.pushed,
+                            captured=lambda: state.pushed, install_signals=install_signals)
+        finally:
+            self.stop(self._stop_reason or "end of replay")
+            producer.join()
+
+    # -- reporting --------------------------------------------------------------------------------
+    def _summary(self, elapsed: float, captured: int, skipped: int, torn: int, error: str) -> PlaySummary:
+        data = self.telemetry.arrays()
+        inv = data["invoke_ns"]
+        lat = data["latency_ns"]
+        warnings = []
+        if error:
+            warnings.append(f"stopped early: {error}; all keys were released")
+        if len(inv) and np.percentile(inv, 50) > 1e9 / self.spec.fps:
+            warnings.append(f"invoke (p50 {np.percentile(inv, 50) / 1e6:.1f} ms) is slower than the frame period "
+                            f"({1e3 / self.spec.fps:.1f} ms): the model sees every {skipped // max(1, len(inv)) + 1}"
+                            f"-th frame or so")
+        warnings += [f"{f} was not given by m.json or flags; assumed the default" for f in self.model.assumed]
+        return PlaySummary(
+            decisions=len(inv), elapsed_s=elapsed, fps_target=self.spec.fps, captured=captured, skipped=skipped,
+            torn_retries=torn, invoke_ms=(_p(inv, 50), _p(inv, 99)), latency_ms=(_p(lat, 50), _p(lat, 99)),
+            latency_minus_invoke_ms=(_p(lat - inv, 50), _p(lat - inv, 99)),
+            stop_reason=self._stop_reason or "end", runtime=self.model.runtime, output=self.output.name,
+            warnings=warnings)
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda s, f: self.stop(signal.Signals(s).name))
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Per action, the fraction of decisions equal to the recorded label of the frame they were made on."""
+    if not len(ticks):
+        return np.zeros(actions.shape[1])
+    return (decisions.astype(bool) == actions[ticks].astype(bool)).mean(axis=0)
+
+
+__all__ = ["PlayStopped", "PlaySummary", "Player", "Telemetry", "agreement"]

@@ -1,0 +1,269 @@
+"""engine-play on a real Xvfb: real .tflite models run by LiteRT, real windows, keys checked on the X server.
+
+The fixture model brighter_half presses `left` when the left half of the newest frame is brighter and
+`right` when the right half is (tests/fixtures/models/make_models.py); the window under test shows
+such images, and the X server's own key map (XQueryKeymap) must follow.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import _native
+from engine.capture import open_source
+from engine.play.loop import Player, PlayStopped
+from engine.play.model import Model
+from engine.play.outputs import DryRunOutput, UinputOutput, XTestOutput
+from engine.session import Session, SessionWriter
+
+MODELS = Path(__file__).parent / "fixtures" / "models"
+H, W = 96, 128  # the window; the model sees it resized to 32x24 gray
+
+
+def half_image(which: str) -> np.ndarray:
+    img = np.full((H, W, 3), 60, np.uint8)
+    if which == "left":
+        img[:, : W // 2] = 220
+    elif which == "right":
+        img[:, W // 2 :] = 220
+    return img
+
+
+def server_keys(display: str) -> list[bool]:
+    """What the X server believes is held for left, right (a separate connection from the player's)."""
+    return list(_native.XTestActuator(display, ["left", "right"]).server_state())
+
+
+def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def play_in_thread(player: Player, window: str) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["summary"] = player.live(open_source(window=window), install_signals=False)
+        except PlayStopped as e:
+            result["stopped"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result
+
+
+@pytest.mark.parametrize("model", ["brighter_half", "brighter_half_uint8"])
+def test_keys_follow_the_model_and_are_released_at_the_end(xvfb, image_window, model: str) -> None:  # type: ignore[no-untyped-def]
+    win = image_window(half_image("none"), title=f"play-{model}")
+    m = Model.load(MODELS / f"{model}.tflite")
+    player = Player(m, XTestOutput(["left", "right"], xvfb.display), duration=30, kill_key=None)
+    thread, result = play_in_thread(player, f"play-{model}")
+    try:
+        win.show(half_image("left"))
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
+        win.show(half_image("right"))
+        assert wait_for(lambda: server_keys(xvfb.display) == [False, True])
+        win.show(half_image("none"))
+        assert wait_for(lambda: server_keys(xvfb.display) == [False, False])
+        win.show(half_image("left"))
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
+    finally:
+        player.stop("test over")
+        thread.join()
+    assert server_keys(xvfb.display) == [False, False]  # released on the way out
+    summary = result["summary"]
+    data = player.telemetry.arrays()
+    assert summary.decisions == len(data["tick"]) >= 4 and summary.stop_reason == "test over"
+    assert (data["t_sent_ns"] >= data["t_invoke_ns"]).all() and (data["t_invoke_ns"] >= data["t_capture_ns"]).all()
+    assert np.all(np.diff(data["tick"]) >= 1)  # each decision on a newer frame, never queued
+
+
+def test_kill_switch_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    image_window(half_image("left"), title="play-kill")
+    player = Player(Model.load(MODELS / "brighter_half.tflite"), XTestOutput(["left", "right"], xvfb.display),
+                    duration=30, kill_key="f12", display=xvfb.display)
+    thread, result = play_in_thread(player, "play-kill")
+    assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
+    f12 = _native.XTestActuator(xvfb.display, ["f12"])
+    f12.apply(np.ones(1, np.uint8))
+    f12.apply(np.zeros(1, np.uint8))
+    thread.join(10)
+    assert not thread.is_alive() and "F12" in result["summary"].stop_reason
+    assert server_keys(xvfb.display) == [False, False]
+
+
+def test_window_disappearing_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    win = image_window(half_image("left"), title="play-vanish")
+    player = Player(Model.load(MODELS / "brighter_half.tflite"), XTestOutput(["left", "right"], xvfb.display),
+                    duration=30, kill_key=None)
+    thread, result = play_in_thread(player, "play-vanish")
+    assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
+    win.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert "closed" in str(result["stopped"]) or "hidden" in str(result["stopped"])
+    assert server_keys(xvfb.display) == [False, False]
+
+
+class FailingOutput(XTestOutput):
+    """A real XTest output whose 20th apply raises, as a failing decode/actuation would mid-game."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(["left", "right"], display)
+        self.calls = 0
+
+    def apply(self, state: np.ndarray) -> int:
+        self.calls += 1
+        if self.calls == 20:
+            raise RuntimeError("decode failed (injected)")
+        return super().apply(state)
+
+
+def test_exception_in_the_loop_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    image_window(half_image("left"), title="play-raise")
+    out = FailingOutput(xvfb.display)
+    player = Player(Model.load(MODELS / "brighter_half.tflite"), out, duration=30, kill_key=None)
+    thread, result = play_in_thread(player, "play-raise")
+    thread.join(20)
+    assert "decode failed (injected)" in str(result["stopped"])
+    assert server_keys(xvfb.display) == [False, False]
+
+
+def _play_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "engine.cli.play", "--countdown", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_release_everything(xvfb, image_window, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
+    image_window(half_image("left"), title=f"play-{sig.name}")
+    proc = _play_cli("--model", str(MODELS / "brighter_half.tflite"), "--window", f"play-{sig.name}")
+    try:
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False], 20)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert f"stopped by {sig.name}" in out
+    assert server_keys(xvfb.display) == [False, False]
+
+
+def test_dry_run_prints_decisions_and_sends_nothing(xvfb, image_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    image_window(half_image("right"), title="play-dry")
+    log = tmp_path / "t.csv"
+    proc = _play_cli("--model", str(MODELS / "brighter_half.tflite"), "--window", "play-dry", "--dry-run",
+                     "--duration", "1.5", "--log", str(log))
+    seen = []
+    while proc.poll() is None:
+        seen.append(server_keys(xvfb.display))
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert "decision: right" in out and not any(any(s) for s in seen)
+    table = np.loadtxt(log, delimiter=",", skiprows=1, dtype=np.int64)
+    header = log.read_text().splitlines()[0].split(",")
+    assert header[:5] == ["tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns"]
+    assert len(table) > 10 and (table[:, header.index("held_right")] == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--model", "/nonexistent.tflite"], "does not exist"),
+        (["--model", str(MODELS / "brighter_half.json")], "not a TensorFlow Lite model"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--frames", "3"], "pass --frames 2"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--frame-size", "64x48"], "32x24"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--kill-key", "left"], "kill key left"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--window", "no such window"], "no window titled"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--output", "joystick"], "invalid choice"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--replay", "nope"], "no session 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line(xvfb, flags: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    proc = _play_cli("--duration", "1", *flags)
+    _, err = proc.communicate(timeout=60)
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith(("INFO:", "model "))]
+    assert proc.returncode == 2, err
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_uinput_missing_or_denied_is_one_line_with_the_fix() -> None:
+    if os.path.exists("/dev/uinput") and os.access("/dev/uinput", os.W_OK):
+        pytest.skip("/dev/uinput is usable here; the failure message cannot be provoked")
+    from engine.errors import EngineError
+
+    with pytest.raises(EngineError, match=r"modprobe uinput|udev rule"):
+        UinputOutput(["left"], settle_s=0)
+
+
+def test_replay_reports_agreement_with_the_recording(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A recorded session in the model's own format: left-bright frames labelled left, then right-bright
+    # frames labelled right, at 30 fps.
+    frames = []
+    labels = []
+    for which, lab in [("left", [1, 0]), ("right", [0, 1]), ("none", [0, 0])]:
+        small = _native.convert_resize(np.ascontiguousarray(np.dstack([half_image(which)[..., ::-1],
+                                                                        np.zeros((H, W), np.uint8)])),
+                                       32, 24, "gray")
+        frames += [small] * 20
+        labels += [lab] * 20
+    with SessionWriter.create(tmp_path, name="halves", game="t", fps=30.0, frame_shape=(24, 32), color="gray",
+                              actions=["up", "left", "right"], resize=(32, 24), source={}) as w:
+        buf = w.frames_buffer(60)
+        assert len(buf) == 60
+        buf[:] = np.array(frames)
+        t = 10**9 + np.arange(60, dtype=np.int64) * 33_333_333
+        w.commit(60, t, np.array([[0, *lab] for lab in labels], np.uint8))
+    proc = _play_cli("--model", str(MODELS / "brighter_half.tflite"), "--replay", "halves", "--data-dir",
+                     str(tmp_path))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("agreement"))
+    # The first frame of each block has a mixed window (the model sees 2 frames): at most 1 miss per block.
+    left, right = (float(x.split()[-1].rstrip("%")) for x in line.split(":")[1].split(","))
+    assert left >= 90 and right >= 90
+    assert Session.open(tmp_path / "sessions" / "halves").meta["frames"] == 60
+
+
+def test_history_model_is_fed_the_actions_actually_sent(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    # history.tflite: brighter_half, or "held in the newest history row". A none-image keeps the key
+    # held only through the history input, i.e. through what the engine really sent.
+    win = image_window(half_image("left"), title="play-history")
+    m = Model.load(MODELS / "history.tflite")
+    player = Player(m, XTestOutput(["left", "right"], xvfb.display), duration=30, kill_key=None)
+    thread, _ = play_in_thread(player, "play-history")
+    try:
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
+        win.show(half_image("none"))
+        time.sleep(0.5)
+        assert server_keys(xvfb.display) == [True, False]  # latched by its own history
+    finally:
+        player.stop("test over")
+        thread.join()
+    assert server_keys(xvfb.display) == [False, False]
+
+
+def test_dry_run_output_prints_changes_only() -> None:
+    import io
+
+    buf = io.StringIO()
+    out = DryRunOutput(["left", "right"], buf)
+    for s in ([1, 0], [1, 0], [0, 0], [0, 1]):
+        out.apply(np.array(s, np.uint8))
+    assert buf.getvalue().splitlines() == ["decision: left", "decision: (none)", "decision: right"]
