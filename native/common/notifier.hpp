@@ -43,8 +43,11 @@ class Notifier {
 #if defined(_WIN32)
   void wake_all() { WakeByAddressAll(&epoch_); }
   void sleep_while(std::uint32_t seen, std::int64_t timeout_ns) {
-    const DWORD ms = timeout_ns < 0 ? INFINITE : static_cast<DWORD>((timeout_ns + 999'999) / 1'000'000);
-    WaitOnAddress(&epoch_, &seen, sizeof(seen), ms);
+    // Milliseconds, rounded up, and below INFINITE so a huge finite timeout stays finite.
+    const std::int64_t ms = timeout_ns / 1'000'000 + (timeout_ns % 1'000'000 != 0 ? 1 : 0);
+    const DWORD wait_ms = timeout_ns < 0 ? INFINITE : static_cast<DWORD>(ms < INFINITE - 1 ? ms : INFINITE - 1);
+    // https://learn.microsoft.com/windows/win32/api/synchapi/nf-synchapi-waitonaddress
+    WaitOnAddress(&epoch_, &seen, sizeof(seen), wait_ms);
   }
 #else
   void wake_all() {

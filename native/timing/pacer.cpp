@@ -46,42 +46,62 @@ void os_sleep_until(std::int64_t t_ns) {
 
 #if defined(_WIN32)
 // CREATE_WAITABLE_TIMER_HIGH_RESOLUTION (Windows 10 1803+) gives ~0.5 ms timers without changing the
-// system-wide timer resolution; older systems fall back to timeBeginPeriod(1) + Sleep.
+// system-wide timer resolution; older systems fall back to timeBeginPeriod(1) and a plain timer.
 // https://learn.microsoft.com/windows/win32/api/synchapi/nf-synchapi-createwaitabletimerexw
 #ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
 #define CREATE_WAITABLE_TIMER_HIGH_RESOLUTION 0x00000002
 #endif
+namespace {
+HANDLE make_timer(bool& high_res) {
+  HANDLE t = CreateWaitableTimerExW(nullptr, nullptr, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, TIMER_ALL_ACCESS);
+  high_res = t != nullptr;
+  if (!high_res) t = CreateWaitableTimerExW(nullptr, nullptr, 0, TIMER_ALL_ACCESS);
+  return t;
+}
+
+// Block until monotonic time `wake` (if it is in the future). Waitable timers take absolute times
+// on the wall clock only, so the due time is relative (negative, in 100 ns units).
+void os_sleep_until(HANDLE timer, std::int64_t wake) {
+  const std::int64_t now = monotonic_ns();
+  if (wake <= now) return;
+  LARGE_INTEGER due;
+  due.QuadPart = -static_cast<LONGLONG>((wake - now) / 100);
+  if (timer != nullptr && due.QuadPart < 0 && SetWaitableTimer(timer, &due, 0, nullptr, nullptr, FALSE)) {
+    WaitForSingleObject(timer, INFINITE);
+  } else if (wake - now >= 1'000'000) {
+    Sleep(static_cast<DWORD>((wake - now) / 1'000'000));  // no timer at all: the caller spins the rest
+  }
+}
+}  // namespace
+
 Pacer::Pacer(std::int64_t period_ns, std::int64_t spin_ns, std::int64_t start_ns)
     : period_(period_ns), spin_(spin_ns), start_(start_ns > 0 ? start_ns : monotonic_ns()) {
   if (period_ns <= 0) throw InvalidArgument("pacer period must be positive, got " + std::to_string(period_ns) + " ns");
   if (spin_ns < 0) throw InvalidArgument("pacer spin must be >= 0");
-  timer_ = CreateWaitableTimerExW(nullptr, nullptr, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, TIMER_ALL_ACCESS);
-  high_res_ = timer_ != nullptr;
-  if (!high_res_) {
-    timer_ = CreateWaitableTimerExW(nullptr, nullptr, 0, TIMER_ALL_ACCESS);
-    timeBeginPeriod(1);
-  }
+  timer_ = make_timer(high_res_);
+  if (!high_res_) timeBeginPeriod(1);
 }
 Pacer::~Pacer() {
   if (timer_) CloseHandle(static_cast<HANDLE>(timer_));
   if (!high_res_) timeEndPeriod(1);
 }
 void Pacer::sleep_until(std::int64_t deadline_ns) {
-  const std::int64_t wake = deadline_ns - spin_;
-  const std::int64_t now = monotonic_ns();
-  if (wake > now && timer_) {
-    LARGE_INTEGER due;
-    due.QuadPart = -static_cast<LONGLONG>((wake - now) / 100);  // relative, 100 ns units
-    if (due.QuadPart < 0 && SetWaitableTimer(static_cast<HANDLE>(timer_), &due, 0, nullptr, nullptr, FALSE)) {
-      WaitForSingleObject(static_cast<HANDLE>(timer_), INFINITE);
-    }
-  }
+  os_sleep_until(static_cast<HANDLE>(timer_), deadline_ns - spin_);
   while (monotonic_ns() < deadline_ns) ENGINE_CPU_RELAX();
 }
+// The same strategy as the Pacer with a timer of its own: plain Sleep() would round up to the
+// 15.6 ms system tick on Windows. Creating a timer costs a few microseconds, far below any sleep
+// worth taking.
 void sleep_until_ns(std::int64_t deadline_ns, std::int64_t spin_ns) {
   const std::int64_t wake = deadline_ns - spin_ns;
-  const std::int64_t now = monotonic_ns();
-  if (wake > now) Sleep(static_cast<DWORD>((wake - now) / 1'000'000));
+  if (wake > monotonic_ns()) {
+    bool high_res = false;
+    HANDLE timer = make_timer(high_res);
+    if (!high_res) timeBeginPeriod(1);
+    os_sleep_until(timer, wake);
+    if (!high_res) timeEndPeriod(1);
+    if (timer) CloseHandle(timer);
+  }
   while (monotonic_ns() < deadline_ns) ENGINE_CPU_RELAX();
 }
 #else
