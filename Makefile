@@ -37,5 +37,8 @@ check: setup
 	cmake -S native -B build/check -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON >/dev/null
 	cmake --build build/check
 
+windows-test: setup
+	bash scripts/windows_test.sh
+
 clean:
 	rm -rf build $(VENV) .pytest_cache
