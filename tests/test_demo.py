@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import scene
+from conftest import HELPERS, scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -337,6 +337,13 @@ def test_autodrive_stays_on_the_road_and_taps(game: Callable[..., Game], tmp_pat
     assert ((rows["pressed"] & ~rows["keys"]) != 0).any(), "the game never saw a tap through X"
     assert ((rows["keys"] & (LEFT | RIGHT)) != 0).any(), "no steering was held"
     assert np.all(np.diff(rows["frame"]) >= 1) and np.all(np.diff(rows["t_ns"]) > 0)
+    # The game is a pure function of the seed and the keys it saw: replaying them reproduces every frame.
+    sim = Sim(7)
+    replay = []
+    for row in rows:
+        sim.step(int(row["keys"]), int(row["pressed"]))
+        replay.append((sim.car_x, sim.road_x))
+    np.testing.assert_allclose(np.array(replay), np.stack([rows["car_x"], rows["road_x"]], axis=1), atol=0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -352,11 +359,31 @@ def test_a_signal_leaves_a_complete_log_and_no_key_held(game: Callable[..., Game
     assert g.signal(sig) == 0
     assert signal.Signals(sig).name in g.stdout
     assert probe.server_state() == [False, False, False]
+    assert "watchdog" not in g.stderr  # the game released its keys itself
     assert log_path.read_text().endswith("\n")
     rows = load_log(log_path)
     assert last_seen is not None and rows["frame"][-1] >= last_seen
     assert np.all(np.diff(rows["frame"]) >= 1)
     assert rows["frame"][0] == 0
+
+
+def test_a_kill_9_leaves_no_key_held(game: Callable[..., Game], xvfb: Xvfb) -> None:
+    g = game("--autodrive", "--seed", "5")
+    probe = _native.XTestActuator(xvfb.display, list(ACTIONS))
+    wait_for(lambda: any(probe.server_state()), "the driver to hold a key")
+    # SIGKILL skips every handler and finally; the watchdog child releases what is still down. wait()
+    # returns once it is done: the watchdog holds the game's stdout until it exits.
+    assert g.signal(signal.SIGKILL) == -signal.SIGKILL
+    assert probe.server_state() == [False, False, False]
+
+
+def test_the_window_manager_close_request_quits(game: Callable[..., Game], xvfb: Xvfb) -> None:
+    g = game("--autodrive")
+    close = subprocess.run([sys.executable, str(HELPERS / "demo_close.py"), xvfb.display, str(g.window_id)],
+                           timeout=TIMEOUT)
+    assert close.returncode == 0
+    assert g.wait() == 0
+    assert "(window closed)" in g.stdout
 
 
 def test_escape_quits(game: Callable[..., Game], xvfb: Xvfb) -> None:

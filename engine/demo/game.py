@@ -17,7 +17,9 @@ Contract:
   process. Before polling, the game waits up to ``SETTLE_NS`` for the X events of the keys the driver
   sent after the previous frame, so the run stays deterministic when the machine is loaded.
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
-  and every key the driver holds is released (in ``finally`` and from the signal handler).
+  and every key the driver holds is released (in ``finally`` and from the signal handler). A death
+  that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by a watchdog
+  child process that releases the keys still down (``engine.demo.watchdog``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from engine.demo import pattern
 from engine.demo.driver import Driver, XTestKeys
 from engine.demo.log import LogWriter
 from engine.demo.sim import CAR_H, CAR_W, LEFT, RIGHT, UP, Sim
+from engine.demo.watchdog import Watchdog
 from engine.errors import EngineError
 
 WINDOW_TITLE = "engine demo"
@@ -290,6 +293,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
             raise EngineError(f"cannot write the log {cfg.log_path}: {e.strerror}; pick a writable path") from e
 
     keys: XTestKeys | None = None
+    watchdog: Watchdog | None = None
     stop_reason: list[str] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -317,6 +321,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         result.focus_fallback = focus_window(window_id)
         driver: Driver | None = None
         if cfg.autodrive:
+            watchdog = Watchdog(os.environ["DISPLAY"])
             keys = XTestKeys(os.environ["DISPLAY"])
             driver = Driver(cfg.seed)
         keyboard.poll()  # drop whatever arrived before the game started (focus events, stray keys)
@@ -365,13 +370,19 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         result.taps = driver.taps if driver is not None else 0
         return result
     finally:
-        if keys is not None:
-            keys.stop()
-        if log is not None:
-            log.close()
-        pygame.display.quit()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+        released = False
+        try:
+            if keys is not None:
+                keys.stop()
+            released = True
+        finally:
+            if watchdog is not None:
+                watchdog.finish(clean=released)
+            if log is not None:
+                log.close()
+            pygame.display.quit()
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
 
 
 __all__ = [
