@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"engine-demo: on road {100 * result.on_road_fraction:.1f}% of {result.frames} frames "
           f"({result.reason})", flush=True)
+    if result.late_ticks or result.settle_misses:
+        # Not an error, but it means the machine was too busy for the tick rate (or for determinism).
+        print(f"engine-demo: note: {result.late_ticks} ticks were skipped as late, {result.settle_misses} "
+              "autodrive frames were drawn before the driver's keys arrived", file=sys.stderr)
     return 0
 
 
