@@ -1,5 +1,6 @@
 #include "timing/pacer.hpp"
 
+#include <cerrno>
 #include <string>
 
 #include "common/clock.hpp"
@@ -37,8 +38,10 @@ void tighten_timer_slack() {
 void os_sleep_until(std::int64_t t_ns) {
   tighten_timer_slack();
   timespec ts{static_cast<time_t>(t_ns / 1'000'000'000), static_cast<long>(t_ns % 1'000'000'000)};
-  // EINTR (a signal for Python's handler) just returns early; the spin and the caller's loop cope.
-  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+  // A signal (e.g. SIGINT for Python's handler) interrupts the sleep; sleep again rather than spin out
+  // the rest of the period. The handler runs when wait() returns, at most one period later.
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
 }
 #endif
 
