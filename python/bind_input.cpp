@@ -40,6 +40,8 @@ void bind_input(py::module_& m) {
       .def_property_readonly("held", &XTestActuator::held)
       .def("server_state", &XTestActuator::server_state,
            "What the X server believes is down for each action (XQueryKeymap and the pointer mask).")
+      .def("release_server_held", &XTestActuator::release_server_held,
+           "Release every configured action the X server has down, whoever pressed it (crash watchdog).")
       .def("__len__", &XTestActuator::size);
 
   py::class_<X11InputListener>(m, "X11InputListener",

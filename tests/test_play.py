@@ -70,7 +70,7 @@ def play_in_thread(player: Player, window: str) -> tuple[threading.Thread, dict]
 def test_keys_follow_the_model_and_are_released_at_the_end(xvfb, image_window, model: str) -> None:  # type: ignore[no-untyped-def]
     win = image_window(half_image("none"), title=f"play-{model}")
     m = Model.load(MODELS / f"{model}.tflite")
-    player = Player(m, XTestOutput(["left", "right"], xvfb.display), duration=30, kill_key=None)
+    player = Player(m, XTestOutput(["left", "right"], xvfb.display, watchdog=False), duration=30, kill_key=None)
     thread, result = play_in_thread(player, f"play-{model}")
     try:
         win.show(half_image("left"))
@@ -94,8 +94,8 @@ def test_keys_follow_the_model_and_are_released_at_the_end(xvfb, image_window, m
 
 def test_kill_switch_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
     image_window(half_image("left"), title="play-kill")
-    player = Player(Model.load(MODELS / "brighter_half.tflite"), XTestOutput(["left", "right"], xvfb.display),
-                    duration=30, kill_key="f12", display=xvfb.display)
+    out = XTestOutput(["left", "right"], xvfb.display, watchdog=False)
+    player = Player(Model.load(MODELS / "brighter_half.tflite"), out, duration=30, kill_key="f12", display=xvfb.display)
     thread, result = play_in_thread(player, "play-kill")
     assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
     f12 = _native.XTestActuator(xvfb.display, ["f12"])
@@ -108,8 +108,8 @@ def test_kill_switch_releases_everything(xvfb, image_window) -> None:  # type: i
 
 def test_window_disappearing_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
     win = image_window(half_image("left"), title="play-vanish")
-    player = Player(Model.load(MODELS / "brighter_half.tflite"), XTestOutput(["left", "right"], xvfb.display),
-                    duration=30, kill_key=None)
+    out = XTestOutput(["left", "right"], xvfb.display, watchdog=False)
+    player = Player(Model.load(MODELS / "brighter_half.tflite"), out, duration=30, kill_key=None)
     thread, result = play_in_thread(player, "play-vanish")
     assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
     win.close()
@@ -123,7 +123,7 @@ class FailingOutput(XTestOutput):
     """A real XTest output whose 20th apply raises, as a failing decode/actuation would mid-game."""
 
     def __init__(self, display: str) -> None:
-        super().__init__(["left", "right"], display)
+        super().__init__(["left", "right"], display, watchdog=False)
         self.calls = 0
 
     def apply(self, state: np.ndarray) -> int:
@@ -162,6 +162,20 @@ def test_signals_release_everything(xvfb, image_window, sig: signal.Signals) -> 
     assert proc.returncode == 0, err
     assert f"stopped by {sig.name}" in out
     assert server_keys(xvfb.display) == [False, False]
+
+
+def test_kill_9_is_covered_by_the_watchdog(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    # XTest presses outlive their sender: only the watchdog process can release them after kill -9.
+    image_window(half_image("left"), title="play-kill9")
+    proc = _play_cli("--model", str(MODELS / "brighter_half.tflite"), "--window", "play-kill9")
+    try:
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False], 20)
+        proc.kill()
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_for(lambda: server_keys(xvfb.display) == [False, False])
 
 
 def test_dry_run_prints_decisions_and_sends_nothing(xvfb, image_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -246,7 +260,7 @@ def test_history_model_is_fed_the_actions_actually_sent(xvfb, image_window) -> N
     # held only through the history input, i.e. through what the engine really sent.
     win = image_window(half_image("left"), title="play-history")
     m = Model.load(MODELS / "history.tflite")
-    player = Player(m, XTestOutput(["left", "right"], xvfb.display), duration=30, kill_key=None)
+    player = Player(m, XTestOutput(["left", "right"], xvfb.display, watchdog=False), duration=30, kill_key=None)
     thread, _ = play_in_thread(player, "play-history")
     try:
         assert wait_for(lambda: server_keys(xvfb.display) == [True, False])

@@ -7,6 +7,8 @@ which play calls on every exit path; the native XTest actuator also releases in 
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
 import sys
 import time
 from typing import Literal, Protocol, TextIO
@@ -34,10 +36,18 @@ class Output(Protocol):
 
 
 class XTestOutput:
+    """Keys through XTest (native). With ``watchdog`` (the default), a small process releases the keys if
+    this one dies without closing the output (see engine.play.watchdog)."""
+
     name = "xtest"
 
-    def __init__(self, actions: list[str], display: str = "") -> None:
+    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
         self._act = _native.XTestActuator(display, actions)
+        self._watchdog: subprocess.Popen[str] | None = None
+        if watchdog:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "engine.play.watchdog", display or os.environ.get("DISPLAY", ""),
+                 ",".join(actions)], stdin=subprocess.PIPE, text=True)
 
     def apply(self, state: np.ndarray) -> int:
         return int(self._act.apply(state))
@@ -50,6 +60,11 @@ class XTestOutput:
 
     def close(self) -> None:
         self._act.release_all()
+        if self._watchdog is not None and self._watchdog.stdin is not None:
+            self._watchdog.stdin.write("clean\n")
+            self._watchdog.stdin.close()
+            self._watchdog.wait()
+            self._watchdog = None
 
 
 class UinputOutput:

@@ -122,6 +122,19 @@ std::vector<bool> XTestActuator::server_state() {
   return out;
 }
 
+int XTestActuator::release_server_held() {
+  const std::vector<bool> down = server_state();
+  int sent = 0;
+  for (std::size_t i = 0; i < down.size(); ++i) {
+    if (down[i]) {
+      impl_->send(i, false);
+      ++sent;
+    }
+  }
+  XSync(impl_->conn.get(), False);
+  return sent;
+}
+
 std::size_t XTestActuator::size() const { return impl_->keys.size(); }
 
 }  // namespace engine

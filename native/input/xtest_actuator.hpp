@@ -30,6 +30,9 @@ class XTestActuator {
   // What the X server believes is down for each configured action (XQueryKeymap / pointer mask):
   // the ground truth tests compare against.
   std::vector<bool> server_state();
+  // Release every configured action the X server has down, whoever pressed it: the crash watchdog's
+  // tool, since XTest presses outlive the process that sent them. Returns the number released.
+  int release_server_held();
   std::size_t size() const;
 
  private:
