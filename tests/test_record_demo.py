@@ -1,0 +1,106 @@
+"""engine-record against the demo game, played by its scripted XTest driver (real X server, real window,
+real keys): the recorded frames are the game's frames and the labels are the keys the game saw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_demo import Game
+
+from engine.demo.log import load_log
+from engine.demo.pattern import decode
+from engine.record import RecordConfig, Recorder
+from engine.session import Session
+
+ACTIONS = ["left", "right", "up"]  # the demo log's key bits, in order
+FPS = 30.0
+GRAB_SLACK_NS = 5_000_000  # the grab is stamped when it is sent; the game stamps after its flip returns
+
+
+def bits(row_mask: int) -> np.ndarray:
+    return np.array([(row_mask >> k) & 1 for k in range(3)], np.uint8)
+
+
+@pytest.fixture(scope="module")
+def recording(xvfb, tmp_path_factory) -> tuple[Session, np.ndarray, object]:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("demo-record")
+    log = tmp / "game.csv"
+    game = Game(xvfb.display, "--autodrive", "--seed", "5", "--log", str(log))
+    try:
+        cfg = RecordConfig(fps=FPS, window="engine demo", actions=ACTIONS, data_dir=tmp, countdown=0, duration=10.0,
+                           game="demo")
+        summary = Recorder(cfg).run(install_signals=False)
+    finally:
+        game.stop()
+    return Session.open(summary.path), load_log(log), summary
+
+
+def test_every_recorded_frame_is_the_game_frame_on_screen_at_its_capture_instant(recording) -> None:  # type: ignore[no-untyped-def]
+    ses, glog, summary = recording
+    assert ses.meta["frame_shape"] == [240, 320]  # 320x240 window, auto size keeps it
+    numbers = np.array([decode(np.asarray(f), 1.0) for f in ses.frames], dtype=object)
+    assert all(n is not None for n in numbers), "a recorded frame without a readable stamp"
+    g = numbers.astype(np.int64)
+    assert np.all(np.diff(g) >= 0)
+    t = ses.timestamps[:]
+    shown = dict(zip(glog["frame"].tolist(), glog["t_ns"].tolist(), strict=True))
+    for gi, ti in zip(g.tolist(), t.tolist(), strict=True):
+        assert shown[gi] <= ti + GRAB_SLACK_NS  # presented before the grab saw it
+        if gi + 1 in shown:
+            assert shown[gi + 1] > ti  # and the next one was not on screen yet
+    # Accounting: every tick of the schedule is a frame or a counted drop.
+    period = 1e9 / FPS
+    ticks = round((t[-1] - t[0]) / period) + 1
+    assert abs(ticks - (len(t) + summary.dropped)) <= 1
+    gaps = np.diff(t) / period
+    print(f"frames {len(t)}, dropped {summary.dropped}, interval p50 {np.median(gaps):.3f} "
+          f"min {gaps.min():.3f} max {gaps.max():.3f} periods")
+
+
+def test_labels_are_the_keys_the_game_saw(recording) -> None:  # type: ignore[no-untyped-def]
+    ses, glog, _ = recording
+    row = {f: i for i, f in enumerate(glog["frame"].tolist())}
+    g = np.array([decode(np.asarray(f), 1.0) for f in ses.frames], np.int64)
+    t = ses.timestamps[:]
+    ev = ses.events
+    # Held at each capture instant, from the recorder's own event log.
+    held = np.zeros((len(t), 3), np.uint8)
+    for k in range(3):
+        mine = ev[ev["action"] == k]
+        idx = np.searchsorted(mine["t_ns"], t, side="right") - 1
+        held[:, k] = np.where(idx >= 0, mine["value"][np.maximum(idx, 0)], 0)
+    checked = 0
+    for i, gi in enumerate(g.tolist()):
+        if gi + 1 not in row:
+            continue
+        # The grab falls between frame gi's presentation and frame gi+1's, and the game polls the keys for
+        # gi+1 in between: an event landing between our grab and that poll, or before our grab and after
+        # the game's poll for gi, makes the two differ. The recorder must agree with one of them.
+        polled = {tuple(bits(int(glog["keys"][row[gi]]))), tuple(bits(int(glog["keys"][row[gi + 1]])))}
+        assert tuple(held[i]) in polled, (i, gi, held[i], polled)
+        checked += 1
+    assert checked > 0.9 * len(t)
+    # Labels are that state plus the presses since the previous frame (the tap rule).
+    from engine.labels import label_reference
+
+    assert np.array_equal(ses.actions[:], label_reference(t, ev["t_ns"], ev["action"], ev["value"], 3))
+    assert ses.actions[:].any(axis=0).all()  # every key was used in this run
+
+
+def test_taps_shorter_than_a_frame_are_in_the_labels(recording) -> None:  # type: ignore[no-untyped-def]
+    ses, glog, _ = recording
+    ev = ses.events
+    t = ses.timestamps[:]
+    taps = 0
+    for k in range(3):
+        press = ev["t_ns"][(ev["action"] == k) & (ev["value"] == 1)]
+        release = ev["t_ns"][(ev["action"] == k) & (ev["value"] == 0)]
+        for p in press:
+            after = release[release > p]
+            if len(after) and after[0] - p < 1e9 / FPS and t[0] < p <= t[-1]:
+                taps += 1
+                frame = np.searchsorted(t, p)  # the first frame captured after the press
+                assert ses.actions[frame, k] == 1
+    driver_taps = glog["tap"][(glog["t_ns"] > t[0]) & (glog["t_ns"] < t[-1] - 50_000_000)]
+    assert np.count_nonzero(driver_taps) >= 3
+    assert taps >= np.count_nonzero(driver_taps) - 1  # the last one may straddle the end of the recording
