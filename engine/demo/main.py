@@ -1,0 +1,92 @@
+"""The main job on the bundled demo, end to end, on any Linux machine (``make demo``).
+
+Starts a virtual display when there is none, opens the demo game with its scripted driver, and records
+it with the real ``engine-record`` command for 20 s; then prints the recorder's summary and where the
+session is. Later stages (training, play) add themselves here as they land.
+
+    python -m engine.demo.main [--seconds 20] [--data-dir DIR] [--keep-display]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from engine.demo.game import WINDOW_TITLE
+from engine.demo.log import load_log
+from engine.xvfb import Xvfb
+
+ACTIONS = "left,right,up"
+
+
+def _display_works(display: str) -> bool:
+    if not display:
+        return False
+    from engine import _native
+
+    try:
+        _native.x11_screen_size(display)
+    except Exception:
+        return False
+    return True
+
+
+def _start_game(log: Path, seed: int) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYGAME_HIDE_SUPPORT_PROMPT="1")
+    game = subprocess.Popen([sys.executable, "-m", "engine.cli.demo", "--autodrive", "--seed", str(seed), "--log",
+                             str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert game.stdout is not None
+    ready, _, _ = select.select([game.stdout], [], [], 30)
+    line = game.stdout.readline() if ready else ""
+    if not line.startswith("engine-demo ready"):
+        game.kill()
+        _, err = game.communicate()
+        raise SystemExit(f"demo: the game did not start: {(line + err).strip()}")
+    return game
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="engine-demo-main", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=20.0, help="how long to record (default 20)")
+    p.add_argument("--data-dir", type=Path, default=None, help="where the session goes (default ./data)")
+    p.add_argument("--seed", type=int, default=0)
+    ns = p.parse_args(argv)
+
+    server = None
+    if not _display_works(os.environ.get("DISPLAY", "")):
+        server = Xvfb(width=1280, height=720).start()
+        os.environ["DISPLAY"] = server.display
+        print(f"demo: no usable display, started a virtual one (Xvfb {server.display})", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="engine-demo-"))
+    game = _start_game(work / "game.csv", ns.seed)
+    try:
+        record = ["engine-record", "--window", WINDOW_TITLE, "--fps", "30", "--actions", ACTIONS, "--game", "demo",
+                  "--duration", f"{ns.seconds:g}", "--countdown", "0"]
+        if ns.data_dir is not None:
+            record += ["--data-dir", str(ns.data_dir)]
+        print("demo: the scripted driver plays the demo game; recording it with:", flush=True)
+        print("  " + " ".join(f"'{a}'" if " " in a else a for a in record), flush=True)
+        done = subprocess.run([sys.executable, "-m", "engine.cli.record", *record[1:]])
+        if done.returncode != 0:
+            return done.returncode
+    finally:
+        game.terminate()
+        game.communicate(timeout=30)
+        if server is not None:
+            server.stop()
+    log = load_log(work / "game.csv")
+    if len(log):
+        print(f"demo: the driver kept the car on the road {log['on_road'].mean():.1%} of {len(log)} game frames "
+              f"(game log: {work / 'game.csv'})")
+    print("demo: list sessions with `engine-sessions`, build a dataset with `engine-dataset build --game demo`")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
