@@ -220,9 +220,13 @@ def test_windows_match_definition_on_random_sessions(
             n = data.draw(st.integers(span + 5, 120))
             gaps = data.draw(st.lists(st.integers(1, n - 1), max_size=4))
             raw.append(write_session(Path(tmp), f"s{i}", n, gaps=gaps, shape=(3, 5), seed=i * 31 + n))
+        want = [(s, t) for s, (_, ts, _) in enumerate(raw) for t in brute_windows(ts, span, stride, offset)]
+        if not want:  # the gaps left no room for a window
+            with pytest.raises(DatasetError, match="hold no window"):
+                Windows("kart", window, skip, stride, offset, data_dir=tmp, parallel=parallel)
+            return
         w = Windows("kart", window, skip, stride, offset, data_dir=tmp, parallel=parallel)
         sess, ends = w.index
-        want = [(s, t) for s, (_, ts, _) in enumerate(raw) for t in brute_windows(ts, span, stride, offset)]
         assert list(zip(sess.tolist(), ends.tolist(), strict=True)) == want
         x, y = w.gather(np.arange(len(w)))
         for i, (s, t) in enumerate(want):
@@ -306,6 +310,20 @@ def test_bad_windows_arguments_are_one_line_errors(kart: dict[str, Any], kwargs:
     with pytest.raises(DatasetError, match=message) as e:
         Windows("kart", data_dir=kart["root"], **kwargs)
     assert "\n" not in str(e.value)
+
+
+def test_classes_by_name_and_empty_sessions(kart: dict[str, Any], tmp_path: Path) -> None:
+    by_tuple = Windows("kart", window=4, encoding="combo", classes=WASD9, data_dir=kart["root"])
+    names = ["none", "w", "a", "s", "d", "w+a", "w+d", "s+a", "s+d"]
+    for classes in (names, "wasd9"):
+        w = Windows("kart", window=4, encoding="combo", classes=classes, data_dir=kart["root"])
+        assert w.spec.classes == WASD9 and np.array_equal(w.labels, by_tuple.labels)
+    SessionWriter.create(kart["root"], name="k0", game="kart", fps=FPS, frame_shape=(6, 10), color="gray",
+                         actions=ACTIONS, resize=None, source={}).close()  # a session without frames
+    w = Windows("kart", window=4, encoding="combo", classes=WASD9, data_dir=kart["root"])
+    assert [s.name for s in w.sessions][-1] == "k0" and np.array_equal(w.labels, by_tuple.labels)
+    with pytest.raises(DatasetError, match="hold no window"):
+        Windows("k0", window=1, data_dir=kart["root"])
 
 
 def test_sessions_of_different_capture_specs_are_refused(tmp_path: Path) -> None:
@@ -491,7 +509,10 @@ def test_export_rgb_unsplit_and_sidecar(tmp_path: Path) -> None:
     assert x.shape == (len(w), 3, 5, 7, 3) and np.array_equal(y, w.labels)
     t = int(w.index[1][0])
     assert np.array_equal(x[0], raw[0][t - 2 : t + 1])
-    assert result.sidecar == tmp_path / "rgb.json"
+    assert result.sidecar == tmp_path / "rgb.json" and list(read_spec(result.path)["parts"]) == ["all"]
+    val = w.split((0.5, 0.5), by="time")["val"]
+    assert list(export(val, tmp_path / "val.npz", sidecar=False).parts) == ["val"]
+    assert not (tmp_path / "val.json").exists()
     side = ModelSidecar.load(result.sidecar)
     assert side == w.sidecar()
     assert (side.fps, side.window, side.skip, side.frame_size, side.color, side.layout) == (

@@ -244,15 +244,18 @@ def export(
     progress: Progress | None = None,
     batch_bytes: int = BATCH_BYTES,
 ) -> ExportResult:
-    """Write ``data`` (one Windows, stored as part "all", or {part name: Windows}, e.g. from
-    :meth:`Windows.split`) to ``path`` in the layout of the module docs; return what was written.
+    """Write ``data`` (one Windows, stored as part "all" or as its split part, or {part name: Windows},
+    e.g. from :meth:`Windows.split`) to ``path`` in the layout of the module docs; return what was written.
 
     format: "npz" or "hdf5" (default: from the suffix). compression: "default" (hdf5: gzip level 1, npz:
     none), "gzip", "lzf" (hdf5 only) or "none". sidecar: write the model sidecar skeleton (m.json) to
     ``path`` with the suffix .json (True), to the given path, or not (False). progress: called with
     (bytes done, bytes total) after each batch of frames. Raises DatasetError (one line).
     """
-    parts: dict[str, Windows] = {"all": data} if isinstance(data, Windows) else dict(data)
+    if isinstance(data, Windows):  # one part: named after its split part if it is one
+        parts = {str(data.spec.split["part"]) if data.spec.split else "all": data}
+    else:
+        parts = dict(data)
     if not parts:
         raise DatasetError("nothing to export: no parts given")
     for name, w in parts.items():
@@ -373,9 +376,13 @@ class _Reader:
                                f"{', '.join(self.spec.get('parts', {}))}") from None
 
     def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of an array without reading it (an .npz member's .npy header only)."""
         if self.kind == "hdf5":
             return tuple(self._h5[name].shape)
-        return tuple(self._npz[name].shape)
+        with self._npz.zip.open(name + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version[0] == 1 else np.lib.format.read_array_header_2_0
+            return tuple(read(f)[0])
 
     def close(self) -> None:
         if getattr(self, "_npz", None) is not None:

@@ -66,11 +66,12 @@ def combo_of_mask(mask: int, actions: Sequence[str]) -> Combo:
 class ClassTable:
     """Classes of key combinations over ``actions``: lookup from row masks to class indices."""
 
-    def __init__(self, classes: Sequence[Sequence[str]], actions: Sequence[str], min_classes: int = 2) -> None:
+    def __init__(self, classes: Sequence[Sequence[str] | str], actions: Sequence[str], min_classes: int = 2) -> None:
         """Validate ``classes`` against ``actions``: known names, no name twice in a class, no class twice,
         at least ``min_classes`` classes (a one-class model has nothing to decide). Raises DatasetError."""
         self.actions = tuple(actions)
-        self.classes: tuple[Combo, ...] = tuple(tuple(c) for c in classes)
+        # A class may be spelt "w+a" / "none" as well as ("w", "a") / ().
+        self.classes: tuple[Combo, ...] = tuple(parse_combo(c) if isinstance(c, str) else tuple(c) for c in classes)
         col = {a: i for i, a in enumerate(self.actions)}
         mask_list = []
         for c in self.classes:

@@ -23,7 +23,7 @@ import numpy as np
 from engine.dataset import balance as _balance
 from engine.dataset import kernels
 from engine.dataset import split as _split
-from engine.dataset.labels import ClassTable, combo_name, masks
+from engine.dataset.labels import ClassTable, combo_name, masks, parse_classes
 from engine.dataset.spec import DatasetError, DatasetSpec, Encoding
 from engine.errors import EngineError
 from engine.session import Session
@@ -95,9 +95,9 @@ class Windows:
     frame shape and colour, and hold every action in ``actions`` (default: the first session's actions,
     in its column order; label columns follow this order).
     encoding: "multihot" (label: (A,) uint8 row) or "combo" (label: int class index into ``classes``).
-    classes: combo only: the key combinations, e.g. :data:`engine.dataset.labels.WASD9`, or None for the
-    combinations observed (fewest keys first). Windows whose combination is not listed are dropped
-    (counted in ``spec.unlisted``).
+    classes: combo only: the key combinations, e.g. :data:`engine.dataset.labels.WASD9`, [("w", "a"), ...]
+    or ["w+a", "none", ...] or a preset name ("wasd9"), or None for the combinations observed (fewest keys
+    first). Windows whose combination is not listed are dropped (counted in ``spec.unlisted``).
     max_gap: a timestamp step over this many frame periods is a gap.
     parallel: force the serial (False) or parallel (True) kernels; None picks by size.
 
@@ -112,7 +112,7 @@ class Windows:
         stride: int = 1,
         offset: int = 0,
         encoding: Encoding = "multihot",
-        classes: Sequence[Sequence[str]] | None = None,
+        classes: str | Sequence[Sequence[str] | str] | None = None,
         *,
         actions: Sequence[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
@@ -131,27 +131,9 @@ class Windows:
         if not max_gap >= 1.0:
             raise DatasetError(f"max_gap must be at least 1 frame period, got {max_gap}")
         opened = resolve_sessions(sessions, data_dir)
+        names, cols = _label_columns(opened, actions)
         first = opened[0]
         fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
-        names = tuple(actions) if actions is not None else tuple(first.actions_names)
-        if not names:
-            raise DatasetError(f"session {first.name!r} records no actions; there is nothing to label")
-        cols = []
-        for s in opened:
-            if abs(s.fps - fps) > 1e-6 * fps or tuple(s.meta["frame_shape"]) != shape or s.meta["color"] != color:
-                raise DatasetError(
-                    f"session {s.name!r} was recorded at {s.fps:g} fps, {_shape_text(s.meta['frame_shape'])} "
-                    f"{s.meta['color']}, but {first.name!r} at {fps:g} fps, {_shape_text(shape)} {color}; "
-                    "windows need one capture spec: pick sessions that match"
-                )
-            have = s.actions_names
-            missing = [a for a in names if a not in have]
-            if missing:
-                raise DatasetError(
-                    f"session {s.name!r} does not record action {missing[0]!r} (it has {', '.join(have)}); "
-                    "choose the actions all sessions share"
-                )
-            cols.append(np.array([have.index(a) for a in names], np.int64))
 
         self._sessions = opened
         self._source = kernels.FrameSource([s.frames for s in opened])
@@ -180,6 +162,8 @@ class Windows:
         class_list: tuple[tuple[str, ...], ...] = ()
         labels: np.ndarray = rows
         if encoding == "combo":
+            if isinstance(classes, str):
+                classes = parse_classes(classes)
             table = ClassTable(classes, names) if classes is not None else ClassTable.observed(row_masks, names)
             ids = table.lookup(row_masks)
             keep = ids >= 0
@@ -389,6 +373,37 @@ class Windows:
         self.__dict__.update(state)
         self._sessions = [Session.open(p) for p in paths]
         self._source = kernels.FrameSource([s.frames for s in self._sessions])
+
+
+def _label_columns(
+    opened: Sequence[Session], actions: Sequence[str] | None
+) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """The label action names and, per session, the columns of its actions.npy that hold them. Checks that
+    the sessions share one capture spec (fps, frame shape, colour) and all record these actions."""
+    first = opened[0]
+    fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
+    names = tuple(actions) if actions is not None else tuple(first.actions_names)
+    if not names:
+        raise DatasetError(f"session {first.name!r} records no actions; there is nothing to label")
+    if len(set(names)) != len(names):
+        raise DatasetError(f"actions {', '.join(names)} name an action twice; list each once")
+    cols = []
+    for s in opened:
+        if abs(s.fps - fps) > 1e-6 * fps or tuple(s.meta["frame_shape"]) != shape or s.meta["color"] != color:
+            raise DatasetError(
+                f"session {s.name!r} was recorded at {s.fps:g} fps, {_shape_text(s.meta['frame_shape'])} "
+                f"{s.meta['color']}, but {first.name!r} at {fps:g} fps, {_shape_text(shape)} {color}; "
+                "windows need one capture spec: pick sessions that match"
+            )
+        have = s.actions_names
+        missing = [a for a in names if a not in have]
+        if missing:
+            raise DatasetError(
+                f"session {s.name!r} does not record action {missing[0]!r} (it has {', '.join(have)}); "
+                "choose the actions all sessions share"
+            )
+        cols.append(np.array([have.index(a) for a in names], np.int64))
+    return names, cols
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
