@@ -99,7 +99,10 @@ def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
         **shared,
         "store": store,
         "layout": (f"x: uint8 (N, {window_shape}), frame 0 the oldest" if store == "windows" else
-                   "frames: uint8 (F, ...); window i = frames[ends[i] - (window-1-j)*skip], j = 0..window-1"),
+                   "frames: uint8 (F, ...); window i = frames[ends[i] - (window-1-j)*skip], j = 0..window-1")
+        # The sidecar's "frames" layout is (1, W, H, W', C): gray frames are stored without the C axis.
+        + ("; gray: no channel axis, add one (x[..., None]) for a model input (W, H, W', 1)"
+           if first.color == "gray" else ""),
         "labels": ("y: uint8 (N, A), 1 = action held at the label frame" if first.encoding == "multihot" else
                    "y: int64 (N,), class index into classes"),
         "scale": {"multiply": scale.multiply, "add": scale.add},
