@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from harness import ROOT, Report, game_scene, machine
+from harness import ROOT, DemoGame, Report, game_scene, machine
 
 from engine.xvfb import Xvfb
 
@@ -51,11 +52,17 @@ def mode(request: pytest.FixtureRequest) -> str:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _REPORT is None or not _REPORT.rows:
         return
+    RESULTS.mkdir(exist_ok=True)
+    for title, text in _REPORT.texts:
+        terminalreporter.section(title, sep="-")
+        terminalreporter.write_line(text)
+        slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:64]
+        (RESULTS / f"{slug}.txt").write_text(f"{title}\n\n{text}\n")
     terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode): side by side, ratios from this run")
     terminalreporter.write_line(_REPORT.table())
-    RESULTS.mkdir(exist_ok=True)
     out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows]}
+           "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows],
+           "texts": dict(_REPORT.texts)}
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=1))
     terminalreporter.write_line(f"written: {RESULTS / 'latest.json'}")
 
@@ -96,3 +103,18 @@ def screen_content(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Iter
         proc.wait(5)
 
 
+
+
+@pytest.fixture
+def demo_game(xvfb: Xvfb) -> Iterator[Callable[..., DemoGame]]:
+    """Factory: demo_game(*engine-demo args) -> a running DemoGame on the bench display, stopped after the test."""
+    games: list[DemoGame] = []
+
+    def start(*args: str) -> DemoGame:
+        game = DemoGame(xvfb.display, *args)
+        games.append(game)
+        return game
+
+    yield start
+    for game in games:
+        game.stop()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import select
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,10 +38,15 @@ class Report:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.rows: list[Row] = []
+        self.texts: list[tuple[str, str]] = []  # (title, text): tables printed beside the rows, e.g. profiles
 
     def add(self, group: str, name: str, value: float, unit: str, *, ratio: float | None = None,
             note: str = "", **extra: Any) -> None:
         self.rows.append(Row(group, name, float(value), unit, ratio, note, extra))
+
+    def add_text(self, title: str, text: str) -> None:
+        """A preformatted table (a line_profiler listing...): printed with the rows, saved to bench/results/."""
+        self.texts.append((title, text))
 
     def table(self) -> str:
         lines = [f"{'operation':<52} {'who':<30} {'value':>12} {'unit':<10} {'ratio':>7}  note"]
@@ -95,3 +103,97 @@ def per_call_ms(fn: Callable[[], object], rounds: int, warmup: int = 5) -> np.nd
         fn()
         out[i] = (time.perf_counter_ns() - t0) / 1e6
     return out
+
+
+def ratio(engine: float, reference: float, *, higher_is_better: bool = False) -> float | None:
+    """The table's ratio (> 1: the engine is better): reference / engine for costs, engine / reference for
+    rates. None when either side measured nothing."""
+    if engine <= 0 or reference <= 0:
+        return None
+    return engine / reference if higher_is_better else reference / engine
+
+
+def steady_cpu_ms(snapshots: list[tuple[float, int]]) -> float:
+    """Process CPU per frame (ms) from (process_time s, frames done) snapshots taken during a run.
+
+    The first snapshot after the start is the baseline when there are enough, so start-up (first grabs,
+    the first chunk of the file) does not count; process_time covers every thread, native ones included.
+    """
+    snaps = snapshots[1:] if len(snapshots) >= 3 else snapshots
+    (c0, f0), (c1, f1) = snaps[0], snaps[-1]
+    return (c1 - c0) / (f1 - f0) * 1e3 if f1 > f0 else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process so far (e.g. the X server, which does the screen copies)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+class KeyTapper:
+    """Presses and releases keys through XTest in a thread while a benchmark records, so labels are real.
+
+    Each key in turn is held for ``hold_s`` then released for ``gap_s``; every key is up again on exit.
+    """
+
+    def __init__(self, display: str, keys: list[str], hold_s: float = 0.06, gap_s: float = 0.04) -> None:
+        self._act = _native.XTestActuator(display, keys)
+        self._n = len(keys)
+        self._hold_s, self._gap_s = hold_s, gap_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-key-tapper", daemon=True)
+        self.presses = 0
+
+    def _run(self) -> None:
+        state = np.zeros(self._n, np.uint8)
+        i = 0
+        while not self._stop.is_set():
+            state[:] = 0
+            state[i % self._n] = 1
+            self._act.apply(state)
+            self.presses += 1
+            self._stop.wait(self._hold_s)
+            self._act.release_all()
+            self._stop.wait(self._gap_s)
+            i += 1
+        self._act.release_all()
+
+    def __enter__(self) -> KeyTapper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class DemoGame:
+    """engine-demo, the bundled game, in a subprocess on the benchmark's display (a real X11 window)."""
+
+    def __init__(self, display: str, *args: str, timeout: float = 30.0) -> None:
+        env = dict(os.environ, DISPLAY=display, PYGAME_HIDE_SUPPORT_PROMPT="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli.demo", *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("engine-demo ready: "):
+            self.stop()
+            raise RuntimeError(f"engine-demo did not start: {line!r}")
+        fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+        self.window_id = int(fields["window"])
+        self.output = ""
+
+    def stop(self) -> str:
+        """Stop the game (SIGTERM: it releases its keys and flushes its log); returns what it printed."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.output = (out or "") + (err or "")
+        return self.output
