@@ -178,6 +178,8 @@ class LatencyResult:
         """The human summary: one line of numbers, then the details."""
         n, found = len(self.probes), len(self.detected)
         lat = self.latency_ms()
+        if not n:
+            return [f"input-to-photon {self.key} on {self.target}: no probe completed"]
         if not lat:
             return [f"input-to-photon {self.key} on {self.target}: no change seen in {n} probes"]
         rel, res = self.release_ms(), self.resolution_ms()
@@ -307,8 +309,9 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
     """Run ``cfg.probes`` probes (see the module contract) and return them all.
 
     Raises EngineError/ValueError/CaptureError (one line) for bad settings or an unusable display
-    before any key is pressed. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the CLI) stops
-    the run; the key is released before it propagates.
+    before any key is pressed, WindowLost if the window goes away meanwhile. A KeyboardInterrupt
+    (Ctrl-C, or SIGTERM turned into it by the CLI) during the probes ends the run early: the probes
+    completed so far are returned with ``interrupted`` set. The key is released on every way out.
     """
     cfg.validate()
     target = _resolve(cfg)
@@ -343,7 +346,6 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
                 on_probe(i, probe)
     except KeyboardInterrupt:
         result.interrupted = True
-        raise
     finally:
         actuator.release_all()  # XSync: the release has reached the server before we go on
         source.close()

@@ -125,13 +125,17 @@ def test_sigterm_mid_probe_releases_the_key(demo: Demo, xvfb: Xvfb) -> None:
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.002)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 1 and "interrupted; the key was released" in err, err
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("engine-latency: interrupted after ") and last.endswith(" probes; the key was released")
     assert server_keys(xvfb.display) == [False, False, False]
+    done = int(last.split()[3])  # the probes completed before SIGTERM are still reported
+    assert out.startswith("input-to-photon left") and (f"of {done} probes)" in out if done else "no probe" in out)
 
 
 def test_a_window_that_never_changes_times_out_every_probe_with_one_clear_line(

@@ -13,7 +13,7 @@ from types import FrameType
 
 from engine.capture import CaptureError
 from engine.cli import args as a
-from engine.errors import EngineError
+from engine.errors import EngineError, WindowLost
 
 EPILOG = """\
 Each probe waits a random gap, presses KEY, grabs the probe region as fast as the X server answers
@@ -27,7 +27,7 @@ else moving in it makes detections coincidences, and the tool warns when it sees
 game (engine-demo) the default probe region is KEY's indicator box (left, up or right).
 
 The keys go to the window with the keyboard focus: focus the game during --countdown.
-Exit status: 0 measured, 1 no probe saw a change (or interrupted), 2 bad input.
+Exit status: 0 measured, 1 no probe saw a change, interrupted or window lost, 2 bad input.
 Not yet a console script: run it as `python -m engine.cli.latency`.
 """
 
@@ -90,11 +90,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"probing in {ns.countdown:g} s: focus the window", file=sys.stderr, flush=True)
             time.sleep(ns.countdown)
         result = measure(cfg)
+    except WindowLost as e:
+        print(f"engine-latency: {e}; the key was released", file=sys.stderr)
+        return 1
     except (EngineError, ValueError, CaptureError) as e:
         print(f"engine-latency: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("engine-latency: interrupted; the key was released", file=sys.stderr)
+    except KeyboardInterrupt:  # during the countdown or the setup: nothing was pressed yet
+        print("engine-latency: interrupted before the first probe", file=sys.stderr)
         return 1
     finally:
         if main_thread:
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         except EngineError as e:
             print(f"engine-latency: {e}", file=sys.stderr)
             return 2
+    if result.interrupted:
+        print(f"engine-latency: interrupted after {len(result.probes)} probes; the key was released",
+              file=sys.stderr)
+        return 1
     if not result.detected:
         print(f"engine-latency: pressing {cfg.key} changed nothing in probe region "
               f"{','.join(map(str, result.probe_rect))} within {cfg.timeout:g} s in any of {len(result.probes)} "
