@@ -59,6 +59,14 @@ class _TimeAxis:
     def x(self, t: np.ndarray | int) -> np.ndarray:
         return self.x0 + (np.asarray(t, np.float64) - self.t0) / self.span * (self.x1 - self.x0)
 
+    def clip(self, xs: np.ndarray) -> np.ndarray:
+        return np.clip(xs, self.x0, self.x1)
+
+    def inside(self, t: np.ndarray) -> np.ndarray:
+        """x of the instants within the axis (a session's raw events may start before its first frame)."""
+        xs = self.x(t)
+        return xs[(xs >= self.x0) & (xs < self.x1)]
+
     def draw(self, c: Canvas, y: int) -> int:
         """Tick labels in seconds under a plot ending at y; returns the y below them."""
         ticks = nice_ticks(0, self.span / 1e9, 10)
@@ -158,12 +166,12 @@ def _timeline(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> in
         c.rect(LEFT, y, WIDTH - RIGHT, y + LANE_H, (246, 246, 248))
         c.text(LEFT - 8, y + 3, name, TEXT, 15, "right")
         start, end = held_intervals(run, a)
-        c.spans(axis.x(start), axis.x(end), y + 3, y + LANE_H - 3, _lighten(color))
+        c.spans(axis.clip(axis.x(start)), axis.clip(axis.x(end)), y + 3, y + LANE_H - 3, _lighten(color))
         out.lanes.append((name, (LEFT, y, WIDTH - RIGHT - LEFT, LANE_H)))
         out.bar_colors.append(_lighten(color))
         mine = run.event_action == a
-        c.vlines(axis.x(run.event_t[mine & (run.event_value == 1)]), y, y + LANE_H, color)
-        c.vlines(axis.x(run.event_t[mine & (run.event_value == 0)]), y + LANE_H // 2, y + LANE_H, MUTED)
+        c.vlines(axis.inside(run.event_t[mine & (run.event_value == 1)]), y, y + LANE_H, color)
+        c.vlines(axis.inside(run.event_t[mine & (run.event_value == 0)]), y + LANE_H // 2, y + LANE_H, MUTED)
         y += LANE_H + LANE_GAP
     c.frame(LEFT, top - 1, WIDTH - RIGHT, y - LANE_GAP + 1, AXIS)
     return axis.draw(c, y - LANE_GAP + 1)
@@ -175,8 +183,12 @@ def _gap_marks(c: Canvas, axis: _TimeAxis, pace: Pacing, top: int) -> None:
 
 def _rate(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int) -> int:
     finite = pace.rate_hz[np.isfinite(pace.rate_hz)]
-    # Faster-than-target samples (a late frame's successor) are clipped to the frame.
-    hi = nice_ceil(1.5 * run.fps if run.period_ns else float(np.percentile(finite, 99)) * 1.2 if len(finite) else 1)
+    # Up to 1.5x the target: the successor of a late frame comes early, and such spikes are clipped to
+    # the frame rather than squashing the normal rate into a line.
+    if run.period_ns:
+        hi = nice_ceil(1.5 * run.fps)
+    else:
+        hi = nice_ceil(float(np.percentile(finite, 99)) * 1.2) if len(finite) else 1.0
     note = f"target {run.fps:.2f} Hz (dashed); red marks: gaps" if run.period_ns else "red marks: gaps"
     ymap = _panel(c, y, PANEL_H, "instantaneous rate, 1 / (t[i] - t[i-1])", 0.0, hi, "Hz", note)
     if run.period_ns:
