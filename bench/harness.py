@@ -30,6 +30,7 @@ class Row:
     ratio: float | None = None  # reference / engine (> 1: the engine is better), same run
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    module: str = ""  # the bench module that measured it (filled in by Report.add)
 
 
 class Report:
@@ -42,7 +43,8 @@ class Report:
 
     def add(self, group: str, name: str, value: float, unit: str, *, ratio: float | None = None,
             note: str = "", **extra: Any) -> None:
-        self.rows.append(Row(group, name, float(value), unit, ratio, note, extra))
+        module = str(sys._getframe(1).f_globals.get("__name__", ""))
+        self.rows.append(Row(group, name, float(value), unit, ratio, note, extra, module))
 
     def add_text(self, title: str, text: str) -> None:
         """A preformatted table (a line_profiler listing...): printed with the rows, saved to bench/results/."""
@@ -82,6 +84,7 @@ def machine() -> dict[str, Any]:
         "engine": _native.__version__,
         "kernel_path": _native.best_kernel_path(),
         "display": "Xvfb 1920x1080x24",
+        "loadavg": list(os.getloadavg()),  # 1, 5, 15 min at the end of the run: how busy the machine was
     }
 
 
