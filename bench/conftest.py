@@ -31,6 +31,8 @@ RESULTS = Path(__file__).parent / "results"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-mode", choices=("quick", "full"), default="quick",
                      help="quick: a few minutes in all; full: more rounds and longer runs")
+    parser.addoption("--bench-results", default=str(RESULTS), metavar="DIR",
+                     help="where latest.json and the line_profiler tables go (default bench/results)")
 
 
 _REPORT: Report | None = None
@@ -52,19 +54,20 @@ def mode(request: pytest.FixtureRequest) -> str:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _REPORT is None or not _REPORT.rows:
         return
-    RESULTS.mkdir(exist_ok=True)
+    results = Path(terminalreporter.config.getoption("--bench-results"))
+    results.mkdir(parents=True, exist_ok=True)
     for title, text in _REPORT.texts:
         terminalreporter.section(title, sep="-")
         terminalreporter.write_line(text)
         slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:64]
-        (RESULTS / f"{slug}.txt").write_text(f"{title}\n\n{text}\n")
+        (results / f"{slug}.txt").write_text(f"{title}\n\n{text}\n")
     terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode): side by side, ratios from this run")
     terminalreporter.write_line(_REPORT.table())
     out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows],
            "texts": dict(_REPORT.texts)}
-    (RESULTS / "latest.json").write_text(json.dumps(out, indent=1))
-    terminalreporter.write_line(f"written: {RESULTS / 'latest.json'}")
+    (results / "latest.json").write_text(json.dumps(out, indent=1))
+    terminalreporter.write_line(f"written: {results / 'latest.json'}")
 
 
 @pytest.fixture(scope="session")

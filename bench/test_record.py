@@ -21,6 +21,11 @@ CPU (it does the screen copies for mss and the engine alike) is noted beside it.
 Checks (never timings): every stored frame is the screen's content converted (exactly for the engine,
 within OpenCV's rounding for the Python loops), frame counts match what each recorder reports, and the
 keys a helper taps through XTest during the 60 fps runs show up in the labels.
+
+A last benchmark records the demo game itself (its window, driven by its scripted XTest driver) with the
+Python pipeline and the engine: every stored frame must carry a readable frame stamp of the game, in
+order, and the driver's keys must be in the labels; how many of the game's frames reached the file is
+reported.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from harness import KeyTapper, cpu_seconds, ratio, steady_cpu_ms
 from line_profiler import LineProfiler
 
 from engine import _native
+from engine.capture import open_source
+from engine.demo import WINDOW_TITLE
+from engine.demo.pattern import decode
 from engine.record import RecordConfig, Recorder
 from engine.session import Session
 
@@ -413,3 +421,55 @@ def add_rows(report: Any, case: str, results: list[Measured]) -> None:
     target = "; target 240" if case.startswith("800x600") else ""  # issue #3
     report.add(group, en.name, en.best_fps, "fps", ratio=ratio(en.best_fps, py.best_fps, higher_is_better=True),
                note=en.best_note + target)
+
+
+DEMO_ACTIONS = ["left", "right", "up"]
+DEMO_SECONDS = {"quick": 2.0, "full": 10.0}
+
+
+def stamps(frames: np.ndarray) -> np.ndarray:
+    """The game frame number stamped in each recorded frame (160x120 from the 320x240 window: scale 2)."""
+    found = [decode(np.asarray(f), 2.0) for f in frames]
+    assert all(n is not None for n in found), "a recorded frame without a readable game stamp"
+    numbers = np.array(found, np.int64)
+    assert (np.diff(numbers) >= 0).all(), "recorded game frames out of order"
+    return numbers
+
+
+def test_record_demo_game(benchmark, report, mode, xvfb, demo_game, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seconds = DEMO_SECONDS[mode]
+    demo_game("--autodrive", "--seed", "7", "--pos", "40,40", "--tick-hz", "60")
+    with open_source(window=WINDOW_TITLE, display=xvfb.display) as src:
+        region = src.rect
+    rec = PythonRecorder(region, (160, 120), "gray", tmp_path / "python", keys=DEMO_ACTIONS, display=xvfb.display)
+    try:
+        st = rec.run(FIXED_FPS, seconds)
+    finally:
+        rec.close()
+    frames, _, keys = load_pipeline(tmp_path / "python")
+    assert len(frames) == st.frames > 0 and keys.any()
+    py_stamps = stamps(frames)
+
+    cfg = RecordConfig(fps=FIXED_FPS, window=WINDOW_TITLE, size=(160, 120), color="gray", actions=DEMO_ACTIONS,
+                       game="demo", data_dir=tmp_path, duration=seconds, countdown=0, display=xvfb.display)
+    benchmark.group = f"record the demo game @{FIXED_FPS:g} fps for {seconds:g} s (engine Recorder)"
+    benchmark.extra_info.update(window=WINDOW_TITLE, size="320x240->160x120", fps=FIXED_FPS)
+    summary = benchmark.pedantic(Recorder(cfg, out=io.StringIO()).run, kwargs={"install_signals": False},
+                                 rounds=1, iterations=1)
+    ses = Session.open(summary.path)
+    assert ses.meta["frames"] == len(ses.frames) == summary.frames > 0
+    assert ses.actions[:].any(), "the game driver's keys are missing from the labels"
+    en_stamps = stamps(ses.frames[:])
+
+    group = f"rec demo game (60 Hz) @{FIXED_FPS:g}fps: its frames on disk"
+    measured = {name: (100.0 * len(np.unique(numbers)) / int(numbers[-1] - numbers[0] + 1), numbers, dropped)
+                for name, numbers, dropped in (("python: mss+opencv+np.memmap", py_stamps, st.dropped),
+                                               ("engine: Recorder", en_stamps, summary.dropped))}
+    py_share, en_share = (v[0] for v in measured.values())
+    for (name, (share, numbers, dropped)), r in zip(measured.items(),
+                                                    (1.0, ratio(en_share, py_share, higher_is_better=True)),
+                                                    strict=True):
+        unique, span = len(np.unique(numbers)), int(numbers[-1] - numbers[0] + 1)
+        report.add(group, name, share, "%", ratio=r,
+                   note=f"{unique} of the {span} game frames shown meanwhile; {len(numbers) - unique} repeats; "
+                        f"{dropped} ticks dropped")
