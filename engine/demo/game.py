@@ -351,6 +351,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                     sleep_until_ns(now + _SETTLE_STEP_NS, 0)
                     held, more = keyboard.poll()
                     pressed |= more
+            poll_ns = time.monotonic_ns()
             sim.step(held, pressed)
             renderer.draw(tick.index, held | pressed)
             pygame.display.flip()
@@ -365,7 +366,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                 sent, tap = decision.held, decision.tap if tap_ns else 0
                 expect_held, expect_tap = sent, tap
             if log is not None:
-                log.write(tick.index, t_ns, held, pressed, sim.car_x, sim.road_x, on_road, sent, tap, tap_ns)
+                log.write(tick.index, t_ns, held, pressed, sim.car_x, sim.road_x, on_road, sent, tap, tap_ns, poll_ns)
         result.reason = result.reason or (stop_reason[0] if stop_reason else keyboard.quit_reason)
         result.taps = driver.taps if driver is not None else 0
         return result

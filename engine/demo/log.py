@@ -3,8 +3,8 @@
 Format (UTF-8 text, one line per presented frame, in order):
 
     # engine-demo log v1 seed=0 tick_hz=60 size=320x240 autodrive=1
-    frame,t_ns,keys,pressed,car_x,road_x,on_road,sent,tap,tap_ns
-    0,123456789012,0,0,160.00,160.00,1,0,0,0
+    frame,t_ns,keys,pressed,car_x,road_x,on_road,sent,tap,tap_ns,poll_ns
+    0,123456789012,0,0,160.00,160.00,1,0,0,0,123456700000
 
 - frame: the game tick index, the number drawn in the frame stamp (``engine.demo.pattern``); gaps mean
   ticks the game was too late for and skipped.
@@ -15,6 +15,8 @@ Format (UTF-8 text, one line per presented frame, in order):
 - car_x, road_x: car centre and road centre at the car's row, window pixels; on_road: 0/1.
 - sent, tap, tap_ns: autodrive only (else 0): the key mask the driver holds after this frame, the key it
   tapped after this frame, and that tap's press-to-release time in ns.
+- poll_ns: CLOCK_MONOTONIC when the keys for this frame were read, before it was drawn. Unlike t_ns it
+  is an upper bound a recorder can rely on: this frame cannot have been on screen before poll_ns.
 
 Why CSV: readable by anything (pandas, a spreadsheet, ``less``) and cheap at 60 lines a second. The file
 is flushed every ``flush_every`` frames and when the game exits for any reason it handles (window close,
@@ -31,7 +33,7 @@ from typing import TextIO
 import numpy as np
 
 MAGIC = "# engine-demo log v1"
-COLUMNS = ("frame", "t_ns", "keys", "pressed", "car_x", "road_x", "on_road", "sent", "tap", "tap_ns")
+COLUMNS = ("frame", "t_ns", "keys", "pressed", "car_x", "road_x", "on_road", "sent", "tap", "tap_ns", "poll_ns")
 LOG_DTYPE = np.dtype([
     ("frame", np.int64),
     ("t_ns", np.int64),
@@ -43,6 +45,7 @@ LOG_DTYPE = np.dtype([
     ("sent", np.uint8),
     ("tap", np.uint8),
     ("tap_ns", np.int64),
+    ("poll_ns", np.int64),
 ])
 # How each column is parsed: the bool column is read as an integer, then cast.
 _PARSE_DTYPE = np.dtype([(n, np.uint8 if n == "on_road" else LOG_DTYPE[n]) for n in COLUMNS])
@@ -63,10 +66,11 @@ class LogWriter:
 
     def write(
         self, frame: int, t_ns: int, keys: int, pressed: int, car_x: float, road_x: float, on_road: bool,
-        sent: int = 0, tap: int = 0, tap_ns: int = 0,
+        sent: int = 0, tap: int = 0, tap_ns: int = 0, poll_ns: int = 0,
     ) -> None:
         self._f.write(
-            f"{frame},{t_ns},{keys},{pressed},{car_x:.2f},{road_x:.2f},{int(on_road)},{sent},{tap},{tap_ns}\n"
+            f"{frame},{t_ns},{keys},{pressed},{car_x:.2f},{road_x:.2f},{int(on_road)},{sent},{tap},{tap_ns},"
+            f"{poll_ns}\n"
         )
         self.rows += 1
         self._pending += 1
