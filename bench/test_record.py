@@ -8,8 +8,8 @@ Each case records a region of the bench display (a game-like image) resized and 
   profiler for its CPU per frame and free-running rate;
 - the plain-Python pipeline (``baselines/python_pipeline.py``) and the engine (``engine.record.Recorder``
   with its real capture thread, XI2 input listener and session writer) record at 60 fps for the
-  per-stage times and the CPU per frame, then ramp the target rate (doubling; bisecting in full mode)
-  to find the highest one sustained with zero drops.
+  per-stage times and the CPU per frame, then ramp the target rate (doubling after a pass, halving
+  after a failure; bisecting in full mode) to find the highest one sustained with zero drops.
 
 Stage times: grab and convert are taken around the calls in each loop (the engine's by its capture thread
 itself); store is the time to put a frame with its labels into the file (the engine's writer thread,
@@ -62,7 +62,7 @@ CASES: dict[str, tuple[tuple[int, int, int, int], tuple[int, int], str]] = {
     "1920x1080->256x256 rgb": ((0, 0, 1920, 1080), (256, 256), "rgb"),
 }
 FIXED_FPS = 60.0
-RAMP_START = 120.0
+RAMP_FLOOR = 15.0
 RAMP_CAP = 960.0  # engine-record accepts up to 1000 fps
 FIXED_S = {"quick": 2.0, "full": 10.0}  # the 60 fps run
 STEP_S = {"quick": 1.0, "full": 3.0}  # each ramp step
@@ -269,29 +269,40 @@ def passes(frames: int, dropped: int, fps: float, duration: float) -> bool:
     return dropped == 0 and frames >= 0.99 * round(fps * duration) - 1
 
 
-def ramp(mode: str, steps: dict[str, Callable[[float], tuple[int, int]]], first: dict[str, bool],
+def ramp(mode: str, steps: dict[str, Callable[[float], tuple[int, int]]], first: dict[str, tuple[int, int]],
          ) -> dict[str, tuple[float, list[tuple[float, int, int]]]]:
-    """Highest target fps each implementation sustains: doubling from RAMP_START to RAMP_CAP (the
-    implementations take turns at each rate, so both see the same machine), then in full mode two
-    bisection steps between the last rate passed and the first failed."""
-    best = {k: (FIXED_FPS if ok else 0.0) for k, ok in first.items()}
-    failed: dict[str, float] = {k: FIXED_FPS for k, ok in first.items() if not ok}
-    log: dict[str, list[tuple[float, int, int]]] = {k: [] for k in steps}
-    fps = RAMP_START
-    while fps <= RAMP_CAP and len(failed) < len(steps):
+    """Highest target fps each implementation sustains, starting from its FIXED_FPS run (``first``: its
+    frames and drops): doubling up to RAMP_CAP after a pass, halving down to RAMP_FLOOR after a failure, then in full
+    mode two bisection steps between the highest rate passed and the lowest failed. The implementations
+    take turns, so they see the machine in the same state."""
+    passed = {k: passes(*first[k], FIXED_FPS, FIXED_S[mode]) for k in steps}
+    best = {k: (FIXED_FPS if ok else 0.0) for k, ok in passed.items()}
+    failed = {k: (None if ok else FIXED_FPS) for k, ok in passed.items()}
+    log: dict[str, list[tuple[float, int, int]]] = {k: [(FIXED_FPS, *first[k])] for k in steps}
+    rate = {k: (FIXED_FPS * 2 if ok else FIXED_FPS / 2) for k, ok in passed.items()}
+    going_up = dict(passed)
+    active = set(steps)
+    while active:
         for name, step in steps.items():
-            if name in failed:
+            if name not in active:
+                continue
+            fps = rate[name]
+            if not RAMP_FLOOR <= fps <= RAMP_CAP:
+                active.discard(name)
                 continue
             frames, dropped = step(fps)
             log[name].append((fps, frames, dropped))
-            if passes(frames, dropped, fps, STEP_S[mode]):
-                best[name] = fps
+            ok = passes(frames, dropped, fps, STEP_S[mode])
+            if ok:
+                best[name] = max(best[name], fps)
             else:
-                failed[name] = fps
-        fps *= 2
+                failed[name] = fps if failed[name] is None else min(failed[name], fps)
+            if ok != going_up[name]:  # the first pass going down, or the first failure going up
+                active.discard(name)
+            rate[name] = fps * 2 if going_up[name] else fps / 2
     if mode == "full":
         for name, step in steps.items():
-            lo, hi = best[name], failed.get(name)
+            lo, hi = best[name], failed[name]
             for _ in range(2):
                 if hi is None or lo <= 0:
                     break
@@ -369,14 +380,13 @@ def test_record_side_by_side(benchmark, report, mode, xvfb, screen_content, tmp_
     py_lateness: dict[float, float] = {FIXED_FPS: py.lateness_p99}
     en_lateness: dict[float, float] = {FIXED_FPS: en.lateness_p99}
     found = ramp(mode, {"python": py_step, "engine": engine_step},
-                 {"python": passes(st.frames, st.dropped, FIXED_FPS, fixed),
-                  "engine": passes(eng.frames, eng.dropped, FIXED_FPS, fixed)})
+                 {"python": (st.frames, st.dropped), "engine": (eng.frames, eng.dropped)})
     for m, key, lat in ((py, "python", py_lateness), (en, "engine", en_lateness)):
         m.best_fps, m.ramp = found[key]
         capped = " (the cap of the search)" if m.best_fps >= RAMP_CAP else ""
         tried = ", ".join(f"{f:g}:{d}" for f, _, d in m.ramp)
-        m.best_note = (f"lateness p99 {lat.get(m.best_fps, float('nan')):.2f} ms there{capped}; "
-                       f"drops by target: {tried or 'none tried'}")
+        there = f"lateness p99 {lat[m.best_fps]:.2f} ms there{capped}; " if m.best_fps in lat else ""
+        m.best_note = f"{there}drops by target fps: {tried}"
     results += [py, en]
     add_rows(report, case, results)
 
