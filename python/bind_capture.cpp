@@ -5,11 +5,37 @@
 #include "bindings.hpp"
 #include "capture/capture_loop.hpp"
 #include "common/error.hpp"
-#if !defined(_WIN32)
+#if defined(_WIN32)
+#include "capture/dxgi.hpp"
+#include "capture/gdi.hpp"
+#else
 #include "capture/x11_shm.hpp"
 #endif
 
 namespace engine::py_bind {
+
+#if defined(_WIN32)
+namespace {
+
+// Both Windows grabbers take the same options: a monitor by index (win_list_monitors() order, the
+// primary first), or a window by HWND or title; the region is relative to the window's client area,
+// or to the monitor.
+WinCaptureOptions win_options(int output, std::uint64_t window_handle, const std::string& window_title,
+                              const std::optional<std::array<int, 4>>& region, bool use_dxgi) {
+  WinCaptureOptions o;
+  o.output = output;
+  o.window_handle = window_handle;
+  o.window_title = window_title;
+  if (region) {
+    o.has_region = true;
+    o.region = *region;
+  }
+  o.use_dxgi = use_dxgi;
+  return o;
+}
+
+}  // namespace
+#endif
 
 void bind_capture(py::module_& m) {
   py::class_<Source, std::shared_ptr<Source>>(m, "Source", "A native capture backend.")
@@ -35,7 +61,53 @@ void bind_capture(py::module_& m) {
            "Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab overwrites\n"
            "it, so copy what you keep.");
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+  py::class_<DxgiGrabber, Source, std::shared_ptr<DxgiGrabber>>(
+      m, "DxgiGrabber", "DXGI Desktop Duplication; captures through GDI when DXGI refuses (see fallback_reason).")
+      .def(py::init([](int output, std::uint64_t window_handle, const std::string& window_title,
+                       std::optional<std::array<int, 4>> region, bool use_dxgi) {
+             return std::make_shared<DxgiGrabber>(win_options(output, window_handle, window_title, region, use_dxgi));
+           }),
+           py::arg("output") = 0, py::arg("window_handle") = 0, py::arg("window_title") = "",
+           py::arg("region") = py::none(), py::arg("use_dxgi") = true)
+      .def_property_readonly("window_handle", &DxgiGrabber::window_handle)
+      .def_property_readonly("rotation_degrees", &DxgiGrabber::rotation_degrees)
+      .def("stats", [](const DxgiGrabber& g) {
+        const DxgiStats s = g.stats();
+        return py::dict(py::arg("new_frames") = s.new_frames, py::arg("reused_frames") = s.reused_frames,
+                        py::arg("recreated") = s.recreated, py::arg("device_recreated") = s.device_recreated);
+      });
+
+  py::class_<GdiGrabber, Source, std::shared_ptr<GdiGrabber>>(m, "GdiGrabber", "GDI BitBlt into a DIB section.")
+      .def(py::init([](int output, std::uint64_t window_handle, const std::string& window_title,
+                       std::optional<std::array<int, 4>> region) {
+             return std::make_shared<GdiGrabber>(win_options(output, window_handle, window_title, region, false));
+           }),
+           py::arg("output") = 0, py::arg("window_handle") = 0, py::arg("window_title") = "",
+           py::arg("region") = py::none())
+      .def_property_readonly("window_handle", &GdiGrabber::window_handle)
+      .def_property_readonly("stale_grabs", &GdiGrabber::stale_grabs);
+
+  m.def("win_list_windows", [] {
+    py::list out;
+    for (const auto& w : win_list_windows()) {
+      // "id" as x11_list_windows names it: here the HWND.
+      out.append(py::dict(py::arg("id") = w.handle, py::arg("title") = w.title,
+                          py::arg("rect") = py::make_tuple(w.x, w.y, w.width, w.height)));
+    }
+    return out;
+  }, "Visible, titled, top-level windows, topmost first: id (HWND), title, client rect (physical pixels).");
+  m.def("win_list_monitors", [] {
+    py::list out;
+    for (const auto& mon : win_list_monitors()) {
+      out.append(py::dict(py::arg("index") = mon.index, py::arg("handle") = mon.handle, py::arg("name") = mon.name,
+                          py::arg("rect") = py::make_tuple(mon.x, mon.y, mon.width, mon.height),
+                          py::arg("primary") = mon.primary, py::arg("rotation_degrees") = mon.rotation_degrees));
+    }
+    return out;
+  }, "Monitors in output order (the primary first): index, handle (HMONITOR), name, rect, primary, rotation.");
+  m.def("win_screen_size", &win_screen_size, "Size of the primary monitor in physical pixels.");
+#else
   py::class_<X11Grabber, Source, std::shared_ptr<X11Grabber>>(m, "X11Grabber")
       .def(py::init([](const std::string& display, std::uint64_t window_id, const std::string& window_title,
                        std::optional<std::array<int, 4>> region, bool use_shm) {

@@ -5,57 +5,45 @@
 #include "bindings.hpp"
 #include "common/error.hpp"
 #include "input/action_table.hpp"
-#if !defined(_WIN32)
-#include "input/x11_listener.hpp"
+#include "input/x11_listener.hpp"  // InputEvent (no X11 includes in that header)
+#if defined(_WIN32)
+#include "input/win_rawinput.hpp"
+#include "input/win_sendinput.hpp"
+#else
 #include "input/xtest_actuator.hpp"
 #endif
 
 namespace engine::py_bind {
 
-void bind_input(py::module_& m) {
-  m.def("action_names", [] {
-    std::vector<std::string> out;
-    for (const auto& a : action_table()) out.emplace_back(a.name);
-    return out;
-  }, "Every action name the engine knows, in table order.");
-  m.def("action_info", [](const std::string& name) {
-    const ActionKey& a = require_action(name);
-    return py::dict(py::arg("name") = a.name, py::arg("x_keysym") = a.x_keysym, py::arg("x_button") = a.x_button,
-                    py::arg("evdev_code") = a.evdev_code, py::arg("win_scan") = a.win_scan,
-                    py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk);
-  }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
+namespace {
 
-#if !defined(_WIN32)
-  py::class_<XTestActuator>(m, "XTestActuator", "Sends press/release changes of the configured actions via XTest.")
-      .def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"))
-      .def("apply", [](XTestActuator& a, const py::array& state) {
-             const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> s(state);
-             const std::uint8_t* p = s.data();
-             const auto n = static_cast<std::size_t>(s.size());
-             py::gil_scoped_release nogil;
-             return a.apply(p, n);
-           }, py::arg("state"), "Make the held set equal `state` (one value per action); returns events sent.")
-      .def("set", &XTestActuator::set, py::arg("action"), py::arg("down"))
-      .def("release_all", &XTestActuator::release_all, py::call_guard<py::gil_scoped_release>())
-      .def_property_readonly("held", &XTestActuator::held)
-      .def("server_state", &XTestActuator::server_state,
-           "What the X server believes is down for each action (XQueryKeymap and the pointer mask).")
-      .def("release_server_held", &XTestActuator::release_server_held,
-           "Release every configured action the X server has down, whoever pressed it (crash watchdog).")
-      .def("__len__", &XTestActuator::size);
+// What every actuator (XTestActuator, SendInputActuator) shares, bound once so both platforms expose
+// the same methods with the same GIL handling.
+template <class Actuator>
+void def_actuator(py::class_<Actuator>& c) {
+  c.def("apply", [](Actuator& a, const py::array& state) {
+         const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> s(state);
+         const std::uint8_t* p = s.data();
+         const auto n = static_cast<std::size_t>(s.size());
+         py::gil_scoped_release nogil;
+         return a.apply(p, n);
+       }, py::arg("state"), "Make the held set equal `state` (one value per action); returns events sent.")
+      .def("set", &Actuator::set, py::arg("action"), py::arg("down"))
+      .def("release_all", &Actuator::release_all, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("held", &Actuator::held)
+      .def("__len__", &Actuator::size);
+}
 
-  py::class_<X11InputListener>(m, "X11InputListener",
-                               "XInput2 raw key/button events of the configured actions and hotkeys only.")
-      .def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
-           py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
-           py::arg("capacity") = 65536)
-      .def("start", &X11InputListener::start)
-      .def("stop", &X11InputListener::stop, py::call_guard<py::gil_scoped_release>())
-      .def("wait", [](X11InputListener& l, double timeout) {
+// What every input listener (X11InputListener, RawInputListener) shares.
+template <class Listener>
+void def_listener(py::class_<Listener>& c) {
+  c.def("start", &Listener::start)
+      .def("stop", &Listener::stop, py::call_guard<py::gil_scoped_release>())
+      .def("wait", [](Listener& l, double timeout) {
              py::gil_scoped_release nogil;
              l.wait(timeout < 0 ? -1 : static_cast<std::int64_t>(timeout * 1e9));
            }, py::arg("timeout") = -1.0)
-      .def("pop", [](X11InputListener& l, std::size_t max) {
+      .def("pop", [](Listener& l, std::size_t max) {
              std::vector<InputEvent> buf(max);
              std::size_t n;
              {
@@ -73,9 +61,58 @@ void bind_input(py::module_& m) {
              return py::make_tuple(t, a, v);
            }, py::arg("max") = 4096,
            "Events so far as (t_ns int64, action int16, value int8) arrays; action < 0 is hotkey -(action+1).")
-      .def_property_readonly("dropped", &X11InputListener::dropped)
-      .def_property_readonly("running", &X11InputListener::running)
-      .def_property_readonly("error", &X11InputListener::error);
+      .def_property_readonly("dropped", &Listener::dropped)
+      .def_property_readonly("running", &Listener::running)
+      .def_property_readonly("error", &Listener::error);
+}
+
+}  // namespace
+
+void bind_input(py::module_& m) {
+  m.def("action_names", [] {
+    std::vector<std::string> out;
+    for (const auto& a : action_table()) out.emplace_back(a.name);
+    return out;
+  }, "Every action name the engine knows, in table order.");
+  m.def("action_info", [](const std::string& name) {
+    const ActionKey& a = require_action(name);
+    return py::dict(py::arg("name") = a.name, py::arg("x_keysym") = a.x_keysym, py::arg("x_button") = a.x_button,
+                    py::arg("evdev_code") = a.evdev_code, py::arg("win_scan") = a.win_scan,
+                    py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk);
+  }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
+
+#if defined(_WIN32)
+  py::class_<SendInputActuator> sendinput(m, "SendInputActuator",
+                                          "Sends press/release changes of the configured actions via SendInput.");
+  sendinput.def(py::init<const std::vector<std::string>&>(), py::arg("actions"))
+      // The same names as XTestActuator's, so callers need not know the platform.
+      .def("server_state", &SendInputActuator::system_state,
+           "What Windows believes is down for each action (GetAsyncKeyState).")
+      .def("release_server_held", &SendInputActuator::release_system_held,
+           "Release every configured action Windows has down, whoever pressed it (crash watchdog).");
+  def_actuator(sendinput);
+
+  py::class_<RawInputListener> rawinput(m, "RawInputListener",
+                                        "Raw input (WM_INPUT) key/button events of the configured actions and "
+                                        "hotkeys only.");
+  rawinput.def(py::init<const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
+               py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{}, py::arg("capacity") = 65536);
+  def_listener(rawinput);
+#else
+  py::class_<XTestActuator> xtest(m, "XTestActuator", "Sends press/release changes of the configured actions via XTest.");
+  xtest.def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"))
+      .def("server_state", &XTestActuator::server_state,
+           "What the X server believes is down for each action (XQueryKeymap and the pointer mask).")
+      .def("release_server_held", &XTestActuator::release_server_held,
+           "Release every configured action the X server has down, whoever pressed it (crash watchdog).");
+  def_actuator(xtest);
+
+  py::class_<X11InputListener> x11(m, "X11InputListener",
+                                   "XInput2 raw key/button events of the configured actions and hotkeys only.");
+  x11.def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
+          py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
+          py::arg("capacity") = 65536);
+  def_listener(x11);
 #endif
 }
 

@@ -138,6 +138,14 @@ std::vector<bool> SendInputActuator::system_state() const {
   return out;
 }
 
+int SendInputActuator::release_system_held() {
+  const std::vector<bool> down = system_state();
+  for (std::size_t i = 0; i < down.size(); ++i) {
+    if (down[i]) impl_->add(i, false);
+  }
+  return impl_->flush();
+}
+
 std::size_t SendInputActuator::size() const { return impl_->keys.size(); }
 
 }  // namespace engine

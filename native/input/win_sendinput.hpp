@@ -41,6 +41,11 @@ class SendInputActuator {
   // What Windows believes is down for each configured action (GetAsyncKeyState of its virtual
   // key): the ground truth tests compare against, as XTestActuator::server_state().
   std::vector<bool> system_state() const;
+  // Release every configured action system_state() reports down, whoever pressed it: the crash
+  // watchdog's tool (as XTestActuator::release_server_held), since SendInput presses outlive the
+  // process that sent them. Returns the number of releases sent; 0 when GetAsyncKeyState cannot
+  // see the keys (another desktop active, or UIPI: the foreground window is elevated).
+  int release_system_held();
   std::size_t size() const;
 
  private:
