@@ -2,8 +2,10 @@
 
 Backends are chosen lazily, per OS then per backend, from ``BACKENDS``; ``"default"`` is the fastest
 one available. On Linux the native X11 grabber (MIT-SHM, XGetImage fallback) is the default and mss
-is the portable fallback. A downgrade records its reason on the source (``fallback_reason``) and is
-logged once.
+is the portable fallback. On Windows the default is DXGI Desktop Duplication, which falls back to GDI
+by itself when DXGI refuses (remote sessions, some hybrid-GPU laptops); ``gdi`` forces GDI, and mss
+covers what the native grabbers cannot (an area spanning monitors). A downgrade records its reason on
+the source (``fallback_reason``) and is logged once.
 
 Zero-copy: ``CaptureSource.grab()`` returns a read-only view of the backend's own buffer (for the
 native grabber, the MIT-SHM segment the X server writes into). It stays valid until the next grab on
@@ -16,7 +18,7 @@ import logging
 import sys
 import threading
 from collections import deque
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -25,13 +27,21 @@ from engine._pacer import DEFAULT_SPIN_NS, Pacer
 from engine.errors import CaptureError, EngineError
 
 Color = Literal["gray", "rgb"]
-BackendName = Literal["default", "x11", "mss"]
+BackendName = Literal["default", "x11", "dxgi", "gdi", "mss"]
+WinBackend = Literal["dxgi", "gdi"]
 StreamMode = Literal["queue", "latest"]
 
-if sys.platform.startswith("linux") or "bsd" in sys.platform:
-    BACKENDS: tuple[str, ...] = ("x11", "mss")
-else:
-    BACKENDS = ("mss",)
+
+def backends_for(platform: str) -> tuple[str, ...]:
+    """The capture backends of an OS (a ``sys.platform`` value), fastest first."""
+    if platform.startswith("linux") or "bsd" in platform:
+        return ("x11", "mss")
+    if platform == "win32":
+        return ("dxgi", "gdi", "mss")
+    return ("mss",)
+
+
+BACKENDS: tuple[str, ...] = backends_for(sys.platform)
 
 _log = logging.getLogger("engine.capture")
 _logged_reasons: set[str] = set()
@@ -108,11 +118,55 @@ class NativeX11Source(CaptureSource):
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
-        return tuple(self.native.rect)  # type: ignore[return-value]
+        return tuple(self.native.rect)
 
     @property
     def window_id(self) -> int:
         return int(self.native.window_id)
+
+    def grab(self) -> np.ndarray:
+        return self.native.grab()
+
+    def close(self) -> None:
+        self.native = None
+
+
+class NativeWinSource(CaptureSource):
+    """DXGI Desktop Duplication (``backend="dxgi"``, GDI when DXGI refuses) or GDI BitBlt, both native.
+
+    output: monitor index in win_list_monitors() order (the primary first); unused with a window.
+    region: relative to the window's client area, or to the monitor (see :func:`win_target`).
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: WinBackend = "dxgi",
+        window: str | int | None = None,
+        region: tuple[int, int, int, int] | None = None,
+        output: int = 0,
+    ) -> None:
+        window_handle = window if isinstance(window, int) else 0
+        title = window if isinstance(window, str) else ""
+        if backend == "dxgi":
+            self.native = _native.DxgiGrabber(output=output, window_handle=window_handle, window_title=title,
+                                              region=region)
+        else:
+            self.native = _native.GdiGrabber(output=output, window_handle=window_handle, window_title=title,
+                                             region=region)
+        self.backend = backend
+        self.path = self.native.backend  # "dxgi", or "gdi" after DXGI refused
+        self.fallback_reason = self.native.fallback_reason
+        _note_fallback(self.fallback_reason)
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return tuple(self.native.rect)
+
+    @property
+    def window_id(self) -> int:
+        """The captured window's HWND (0 when capturing a monitor)."""
+        return int(self.native.window_handle)
 
     def grab(self) -> np.ndarray:
         return self.native.grab()
@@ -139,7 +193,7 @@ class MssSource(CaptureSource):
         if window is not None:
             raise EngineError("the mss backend cannot follow a window; use the x11 backend or pass --region")
         kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
-        self._mss = mss.MSS(**kwargs)
+        self._mss: Any = mss.MSS(**kwargs)  # None once closed
         self.path = "mss"
         if region is None:
             mon = self._mss.monitors[monitor if monitor is not None else 1]
@@ -187,6 +241,60 @@ def monitor_rect(monitor: int, display: str = "") -> tuple[int, int, int, int]:
     return m["left"], m["top"], m["width"], m["height"]
 
 
+Rect = tuple[int, int, int, int]
+
+
+def win_target(region: Rect | None, monitor: int | None, monitors: list[Rect]) -> tuple[int, Rect | None] | None:
+    """Where the native Windows grabbers capture a screen area: (output index, region relative to that
+    monitor, or None for all of it), or None when no single monitor holds the area (only mss can).
+
+    region: absolute screen coordinates, as everywhere in the engine (it wins over ``monitor``).
+    monitor: mss numbering, 0 = all monitors, 1 = the first; output N - 1 is monitor N. The native
+    order puts the primary monitor first. Neither: the primary monitor.
+    monitors: the (x, y, w, h) of each output in order (win_list_monitors()).
+    """
+    if region is not None:
+        x, y, w, h = region
+        for i, (mx, my, mw, mh) in enumerate(monitors):
+            if mx <= x and my <= y and x + w <= mx + mw and y + h <= my + mh:
+                return i, (x - mx, y - my, w, h)
+        return None
+    if monitor is None:
+        return 0, None
+    if not 0 <= monitor <= len(monitors):
+        raise EngineError(f"monitor {monitor} does not exist; this display has monitors 0..{len(monitors)}")
+    if monitor == 0:  # all monitors: one output only when there is one
+        return (0, None) if len(monitors) == 1 else None
+    return monitor - 1, None
+
+
+def _open_windows(
+    chosen: WinBackend,
+    fallback: bool,
+    *,
+    region: Rect | None,
+    window: str | int | None,
+    monitor: int | None,
+) -> CaptureSource:
+    """open_source() for the native Windows backends (``fallback``: mss may stand in, "default" only)."""
+    if window is not None:
+        return NativeWinSource(backend=chosen, window=window, region=region)
+    monitors: list[Rect] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in
+                            (m["rect"] for m in _native.win_list_monitors())]
+    target = win_target(region, monitor, monitors)
+    if target is None:
+        what = f"region {','.join(map(str, region))}" if region is not None else f"monitor {monitor}"
+        reason = f"{what} is not inside one monitor, and the {chosen} grabber captures one monitor"
+        if not fallback:
+            raise EngineError(f"{reason}; use --backend mss, or a region inside one monitor")
+        src = MssSource(region=region, monitor=monitor)
+        src.fallback_reason = reason
+        _note_fallback(reason)
+        return src
+    output, rel = target
+    return NativeWinSource(backend=chosen, output=output, region=rel)
+
+
 def open_source(
     *,
     region: tuple[int, int, int, int] | None = None,
@@ -199,19 +307,24 @@ def open_source(
     """Open a capture source.
 
     region: (x, y, w, h) on the screen, or inside the window when ``window`` is given.
-    window: a window title (exact, else a unique case-insensitive substring) or an X window id.
+    window: a window title (exact, else a unique case-insensitive substring), an X window id, or on
+    Windows an HWND.
     monitor: mss numbering (0 = all monitors, 1 = first); ignored when region is given.
     backend: one of BACKENDS or "default" (the fastest available, with fallback).
+    display: the X display (ignored on Windows).
     """
     names = ("default", *BACKENDS)
     if backend not in names:
         raise EngineError(f"unknown capture backend {backend!r}; valid: {', '.join(names)}")
     if window is not None and monitor is not None:
         raise EngineError("give a window or a monitor, not both")
+    chosen = BACKENDS[0] if backend == "default" else backend
+    if chosen in ("dxgi", "gdi"):
+        return _open_windows(cast(WinBackend, chosen), backend == "default", region=region, window=window,
+                             monitor=monitor)
     display = display or ""
     if region is None and monitor is not None and window is None:
         region = monitor_rect(monitor, display)
-    chosen = BACKENDS[0] if backend == "default" else backend
     if chosen == "x11":
         try:
             return NativeX11Source(display=display, window=window, region=region, use_shm=use_shm)
@@ -404,7 +517,10 @@ __all__ = [
     "CaptureStream",
     "Color",
     "MssSource",
+    "NativeWinSource",
     "NativeX11Source",
+    "backends_for",
     "monitor_rect",
     "open_source",
+    "win_target",
 ]

@@ -1,7 +1,9 @@
-"""Where recorded actions come from: X11 (XInput2 raw events, native thread) or Linux evdev.
+"""Where recorded actions come from: X11 (XInput2 raw events, native thread) or Linux evdev; on
+Windows, raw input (WM_INPUT, native thread).
 
-Both deliver (t_ns, action, value) on the engine's monotonic clock for the configured actions only,
+All deliver (t_ns, action, value) on the engine's monotonic clock for the configured actions only,
 and hotkey presses separately. Nothing else is read or kept: the recorder is not a keylogger.
+Backends are chosen per OS from ``INPUTS``; :func:`default_input` is the first of them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import select
 import sys
 import threading
 from collections import deque
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -19,8 +21,26 @@ from engine import _native
 from engine.errors import EngineError
 from engine.keys import evdev_code
 
-InputName = Literal["x11", "evdev"]
-INPUTS: tuple[str, ...] = ("x11", "evdev") if sys.platform.startswith("linux") else ()
+InputName = Literal["x11", "evdev", "rawinput"]
+
+
+def inputs_for(platform: str) -> tuple[str, ...]:
+    """The input backends of an OS (a ``sys.platform`` value), the default first."""
+    if platform.startswith("linux"):
+        return ("x11", "evdev")
+    if platform == "win32":
+        return ("rawinput",)
+    return ()
+
+
+INPUTS: tuple[str, ...] = inputs_for(sys.platform)
+
+
+def default_input(platform: str = sys.platform) -> str:
+    """The input backend used when none is named: x11 on Linux, rawinput on Windows ("" elsewhere)."""
+    names = inputs_for(platform)
+    return names[0] if names else ""
+
 
 Events = tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ns int64, action int16, value int8
 
@@ -42,11 +62,10 @@ def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[Events, list[in
     return (t[keep], a[keep], v[keep]), hotkeys
 
 
-class X11Input:
-    """XInput2 raw events in a native thread (engine._native.X11InputListener)."""
+class _NativeInput:
+    """An input backend over a native listener thread (X11InputListener, RawInputListener)."""
 
-    def __init__(self, actions: list[str], hotkeys: list[str], display: str = "") -> None:
-        self._listener = _native.X11InputListener(display, actions, hotkeys)
+    _listener: Any
 
     def start(self) -> None:
         self._listener.start()
@@ -60,6 +79,34 @@ class X11Input:
     @property
     def error(self) -> str:
         return str(self._listener.error)
+
+
+class X11Input(_NativeInput):
+    """XInput2 raw events in a native thread (engine._native.X11InputListener)."""
+
+    def __init__(self, actions: list[str], hotkeys: list[str], display: str = "") -> None:
+        self._listener = _native.X11InputListener(display, actions, hotkeys)
+
+
+class RawInput(_NativeInput):
+    """Windows raw input (WM_INPUT) in a native thread (engine._native.RawInputListener), whatever window
+    has the focus. Raw input is registered per process: one listener at a time."""
+
+    def __init__(self, actions: list[str], hotkeys: list[str]) -> None:
+        self._listener = _native.RawInputListener(actions, hotkeys)
+
+
+def hotkeys_available(display: str, platform: str = sys.platform) -> bool:
+    """Whether :func:`hotkey_listener` can run: X11 needs a display, Windows raw input nothing."""
+    return platform == "win32" or bool(display)
+
+
+def hotkey_listener(hotkeys: list[str], display: str = "") -> Any:
+    """A native listener (not started) of these hotkeys only, for this OS: the play loop's kill switch.
+    Its pop() returns (t_ns, action, value) arrays where every action is a hotkey, -(index + 1)."""
+    if sys.platform == "win32":
+        return _native.RawInputListener([], hotkeys)
+    return _native.X11InputListener(display, [], hotkeys)
 
 
 # linux/input.h: _IOW('E', 0xa0, int) sets the clock of event timestamps.
@@ -170,7 +217,12 @@ def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str =
         return X11Input(actions, hotkeys, display)
     if kind == "evdev":
         return EvdevInput(actions, hotkeys)
+    if kind == "rawinput" and kind in INPUTS:
+        return RawInput(actions, hotkeys)
     raise EngineError(f"unknown input backend {kind!r}; valid: {', '.join(INPUTS) or 'none on this OS'}")
 
 
-__all__ = ["INPUTS", "EvdevInput", "InputSource", "X11Input", "open_input"]
+__all__ = [
+    "INPUTS", "EvdevInput", "InputSource", "RawInput", "X11Input", "default_input", "hotkey_listener",
+    "hotkeys_available", "inputs_for", "open_input",
+]

@@ -26,7 +26,7 @@ import numpy as np
 from engine._pacer import monotonic_ns
 from engine.capture import CaptureSource, CaptureStream, Color, open_source
 from engine.errors import EngineError
-from engine.inputs import InputSource, open_input
+from engine.inputs import InputSource, default_input, open_input
 from engine.keys import parse_actions
 from engine.labels import Labeler
 from engine.session import SessionWriter, StorageError
@@ -54,7 +54,7 @@ class RecordConfig:
     data_dir: Path | None = None
     duration: float | None = None
     countdown: float = 3.0
-    input: str = "x11"
+    input: str = field(default_factory=default_input)  # x11 on Linux, rawinput on Windows
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     wait_for_start: bool = False
     backend: str = "default"

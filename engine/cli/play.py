@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.capture import CaptureError, open_source
+from engine.capture import BACKENDS, CaptureError, open_source
 from engine.cli import args as a
 from engine.errors import EngineError
+from engine.inputs import hotkeys_available
 from engine.keys import parse_actions
 from engine.play.loop import Player, PlayStopped, agreement
 from engine.play.model import Model
-from engine.play.outputs import OUTPUTS, NullOutput, open_output
+from engine.play.outputs import OUTPUTS, NullOutput, default_output, open_output
 from engine.session import Session, data_dir
 
 EPILOG = """\
@@ -39,10 +40,11 @@ def build_parser() -> a.Parser:
     src.add_argument("--window", type=a.window, help="window title (exact, or a unique substring) or X window id")
     src.add_argument("--region", type=a.region, metavar="X,Y,W,H", help="rectangle on the screen, or in --window")
     src.add_argument("--monitor", type=int, metavar="N", help="monitor N (1 = first, 0 = all)")
-    src.add_argument("--backend", default="default", help="capture backend: default, x11, mss")
+    src.add_argument("--backend", default="default", help=f"capture backend: {', '.join(('default', *BACKENDS))}")
     src.add_argument("--display", help="X display (default $DISPLAY)")
     out = p.add_argument_group("keys")
-    out.add_argument("--output", choices=OUTPUTS, default="xtest", help="how keys are sent (default xtest)")
+    out.add_argument("--output", choices=OUTPUTS, default=default_output(),
+                     help=f"how keys are sent (default {default_output()})")
     out.add_argument("--dry-run", action="store_true", help="print decisions, send no keys")
     out.add_argument("--kill-key", default="f12", help="hotkey that stops play and releases all keys (none: off)")
     run = p.add_argument_group("run")
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             kill = None if ns.kill_key.lower() == "none" else parse_actions([ns.kill_key], what="kill key")[0]
             if kill in spec.actions:
                 raise EngineError(f"the kill key {kill} is one of the model's actions; pick another with --kill-key")
-            player = Player(model, output, duration=ns.duration, kill_key=kill if display else None,
+            player = Player(model, output, duration=ns.duration, kill_key=kill if hotkeys_available(display) else None,
                             display=display)
             if ns.countdown:
                 import time

@@ -9,9 +9,10 @@ from typing import Any
 
 import tomllib
 
-from engine.capture import CaptureError
+from engine.capture import BACKENDS, CaptureError
 from engine.cli import args as a
 from engine.errors import EngineError
+from engine.inputs import INPUTS, default_input
 from engine.record import DEFAULT_ACTIONS, DEFAULT_HOTKEYS, RecordConfig, Recorder, RecordingStopped
 
 EPILOG = """\
@@ -42,7 +43,7 @@ def build_parser() -> a.Parser:
     src.add_argument("--region", type=a.region, metavar="X,Y,W,H",
                      help="rectangle on the screen, or inside --window")
     src.add_argument("--monitor", type=int, metavar="N", help="monitor N (mss numbering: 1 = first, 0 = all)")
-    src.add_argument("--backend", help="capture backend: default, x11, mss")
+    src.add_argument("--backend", help=f"capture backend: {', '.join(('default', *BACKENDS))}")
     src.add_argument("--display", help="X display (default $DISPLAY)")
     fmt = p.add_argument_group("frames")
     fmt.add_argument("--size", type=a.size, metavar="WxH",
@@ -51,7 +52,7 @@ def build_parser() -> a.Parser:
     fmt.add_argument("--color", choices=("gray", "rgb"), help="stored colour (default gray)")
     lab = p.add_argument_group("actions")
     lab.add_argument("--actions", help=f"actions to record, in column order (default {','.join(DEFAULT_ACTIONS)})")
-    lab.add_argument("--input", choices=("x11", "evdev"), help="where key events come from (default x11)")
+    lab.add_argument("--input", choices=INPUTS, help=f"where key events come from (default {default_input()})")
     lab.add_argument("--hotkeys", help="start=KEY,pause=KEY,stop=KEY (default f9, f10, f12)")
     ses = p.add_argument_group("session")
     ses.add_argument("--game", help="game name stored in the session (and the config table to use)")

@@ -28,6 +28,7 @@ from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
+from engine.inputs import hotkey_listener
 from engine.play.model import Model
 from engine.play.outputs import Output
 
@@ -158,7 +159,7 @@ class Player:
         t_start = time.monotonic()
         try:
             if self.kill_key:
-                kill = _native.X11InputListener(self.display, [], [self.kill_key])
+                kill = hotkey_listener([self.kill_key], self.display)
                 kill.start()
             while not self._stop.is_set():
                 published = ring.wait_newer(last_end + 1, 0.1)

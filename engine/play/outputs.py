@@ -1,13 +1,17 @@
-"""Where play's decisions go: XTest (native, X11), a uinput virtual keyboard (Linux), or nowhere.
+"""Where play's decisions go: XTest (native, X11), a uinput virtual keyboard (Linux), SendInput (native,
+Windows), or nowhere.
 
 Every output sends only press/release changes and releases everything it holds in release_all(),
-which play calls on every exit path; the native XTest actuator also releases in its destructor.
+which play calls on every exit path; the native XTest and SendInput actuators also release in their
+destructors. Outputs are chosen per OS from ``OUTPUTS``; :func:`default_output` is the first of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,8 +23,24 @@ from engine import _native
 from engine.errors import EngineError
 from engine.keys import evdev_code
 
-OutputName = Literal["xtest", "uinput", "dry-run"]
-OUTPUTS: tuple[str, ...] = ("xtest", "uinput", "dry-run") if sys.platform.startswith("linux") else ("dry-run",)
+OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
+
+
+def outputs_for(platform: str) -> tuple[str, ...]:
+    """The outputs of an OS (a ``sys.platform`` value), the default first."""
+    if platform.startswith("linux"):
+        return ("xtest", "uinput", "dry-run")
+    if platform == "win32":
+        return ("sendinput", "dry-run")
+    return ("dry-run",)
+
+
+OUTPUTS: tuple[str, ...] = outputs_for(sys.platform)
+
+
+def default_output(platform: str = sys.platform) -> str:
+    """The output used when none is named: xtest on Linux, sendinput on Windows (dry-run elsewhere)."""
+    return outputs_for(platform)[0]
 
 
 class Output(Protocol):
@@ -65,6 +85,75 @@ class XTestOutput:
             self._watchdog.stdin.close()
             self._watchdog.wait()
             self._watchdog = None
+
+
+# The watchdog's program (python -c ... ACTIONS): sendinput_watchdog() below.
+SENDINPUT_WATCHDOG = "from engine.play.outputs import sendinput_watchdog as w; raise SystemExit(w())"
+
+
+class SendInputOutput:
+    """Keys through SendInput (native, Windows), as hardware scan codes. With ``watchdog`` (the default), a
+    small process releases the keys if this one dies without closing the output.
+
+    The watchdog is needed on Windows too: SendInput puts its events into the same input stream as the
+    keyboard's and does not reset the key state (SendInput docs, Remarks), and nothing in the docs ties
+    an injected press to the sender's lifetime (unlike BlockInput, which Windows undoes when its thread
+    exits), so a press whose release never comes stays down. Under Wine 8 the state does vanish with
+    the process, so this path is not exercised there. The watchdog releases what GetAsyncKeyState
+    reports down, which it cannot see while another desktop is active or when UIPI hides an elevated
+    foreground window (into which SendInput could not type either).
+    """
+
+    name = "sendinput"
+
+    def __init__(self, actions: list[str], *, watchdog: bool = True) -> None:
+        self._act = _native.SendInputActuator(actions)
+        self._watchdog: subprocess.Popen[str] | None = None
+        if watchdog:
+            # Its own process group: a console Ctrl-C is play's to handle, not the watchdog's.
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-c", SENDINPUT_WATCHDOG, ",".join(actions)], stdin=subprocess.PIPE, text=True,
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+
+    def apply(self, state: np.ndarray) -> int:
+        return int(self._act.apply(state))
+
+    def release_all(self) -> int:
+        return int(self._act.release_all())
+
+    def server_state(self) -> list[bool]:
+        """What Windows believes is down for each action (GetAsyncKeyState)."""
+        return list(self._act.server_state())
+
+    def close(self) -> None:
+        self._act.release_all()
+        if self._watchdog is not None and self._watchdog.stdin is not None:
+            with contextlib.suppress(OSError):  # a watchdog that is gone has nothing to be told
+                self._watchdog.stdin.write("clean\n")
+                self._watchdog.stdin.close()
+            self._watchdog.wait()
+            self._watchdog = None
+
+
+def sendinput_watchdog(argv: list[str] | None = None) -> int:
+    """SendInputOutput's crash watchdog, engine.play.watchdog's protocol on Windows: stdin is a pipe from
+    play; "clean" then EOF means play released everything itself; EOF alone means play died, and every
+    configured action Windows still has down is released. argv: ["ACTION[,ACTION...]"]."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    actions = (sys.argv[1:] if argv is None else argv)[0].split(",")
+    clean = False
+    for line in sys.stdin:  # blocks until the parent writes or dies
+        clean = line.strip() == "clean"
+    if clean:
+        return 0
+    try:
+        released = _native.SendInputActuator(actions).release_server_held()
+    except Exception as e:  # one line on stderr is all a watchdog can do
+        print(f"engine-play watchdog: play exited uncleanly and releasing its keys failed: {e}", file=sys.stderr)
+        return 1
+    if released:
+        print(f"engine-play watchdog: play exited uncleanly; released {released} key(s)", file=sys.stderr)
+    return 0
 
 
 class UinputOutput:
@@ -169,11 +258,14 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
         return XTestOutput(actions, display)
     if kind == "uinput":
         return UinputOutput(actions)
+    if kind == "sendinput" and kind in OUTPUTS:
+        return SendInputOutput(actions)
     if kind == "dry-run":
         return DryRunOutput(actions)
     raise EngineError(f"unknown output {kind!r}; valid: {', '.join(OUTPUTS)}")
 
 
 __all__ = [
-    "OUTPUTS", "DryRunOutput", "NullOutput", "Output", "UinputOutput", "XTestOutput", "open_output", "uinput_error",
+    "OUTPUTS", "DryRunOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput", "XTestOutput",
+    "default_output", "open_output", "outputs_for", "sendinput_watchdog", "uinput_error",
 ]
