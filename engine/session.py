@@ -26,14 +26,33 @@ to "recovered".
 
 Durability: committed data is in the page cache at once, so a process crash loses only uncommitted
 frames; close() fsyncs everything. An OS crash or power cut can lose what the kernel had not yet
-written back. POSIX only (fcntl.flock, os.pwrite, os.posix_fallocate).
+written back.
+
+Windows has none of flock(2), pwrite(2) or posix_fallocate(3); there the same scheme runs on:
+- the lock: msvcrt.locking of one byte of writer.lock (past the pid, which stays readable). Windows
+  drops a dead process's byte-range locks itself (LockFileEx docs), so kill -9's counterpart,
+  TerminateProcess, frees it too, though possibly a moment later. An open file cannot be deleted, so
+  the lock is released and closed before writer.lock is unlinked; a writer.lock that a reader holds
+  open at that moment stays behind, harmlessly (only a "recording" status makes anyone look at it).
+- preallocation: os.ftruncate grows the file (the CRT's _chsize_s writes zeros up to the new end),
+  so the blocks are allocated and a full disk is an error there, never an in-page error on a store
+  to a mapped page. It costs one write of the chunk's size.
+- writes at an offset: seek then write on the writer's own descriptor (one thread, and the mapped
+  chunk does not use the file position).
+- files open in binary mode (O_BINARY; text mode would turn every 0x0A byte written into 0D 0A).
+- meta.json is replaced with a short retry: Windows refuses to replace a file another process is
+  reading at that instant.
+- a file mapped by anyone (a reader's np.memmap, a frames_buffer() still referenced) cannot be
+  shortened, so the final truncation then keeps the preallocated tail, which the format allows (the
+  headers count the rows).
+- directories cannot be fsynced: a power cut right after close() can lose the last replace of
+  meta.json, and the next open then recovers the session from its timestamps.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import json
 import logging
@@ -51,6 +70,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+if sys.platform == "win32":
+    import msvcrt
+else:
+    import fcntl
 
 from engine._native import __version__ as _ENGINE_VERSION
 from engine._pacer import monotonic_ns
@@ -71,6 +95,7 @@ META, LOCK = "meta.json", "writer.lock"
 _T_WIDTH = 20  # digits reserved for the first dimension: any int64 fits
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _REQUIRED_META = ("name", "game", "created", "fps", "frame_shape", "color", "actions", "frames", "status")
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation; 0 on POSIX
 _log = logging.getLogger("engine.session")
 
 
@@ -178,40 +203,127 @@ def _storage_message(e: OSError, where: Path | str, kept: str = "") -> str:
     return f"{what}; {kept}; {todo}" if kept else f"{what}; {todo}"
 
 
+if sys.platform == "win32":
+    _WIN_LOCK_BYTE = 1 << 20  # the byte of writer.lock that is locked: past the pid, which stays readable
+    _REPLACE_TRIES = 50  # x 10 ms: how long another process may keep meta.json open
+
+    def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        """os.pwrite for Windows, which has none: seek, then write (the caller is the fd's only user)."""
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.write(fd, data)
+
+    def _preallocate(fd: int, offset: int, length: int) -> None:
+        # No posix_fallocate: growing the file with ftruncate (_chsize_s) writes zeros up to the new
+        # end, which allocates the blocks now, so a full disk is an error here as on Linux.
+        end = offset + length
+        if length > 0 and os.fstat(fd).st_size < end:
+            os.ftruncate(fd, end)
+
+    def _truncate(fd: int, size: int) -> None:
+        """os.ftruncate, but a shortening that Windows refuses because the file is mapped (by a reader,
+        or by a frames buffer still referenced) keeps the tail past ``size``, as the format allows."""
+        try:
+            os.ftruncate(fd, size)
+        except OSError as e:
+            extra = os.fstat(fd).st_size - size
+            if extra <= 0:
+                raise
+            _log.info("kept %d preallocated bytes past the data: the file is mapped elsewhere (%s)", extra, e)
+
+    def _replace(src: Path, dst: Path) -> None:
+        """os.replace, retried while another process has ``dst`` open (Windows refuses then)."""
+        for attempt in range(_REPLACE_TRIES):
+            try:
+                os.replace(src, dst)
+                return
+            except PermissionError:
+                if attempt == _REPLACE_TRIES - 1:
+                    raise
+                time.sleep(0.01)
+
+    def _fsync_dir(path: Path) -> None:
+        pass  # a directory cannot be opened as a file descriptor on Windows (see the module docs)
+
+    def _lock_nb(fd: int) -> None:
+        """Lock writer.lock exclusively without waiting; BlockingIOError if another handle holds it."""
+        os.lseek(fd, _WIN_LOCK_BYTE, os.SEEK_SET)  # msvcrt.locking locks from the file position
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as e:
+            raise BlockingIOError(errno.EAGAIN, f"writer.lock is locked ({e})") from e
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+
+    def _release_lock(fd: int, lock: Path | None) -> None:
+        """Unlock and close fd, then delete ``lock`` if given (an open file cannot be deleted; a
+        writer.lock someone else still has open stays behind, see the module docs)."""
+        try:
+            os.lseek(fd, _WIN_LOCK_BYTE, os.SEEK_SET)
+            with contextlib.suppress(OSError):  # not locked by this handle: nothing to unlock
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(fd)
+        if lock is not None:
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                os.unlink(lock)
+
+    def _allocated_bytes(st: os.stat_result) -> int:
+        return st.st_size  # no st_blocks; preallocation writes its zeros, so the size is allocated
+
+else:
+    _pwrite = os.pwrite
+    _truncate = os.ftruncate
+    _replace = os.replace
+
+    def _preallocate(fd: int, offset: int, length: int) -> None:
+        # posix_fallocate reserves the blocks now, so running out of space is an error here and not a
+        # SIGBUS on the first store to a mapped page (mmap(2), "SIGBUS"). Reads of the range return zeros.
+        if length > 0:
+            os.posix_fallocate(fd, offset, length)
+
+    def _fsync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _lock_nb(fd: int) -> None:
+        """Lock writer.lock exclusively without waiting; BlockingIOError if another process holds it."""
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _release_lock(fd: int, lock: Path | None) -> None:
+        """Unlink ``lock`` if given, then close fd, which unlocks it (in that order: see _settle)."""
+        try:
+            if lock is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)
+        finally:
+            os.close(fd)
+
+    def _allocated_bytes(st: os.stat_result) -> int:
+        return st.st_blocks * 512
+
+
 def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
     """Write a C-contiguous array at offset; a short write (signal, nearly full disk) is continued."""
-    done = os.pwrite(fd, data.data, offset)
+    done = _pwrite(fd, data.data, offset)
     if done < data.nbytes:
         rest = data.reshape(-1).view(np.uint8).data
         while done < data.nbytes:
-            done += os.pwrite(fd, rest[done:], offset + done)
-
-
-def _preallocate(fd: int, offset: int, length: int) -> None:
-    # posix_fallocate reserves the blocks now, so running out of space is an error here and not a
-    # SIGBUS on the first store to a mapped page (mmap(2), "SIGBUS"). Reads of the range return zeros.
-    if length > 0:
-        os.posix_fallocate(fd, offset, length)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            done += _pwrite(fd, rest[done:], offset + done)
 
 
 def _write_json_atomic(path: Path, obj: dict[str, Any], *, sync_dir: bool = False) -> None:
     """Replace ``path`` by obj: a reader sees the old or the new file, never a partial one."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o644)
     try:
         os.write(fd, (json.dumps(obj, indent=2) + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    _replace(tmp, path)
     if sync_dir:
         _fsync_dir(path.parent)
 
@@ -243,12 +355,15 @@ def _disk_usage(path: Path) -> int:
     with os.scandir(path) as it:
         for entry in it:
             with contextlib.suppress(FileNotFoundError):
-                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                total += _allocated_bytes(entry.stat(follow_symlinks=False))
     return total
 
 
 def _check_component(kind: str, value: str) -> str:
-    if not value or value in (".", "..") or "/" in value or "\0" in value or value != value.strip():
+    bad = not value or value in (".", "..") or "/" in value or "\0" in value or value != value.strip()
+    if sys.platform == "win32":  # also what Windows refuses in a file name
+        bad = bad or any(c in '<>:"\\|?*' for c in value) or value.endswith(".")
+    if bad:
         raise EngineError(f"{kind} {value!r} cannot be a directory name; use letters, digits, '-' or '_'")
     return value
 
@@ -299,11 +414,11 @@ class SessionWriter:
         self._lock_fd = -1
         try:
             # The lock first: from the moment meta.json exists, a reader can tell the writer is alive.
-            self._lock_fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+            _lock_nb(self._lock_fd)
             os.write(self._lock_fd, f"{os.getpid()}\n".encode())
             for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS):
-                self._fds[name] = os.open(path / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                self._fds[name] = os.open(path / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
             self._write_headers()
             _write_json_atomic(path / META, self.meta, sync_dir=True)
         except BaseException:
@@ -578,20 +693,20 @@ class SessionWriter:
 
     def _write_headers(self) -> None:
         t, fds = self._t, self._fds
-        os.pwrite(fds[FRAMES], _npy_header(np.dtype(np.uint8), (t, *self._frame_shape)), 0)
-        os.pwrite(fds[TIMESTAMPS], _npy_header(np.dtype(np.int64), (t,)), 0)
-        os.pwrite(fds[ACTIONS], _npy_header(np.dtype(np.uint8), (t, self._n_actions)), 0)
-        os.pwrite(fds[EVENTS], _npy_header(EVENT_DTYPE, (self._e,)), 0)
+        _pwrite(fds[FRAMES], _npy_header(np.dtype(np.uint8), (t, *self._frame_shape)), 0)
+        _pwrite(fds[TIMESTAMPS], _npy_header(np.dtype(np.int64), (t,)), 0)
+        _pwrite(fds[ACTIONS], _npy_header(np.dtype(np.uint8), (t, self._n_actions)), 0)
+        _pwrite(fds[EVENTS], _npy_header(EVENT_DTYPE, (self._e,)), 0)
 
     def _finish(self, status: str, error: str = "") -> None:
         # Unmap before truncating: a store to a mapped page past the end of the file is a SIGBUS.
         self._chunk = None
         self._pending = 0
         t, fds = self._t, self._fds
-        os.ftruncate(fds[FRAMES], HEADER_BYTES + t * self._frame_bytes)
-        os.ftruncate(fds[TIMESTAMPS], HEADER_BYTES + t * 8)
-        os.ftruncate(fds[ACTIONS], HEADER_BYTES + t * self._n_actions)
-        os.ftruncate(fds[EVENTS], HEADER_BYTES + self._e * EVENT_DTYPE.itemsize)
+        _truncate(fds[FRAMES], HEADER_BYTES + t * self._frame_bytes)
+        _truncate(fds[TIMESTAMPS], HEADER_BYTES + t * 8)
+        _truncate(fds[ACTIONS], HEADER_BYTES + t * self._n_actions)
+        _truncate(fds[EVENTS], HEADER_BYTES + self._e * EVENT_DTYPE.itemsize)
         self._write_headers()
         for fd in fds.values():
             os.fsync(fd)
@@ -620,16 +735,14 @@ class SessionWriter:
         return err
 
     def _release(self) -> None:
-        """Close every file; unlink and unlock writer.lock (in that order: see _settle)."""
+        """Close every file; unlink and unlock writer.lock (_release_lock: in that order on POSIX, see _settle)."""
         self._chunk = None
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
         if self._lock_fd >= 0:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path / LOCK)
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+            fd, self._lock_fd = self._lock_fd, -1
+            _release_lock(fd, self._path / LOCK)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -641,30 +754,31 @@ def _settle(path: Path, meta: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     and return (its new meta, False). Any other status is returned as is.
 
     The writer holds flock(LOCK_EX) on writer.lock until it has written its final meta.json, then
-    unlinks the file and closes it. So a lock we get means no writer; meta.json is re-read under it,
-    because the writer may have finished between our first read and the lock.
+    unlinks the file and closes it (Windows: a byte-range lock, unlocked and closed before the unlink).
+    So a lock we get means no writer; meta.json is re-read under it, because the writer may have
+    finished between our first read and the lock.
     """
     if meta["status"] != "recording":
         return meta, False
     lock = path / LOCK
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
     except OSError as e:
         kept = f"session {path.name!r} was interrupted and cannot be recovered in place"
         raise StorageError(_storage_message(e, path, kept)) from e
+    settled = False
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_nb(fd)
         except BlockingIOError:
             return meta, True
         meta = _read_meta(path)
         if meta["status"] == "recording":
             meta = _recover(path, meta)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
+        settled = True
         return meta, False
     finally:
-        os.close(fd)
+        _release_lock(fd, lock if settled else None)  # unlinks the lock file once settled
 
 
 def _valid_prefix(t: np.ndarray, prev: int) -> int:
@@ -688,14 +802,14 @@ def _recover(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     tail = np.asarray(_npy_memmap(path / EVENTS, ev, ev.capacity)["t_ns"][ev.shape[0] :])
     e = ev.shape[0] + int(tail.size if (tail != 0).all() else np.argmin(tail != 0))
     first, last = (int(all_ts[0]), int(all_ts[t - 1])) if t else (0, 0)
-    del all_ts
+    del all_ts, tail  # views of the maps: Windows cannot shorten a mapped file
     try:
         for name, n in ((FRAMES, t), (TIMESTAMPS, t), (ACTIONS, t), (EVENTS, e)):
             i = info[name]
-            fd = os.open(path / name, os.O_RDWR)
+            fd = os.open(path / name, os.O_RDWR | _O_BINARY)
             try:
-                os.ftruncate(fd, i.offset + n * i.row_bytes)
-                os.pwrite(fd, _npy_header(i.dtype, (n, *i.shape[1:])), 0)
+                _truncate(fd, i.offset + n * i.row_bytes)
+                _pwrite(fd, _npy_header(i.dtype, (n, *i.shape[1:])), 0)
                 os.fsync(fd)
             finally:
                 os.close(fd)
