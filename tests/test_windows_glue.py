@@ -35,7 +35,7 @@ from engine.cli.play import build_parser as play_parser
 from engine.cli.record import build_parser as record_parser
 from engine.errors import EngineError
 from engine.inputs import INPUTS, default_input, hotkey_listener, hotkeys_available, inputs_for, open_input
-from engine.play.outputs import OUTPUTS, SENDINPUT_WATCHDOG, default_output, open_output, outputs_for
+from engine.play.outputs import OUTPUTS, default_output, open_output, outputs_for
 from engine.record import RecordConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,14 +104,13 @@ def test_kill_switch_listener_is_the_platform_one(xvfb: Any) -> None:
 
 
 def test_sendinput_watchdog_program_runs_and_honours_clean() -> None:
-    # The -c program SendInputOutput starts: it imports, reads the pipe, and exits 0 on "clean" without
+    # The program SendInputOutput starts: it imports, reads the pipe, and exits 0 on "clean" without
     # touching the (Windows-only) actuator.
-    run = subprocess.run([sys.executable, "-c", SENDINPUT_WATCHDOG, "left,right"], input="clean\n",
-                         capture_output=True, text=True, timeout=120)
+    watchdog = [sys.executable, "-m", "engine.play.watchdog", "sendinput", ""]
+    run = subprocess.run([*watchdog, "left,right"], input="clean\n", capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stderr) == (0, "")
     # Without "clean" it would release keys; here there is no SendInputActuator, so it says so in one line.
-    run = subprocess.run([sys.executable, "-c", SENDINPUT_WATCHDOG, "left"], input="",
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run([*watchdog, "left"], input="", capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "releasing its keys failed" in run.stderr
 
 

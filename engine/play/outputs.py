@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import subprocess
 import sys
 import time
-from typing import Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import numpy as np
 
@@ -55,64 +54,24 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
-class XTestOutput:
-    """Keys through XTest (native). With ``watchdog`` (the default), a small process releases the keys if
-    this one dies without closing the output (see engine.play.watchdog)."""
+class _NativeKeysOutput:
+    """A native actuator (XTest or SendInput) plus its crash watchdog (engine.play.watchdog).
 
-    name = "xtest"
-
-    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
-        self._act = _native.XTestActuator(display, actions)
-        self._watchdog: subprocess.Popen[str] | None = None
-        if watchdog:
-            self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "engine.play.watchdog", display or os.environ.get("DISPLAY", ""),
-                 ",".join(actions)], stdin=subprocess.PIPE, text=True)
-
-    def apply(self, state: np.ndarray) -> int:
-        return int(self._act.apply(state))
-
-    def release_all(self) -> int:
-        return int(self._act.release_all())
-
-    def server_state(self) -> list[bool]:
-        return list(self._act.server_state())
-
-    def close(self) -> None:
-        self._act.release_all()
-        if self._watchdog is not None and self._watchdog.stdin is not None:
-            self._watchdog.stdin.write("clean\n")
-            self._watchdog.stdin.close()
-            self._watchdog.wait()
-            self._watchdog = None
-
-
-# The watchdog's program (python -c ... ACTIONS): sendinput_watchdog() below.
-SENDINPUT_WATCHDOG = "from engine.play.outputs import sendinput_watchdog as w; raise SystemExit(w())"
-
-
-class SendInputOutput:
-    """Keys through SendInput (native, Windows), as hardware scan codes. With ``watchdog`` (the default), a
-    small process releases the keys if this one dies without closing the output.
-
-    The watchdog is needed on Windows too: SendInput puts its events into the same input stream as the
-    keyboard's and does not reset the key state (SendInput docs, Remarks), and nothing in the docs ties
-    an injected press to the sender's lifetime (unlike BlockInput, which Windows undoes when its thread
-    exits), so a press whose release never comes stays down. Under Wine 8 the state does vanish with
-    the process, so this path is not exercised there. The watchdog releases what GetAsyncKeyState
-    reports down, which it cannot see while another desktop is active or when UIPI hides an elevated
-    foreground window (into which SendInput could not type either).
+    Injected presses outlive the process that sent them (XTest for certain; SendInput per its docs, see
+    engine.play.watchdog), so with ``watchdog`` (the default) a small process releases the configured keys
+    if this one dies without closing the output. It runs in its own session / process group: a Ctrl-C in
+    the terminal is play's to handle, not the watchdog's.
     """
 
-    name = "sendinput"
+    name = ""
 
-    def __init__(self, actions: list[str], *, watchdog: bool = True) -> None:
-        self._act = _native.SendInputActuator(actions)
+    def __init__(self, actuator: object, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
+        self._act: Any = actuator
         self._watchdog: subprocess.Popen[str] | None = None
         if watchdog:
-            # Its own process group: a console Ctrl-C is play's to handle, not the watchdog's.
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-c", SENDINPUT_WATCHDOG, ",".join(actions)], stdin=subprocess.PIPE, text=True,
+                [sys.executable, "-m", "engine.play.watchdog", kind, display, ",".join(actions)],
+                stdin=subprocess.PIPE, text=True, start_new_session=os.name == "posix",
                 creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
 
     def apply(self, state: np.ndarray) -> int:
@@ -122,7 +81,7 @@ class SendInputOutput:
         return int(self._act.release_all())
 
     def server_state(self) -> list[bool]:
-        """What Windows believes is down for each action (GetAsyncKeyState)."""
+        """What the system believes is down for each action (X: XQueryKeymap; Windows: GetAsyncKeyState)."""
         return list(self._act.server_state())
 
     def close(self) -> None:
@@ -135,25 +94,24 @@ class SendInputOutput:
             self._watchdog = None
 
 
-def sendinput_watchdog(argv: list[str] | None = None) -> int:
-    """SendInputOutput's crash watchdog, engine.play.watchdog's protocol on Windows: stdin is a pipe from
-    play; "clean" then EOF means play released everything itself; EOF alone means play died, and every
-    configured action Windows still has down is released. argv: ["ACTION[,ACTION...]"]."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    actions = (sys.argv[1:] if argv is None else argv)[0].split(",")
-    clean = False
-    for line in sys.stdin:  # blocks until the parent writes or dies
-        clean = line.strip() == "clean"
-    if clean:
-        return 0
-    try:
-        released = _native.SendInputActuator(actions).release_server_held()
-    except Exception as e:  # one line on stderr is all a watchdog can do
-        print(f"engine-play watchdog: play exited uncleanly and releasing its keys failed: {e}", file=sys.stderr)
-        return 1
-    if released:
-        print(f"engine-play watchdog: play exited uncleanly; released {released} key(s)", file=sys.stderr)
-    return 0
+class XTestOutput(_NativeKeysOutput):
+    """Keys through XTest (native, X11)."""
+
+    name = "xtest"
+
+    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
+        display = display or os.environ.get("DISPLAY", "")
+        super().__init__(_native.XTestActuator(display, actions), "xtest", display, actions, watchdog)
+
+
+class SendInputOutput(_NativeKeysOutput):
+    """Keys through SendInput (native, Windows), as hardware scan codes (what DirectInput/raw-input games
+    read)."""
+
+    name = "sendinput"
+
+    def __init__(self, actions: list[str], *, watchdog: bool = True) -> None:
+        super().__init__(_native.SendInputActuator(actions), "sendinput", "", actions, watchdog)
 
 
 class UinputOutput:
@@ -267,5 +225,5 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
 
 __all__ = [
     "OUTPUTS", "DryRunOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput", "XTestOutput",
-    "default_output", "open_output", "outputs_for", "sendinput_watchdog", "uinput_error",
+    "default_output", "open_output", "outputs_for", "uinput_error",
 ]
