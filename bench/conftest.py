@@ -59,7 +59,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for title, text in _REPORT.texts:
         terminalreporter.section(title, sep="-")
         terminalreporter.write_line(text)
-        slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:64]
+        slug = re.sub(r"[^a-z0-9]+", "_", title.split("(")[0].lower()).strip("_")[:96]
         (results / f"{slug}.txt").write_text(f"{title}\n\n{text}\n")
     terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode): side by side, ratios from this run")
     terminalreporter.write_line(_REPORT.table())
