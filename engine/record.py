@@ -34,6 +34,10 @@ from engine.session import SessionWriter, StorageError
 DEFAULT_ACTIONS = ("left", "right", "up", "down")
 DEFAULT_HOTKEYS = {"start": "f9", "pause": "f10", "stop": "f12"}
 HOLDBACK_NS = 30_000_000
+# The writer wakes once frames are this much older than the holdback, so each wake-up moves a batch (a
+# few frames at 60 fps, a dozen at 240): the per-wake Python cost is paid per batch, not per frame.
+# Crash recovery keeps every frame older than a second, so batching costs nothing there.
+BATCH_NS = 50_000_000
 MAX_FPS = 1000.0
 QUEUE_BYTES = 512 << 20
 
@@ -219,7 +223,7 @@ class Recorder:
                     last_status = now
                     if started:
                         status(self._status_text(writer, stream, paused, now - t_begin))
-                queue.wait(0.02)
+                self._sleep_until_work(queue)
         except StorageError as e:
             error = str(e)
             self._stop_reason = self._stop_reason or "storage error"
@@ -247,6 +251,18 @@ class Recorder:
         if error:
             raise RecordingStopped(error, summary)
         return summary
+
+    def _sleep_until_work(self, queue: Any) -> None:
+        """Sleep (without the GIL) until the oldest queued frame is a batch past the holdback.
+
+        queue.wait() returns at once while any frame is queued, and the holdback keeps the newest frames
+        queued on purpose: waiting on the queue would spin a core. At most 100 ms, for status and hotkeys.
+        """
+        if queue.available():
+            due = (queue.t_ns(0) + HOLDBACK_NS + BATCH_NS - monotonic_ns()) / 1e9
+            self._stop.wait(min(0.1, max(due, 0.0005)))
+        else:
+            queue.wait(0.1)
 
     def _drain(self, queue: Any, labeler: Labeler, writer: SessionWriter, t_scratch: np.ndarray,
                tick_scratch: np.ndarray, older_than: int | None) -> int:
