@@ -13,11 +13,17 @@ STAMP := $(VENV)/.engine-installed
 SOURCES := pyproject.toml CMakeLists.txt scripts/setup.sh \
 	$(shell find native python -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.pyx' -o -name 'CMakeLists.txt' \) 2>/dev/null)
 
+# The editable install maps Python modules when it is made (scikit-build-core's redirect mode), so a
+# module added or removed needs a reinstall too: keep the list of them in a file that changes only then.
+PYFILES := $(VENV)/.engine-pyfiles
+$(shell mkdir -p $(VENV) && find engine -name '*.py' | sort > $(PYFILES).new && \
+	(cmp -s $(PYFILES).new $(PYFILES) || mv $(PYFILES).new $(PYFILES)); rm -f $(PYFILES).new)
+
 .PHONY: setup test demo bench check windows-test clean
 
 setup: $(STAMP)
 
-$(STAMP): $(SOURCES)
+$(STAMP): $(SOURCES) $(PYFILES)
 	bash scripts/setup.sh
 	@touch $@
 

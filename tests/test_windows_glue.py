@@ -4,9 +4,9 @@ as far as Linux allows.
 - backend/default selection per OS (capture, inputs, outputs) as functions of the platform string, and
   that Linux still selects exactly what it did;
 - the monitor/region -> DXGI/GDI output mapping (mss numbering, 1 = first monitor = output 0);
-- engine/session.py's Windows branches (seek+write, grow-by-ftruncate, lock release order, tolerated
-  truncation, replace retry) run on Linux with a flock-backed stand-in for msvcrt.locking: their logic,
-  not Windows' file semantics;
+- engine.session's Windows branches (engine/session/fileio.py: seek+write, grow-by-ftruncate, lock release
+  order, tolerated truncation, replace retry) run on Linux with a flock-backed stand-in for
+  msvcrt.locking: their logic, not Windows' file semantics;
 - python/*.cpp compiled with mingw-w64 against CPython's headers with a Windows pyconfig.h stand-in
   (slow; skipped without mingw): the Windows bindings type-check, which is not a Windows build.
 """
@@ -173,18 +173,24 @@ def _fake_msvcrt() -> Any:
 
 @pytest.fixture
 def win_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """engine/session.py imported as on Windows (its win32 branches), with the msvcrt stand-in."""
-    name = "engine_session_as_win32"
+    """engine.session with its file operations as on Windows: engine.session.fileio (which the writer and
+    reader reach as ``fileio.name``) reloaded under sys.platform "win32" with the msvcrt stand-in, and
+    reloaded back afterwards."""
+    import engine.session
+    from engine.session import fileio
+
     monkeypatch.setitem(sys.modules, "msvcrt", _fake_msvcrt())
-    spec = importlib.util.spec_from_file_location(name, ROOT / "engine" / "session.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, mod)  # dataclasses look the module up while it executes
     with monkeypatch.context() as m:
         m.setattr(sys, "platform", "win32")
-        spec.loader.exec_module(mod)
-    assert not hasattr(mod, "fcntl") and mod._pwrite is not os.pwrite  # the Windows branches were taken
-    yield mod
+        importlib.reload(fileio)
+    try:
+        # reload() re-runs the module in its old namespace: check for the Windows branches, not fcntl's absence
+        assert hasattr(fileio, "msvcrt") and fileio._pwrite is not os.pwrite
+        yield engine.session
+    finally:
+        monkeypatch.delitem(sys.modules, "msvcrt")
+        importlib.reload(fileio)
+        assert fileio._pwrite is os.pwrite
 
 
 def _create(mod: Any, root: Path, chunk_frames: int = 4) -> Any:
