@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from harness import ROOT, DemoGame, Report, game_scene, machine
 
-from engine.xvfb import Xvfb
+from engine.xvfb import Xvfb, virtual_display
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -72,17 +72,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def xvfb() -> Iterator[Xvfb]:
-    server = Xvfb().start()
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = server.display
-    try:
+    """A 1920x1080x24 Xvfb; DISPLAY points at it."""
+    with virtual_display() as server:
         yield server
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
 
 
 @pytest.fixture(scope="session")

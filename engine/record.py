@@ -11,8 +11,8 @@ but delivered a moment later by the X server still count for it.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import signal
 import sys
 import threading
 import time
@@ -30,6 +30,7 @@ from engine.inputs import InputSource, default_input, open_input
 from engine.keys import parse_actions
 from engine.labels import Labeler
 from engine.session import SessionWriter, StorageError
+from engine.signals import stop_on_signals
 
 DEFAULT_ACTIONS = ("left", "right", "up", "down")
 DEFAULT_HOTKEYS = {"start": "f9", "pause": "f10", "stop": "f12"}
@@ -159,7 +160,8 @@ class Recorder:
     def run(self, *, install_signals: bool = True, on_status: Callable[[str], None] | None = None) -> RecordSummary:
         c = self.config
         source, stream, inputs, writer = self._open()
-        previous = self._install_signals() if install_signals else {}
+        signals = contextlib.ExitStack()
+        signals.enter_context(stop_on_signals(self.stop, install_signals))
         labeler = Labeler(len(c.actions))
         queue = stream.sink
         t_scratch = np.empty(queue.capacity, np.int64)
@@ -243,7 +245,7 @@ class Recorder:
             stats = stream.stats()
             writer.note_dropped(int(stats["late_ticks"] + stats["dropped"]))
             meta = writer.close("complete")
-            self._restore_signals(previous)
+            signals.close()
             source.close()
         if self._stop_reason == "":
             self._stop_reason = "end"
@@ -332,19 +334,6 @@ class Recorder:
             fps_achieved=achieved, dropped=dropped, late_ticks=int(stats["late_ticks"]),
             queue_drops=int(stats["dropped"]), bytes_on_disk=writer.bytes_on_disk, status=str(meta["status"]),
             stop_reason=self._stop_reason, warnings=warnings)
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda s, f: self.stop(signal.Signals(s).name))
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 class RecordingStopped(EngineError):

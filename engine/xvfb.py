@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -73,3 +76,19 @@ class Xvfb:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def virtual_display(**kwargs: Any) -> Iterator[Xvfb]:
+    """Start an Xvfb (``Xvfb(**kwargs)``) and point $DISPLAY at it while inside; both undone on exit."""
+    server = Xvfb(**kwargs).start()
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = server.display
+    try:
+        yield server
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old

@@ -14,7 +14,7 @@ import pytest
 from scenes import scene  # noqa: F401  (re-exported for test modules)
 
 from engine import _native
-from engine.xvfb import Xvfb
+from engine.xvfb import Xvfb, virtual_display
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -22,17 +22,8 @@ HELPERS = Path(__file__).parent / "helpers"
 @pytest.fixture(scope="session")
 def xvfb() -> Iterator[Xvfb]:
     """A 1920x1080x24 Xvfb reachable over the local socket and over TCP; DISPLAY points at it."""
-    server = Xvfb(tcp=True).start()
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = server.display
-    try:
+    with virtual_display(tcp=True) as server:
         yield server
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
 
 
 @pytest.fixture(params=_native.kernel_paths())

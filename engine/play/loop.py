@@ -13,7 +13,7 @@ kill-switch hotkey, the end of --duration) releases every key the output holds.
 
 from __future__ import annotations
 
-import signal
+import contextlib
 import sys
 import threading
 import time
@@ -31,6 +31,7 @@ from engine.errors import EngineError
 from engine.inputs import hotkey_listener
 from engine.play.model import Model
 from engine.play.outputs import Output
+from engine.signals import stop_on_signals
 
 TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
 
@@ -151,7 +152,8 @@ class Player:
         if history is not None:
             self.model.set_history(history)
         kill = None
-        previous = self._install_signals() if install_signals else {}
+        signals = contextlib.ExitStack()
+        signals.enter_context(stop_on_signals(self.stop, install_signals))
         error = ""
         last_end = spec.span - 2  # the first usable window ends at frame span - 1
         first = True
@@ -207,7 +209,7 @@ class Player:
             self.output.release_all()
             if kill is not None:
                 kill.stop()
-            self._restore_signals(previous)
+            signals.close()
         summary = self._summary(time.monotonic() - t_start, captured(), skipped, torn, error)
         if error:
             raise PlayStopped(error, summary)
@@ -282,19 +284,6 @@ class Player:
             latency_minus_invoke_ms=(_p(lat - inv, 50), _p(lat - inv, 99)),
             stop_reason=self._stop_reason or "end", runtime=self.model.runtime, output=self.output.name,
             warnings=warnings)
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda s, f: self.stop(signal.Signals(s).name))
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> np.ndarray:
