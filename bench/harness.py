@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine import _native
+from engine.demo.process import DemoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,31 +171,13 @@ class KeyTapper:
         self._thread.join()
 
 
-class DemoGame:
+class DemoGame(DemoProcess):
     """engine-demo, the bundled game, in a subprocess on the benchmark's display (a real X11 window)."""
 
     def __init__(self, display: str, *args: str, timeout: float = 30.0) -> None:
-        env = dict(os.environ, DISPLAY=display, PYGAME_HIDE_SUPPORT_PROMPT="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli.demo", *args], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("engine-demo ready: "):
-            self.stop()
-            raise RuntimeError(f"engine-demo did not start: {line!r}")
-        fields = dict(kv.split("=", 1) for kv in line.split()[2:])
-        self.window_id = int(fields["window"])
-        self.output = ""
+        super().__init__(*args, display=display, timeout=timeout)
 
-    def stop(self) -> str:
-        """Stop the game (SIGTERM: it releases its keys and flushes its log); returns what it printed."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            out, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-        self.output = (out or "") + (err or "")
-        return self.output
+    @property
+    def output(self) -> str:
+        """What the game printed, once stopped."""
+        return self.stdout + self.stderr

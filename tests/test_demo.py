@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from engine.demo import pattern
 from engine.demo.driver import Driver, simulate
 from engine.demo.game import IND_OFF, IND_ON, WINDOW_TITLE, indicator_rects
 from engine.demo.log import COLUMNS, LogWriter, load_log, read_meta
+from engine.demo.process import DemoProcess
 from engine.demo.sim import ACTIONS, LEFT, RIGHT, UP, Sim
 from engine.xvfb import Xvfb
 
@@ -190,44 +190,11 @@ def test_log_round_trip_and_a_torn_last_line(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the real game on Xvfb
 
 
-class Game:
+class Game(DemoProcess):
     """engine-demo in a subprocess on the session's Xvfb."""
 
     def __init__(self, display: str, *args: str) -> None:
-        env = dict(os.environ, DISPLAY=display, PYGAME_HIDE_SUPPORT_PROMPT="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli.demo", *args], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self._readline()
-        if not line.startswith("engine-demo ready: "):
-            self.stop()
-            raise RuntimeError(f"engine-demo did not start: {line!r} {self.stderr!r}")
-        fields = dict(kv.split("=", 1) for kv in line.split()[2:])
-        self.window_id = int(fields["window"])
-        self.stdout = ""
-        self.stderr = ""
-
-    def _readline(self) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
-        return self.proc.stdout.readline() if ready else ""
-
-    def signal(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        return self.wait()
-
-    def wait(self) -> int:
-        out, err = self.proc.communicate(timeout=TIMEOUT)
-        self.stdout, self.stderr = out, err
-        return self.proc.returncode
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.communicate(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.communicate()
+        super().__init__(*args, display=display, timeout=TIMEOUT)
 
 
 @pytest.fixture

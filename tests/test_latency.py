@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from scenes import scene
 from engine import _native
 from engine.cli.latency import main
 from engine.demo.game import WINDOW_TITLE, indicator_rects
+from engine.demo.process import DemoProcess
 from engine.latency import LatencyConfig, measure
 from engine.xvfb import Xvfb
 
@@ -30,34 +30,9 @@ TIMEOUT = 20.0  # a guard against hangs, never a performance claim
 KEYS = ["left", "up", "right"]
 
 
-class Demo:
-    """engine-demo in a subprocess on the session's Xvfb (it takes the keyboard focus when it opens)."""
-
-    def __init__(self, display: str) -> None:
-        env = dict(os.environ, DISPLAY=display, PYGAME_HIDE_SUPPORT_PROMPT="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli.demo"], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("engine-demo ready: "):
-            self.stop()
-            raise RuntimeError(f"engine-demo did not start: {line!r}")
-        self.window_id = int(dict(kv.split("=", 1) for kv in line.split()[2:])["window"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-
-
 @pytest.fixture
-def demo(xvfb: Xvfb) -> Iterator[Demo]:
-    d = Demo(xvfb.display)
+def demo(xvfb: Xvfb) -> Iterator[DemoProcess]:
+    d = DemoProcess(display=xvfb.display, timeout=TIMEOUT)
     yield d
     d.stop()
 
@@ -74,7 +49,7 @@ def run_main(argv: list[str]) -> int:
         return int(e.code or 0)
 
 
-def test_every_probe_on_the_demo_game_is_detected_and_keys_end_released(demo: Demo, xvfb: Xvfb) -> None:
+def test_every_probe_on_the_demo_game_is_detected_and_keys_end_released(demo: DemoProcess, xvfb: Xvfb) -> None:
     seen: list[int] = []
     cfg = LatencyConfig(key="left", window=WINDOW_TITLE, probes=12, timeout=5.0, spacing=(0.02, 0.06),
                         display=xvfb.display, seed=1)
@@ -96,7 +71,7 @@ def test_every_probe_on_the_demo_game_is_detected_and_keys_end_released(demo: De
 
 
 @pytest.mark.parametrize("key", ["up", "right"])
-def test_cli_on_the_demo_writes_json_and_releases_keys(demo: Demo, xvfb: Xvfb, tmp_path: Path, key: str,
+def test_cli_on_the_demo_writes_json_and_releases_keys(demo: DemoProcess, xvfb: Xvfb, tmp_path: Path, key: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "lat.json"
     rc = run_main(["--window", WINDOW_TITLE, "--key", key, "--probes", "8", "--timeout", "5", "--spacing",
@@ -114,7 +89,7 @@ def test_cli_on_the_demo_writes_json_and_releases_keys(demo: Demo, xvfb: Xvfb, t
     assert server_keys(xvfb.display) == [False, False, False]
 
 
-def test_sigterm_mid_probe_releases_the_key(demo: Demo, xvfb: Xvfb) -> None:
+def test_sigterm_mid_probe_releases_the_key(demo: DemoProcess, xvfb: Xvfb) -> None:
     env = dict(os.environ, DISPLAY=xvfb.display)
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli.latency", "--window", WINDOW_TITLE, "--key", "left",
                              "--probes", "1000", "--countdown", "0"], env=env, stdout=subprocess.PIPE,
@@ -193,7 +168,8 @@ def test_bad_window_or_missing_display_is_one_line(xvfb: Xvfb, capsys: pytest.Ca
     assert len(err.strip().splitlines()) == 1 and "DISPLAY is not set" in err
 
 
-def test_demo_keys_without_an_indicator_need_a_probe_region(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_keys_without_an_indicator_need_a_probe_region(demo: DemoProcess,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     assert run_main(["--window", WINDOW_TITLE, "--key", "down", "--countdown", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "shows no indicator for down" in err
