@@ -1,0 +1,290 @@
+"""train(): fit the reference CNN on TrainData, keep the best epoch, export, check, report.
+
+Steps, and what lands in ``out_dir`` (``name`` from :class:`TrainConfig`):
+
+1. Seed everything (:func:`engine.train.net.seed_everything`) and build the model for the data's input
+   (:mod:`engine.train.net`), with the configured masks inside it.
+2. Epochs of mini-batches in a seeded shuffled order (with ``mirror``, a random half of each batch
+   flipped left-right and its action pairs swapped: :class:`engine.train.data.Mirror`). After each
+   epoch the validation loss and accuracy are computed on the whole validation part; the weights of the
+   epoch with the lowest validation loss are kept, and training stops when it has not improved for
+   ``patience`` epochs (early stopping).
+3. Export (:mod:`engine.train.tflite`): ``name.tflite`` (float32) and, unless ``quantize`` is off,
+   ``name_uint8.tflite`` (full-integer, calibrated on ``representative`` training windows), each with
+   its ``.json`` sidecar, so ``engine-play --model name.tflite`` needs no flags.
+4. Check (:mod:`engine.train.check`): each .tflite through engine-play's Model against Keras on up to
+   ``check_windows`` validation windows: same decisions, largest output difference, invoke times.
+5. Report (:mod:`engine.train.report`): ``name_report.txt`` (what :meth:`TrainResult.lines` prints),
+   ``name_report.json`` (the numbers), ``name_curves.png`` (loss and accuracy per epoch).
+
+Errors the user can fix are TrainError / DatasetError (one line). TensorFlow is imported in step 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from engine.train.check import Agreement, compare
+from engine.train.data import Mirror, Rect, TrainData, TrainError, mask_array
+from engine.train.progress import EpochProgress
+from engine.train.report import Metrics, plot_curves, score
+
+_EPS = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] in its cross-entropies
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. See the module docs; :meth:`validate` raises TrainError for values that cannot work."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 5  # epochs without a better validation loss before stopping
+    seed: int = 0
+    masks: tuple[Rect, ...] = ()  # frame rectangles the model does not see
+    mirror: tuple[tuple[str, str], ...] = ()  # action pairs swapped by horizontal-flip augmentation
+    name: str = "model"  # file stem of everything written
+    quantize: bool = True  # also export the uint8 model
+    representative: int = 300  # training windows that calibrate the uint8 model
+    check_windows: int = 1000  # at most this many validation windows in the .tflite checks
+    dense: int = 64
+    dropout: float = 0.2
+
+    def validate(self) -> None:
+        for key in ("epochs", "batch_size", "patience", "representative", "check_windows", "dense"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise TrainError(f"{key} must be an integer >= 1, got {v!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise TrainError(f"learning rate must be a positive number, got {self.learning_rate}")
+        if not 0 <= self.dropout < 1:
+            raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise TrainError(f"name {self.name!r} must be a plain file stem like 'model'")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did and wrote."""
+
+    out_dir: Path
+    float32: Path
+    uint8: Path | None
+    history: list[dict[str, float]]  # per epoch: loss, accuracy, val_loss, val_accuracy, seconds
+    best_epoch: int  # 1-based
+    stop_reason: str
+    metrics: Metrics  # Keras model at the kept epoch, on the validation part
+    agreements: list[Agreement]
+    curves: Path
+    report: Path
+    elapsed_s: float
+    data_source: str
+    params: int
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The final report, as printed and written to ``name_report.txt``."""
+        last = self.history[self.best_epoch - 1]
+        out = [
+            f"data: {self.data_source}",
+            f"model: reference CNN, {self.params:,} parameters; {len(self.history)} epochs in {self.elapsed_s:.1f} s "
+            f"({self.stop_reason}); kept epoch {self.best_epoch}: val loss {last['val_loss']:.4f}, "
+            f"val accuracy {last['val_accuracy']:.1%}",
+            *self.metrics.lines(),
+            "exported (checked through engine-play's Model against Keras on validation windows):",
+            *(f"  {a.line()}" for a in self.agreements),
+            *(f"note: {n}" for n in self.notes),
+            f"curves: {self.curves}",
+            f"play: engine-play --model {self.float32} --window TITLE",
+        ]
+        return out
+
+
+def _loss_and_accuracy(outputs: np.ndarray, labels: np.ndarray, encoding: str) -> tuple[float, float]:
+    """Validation loss and accuracy as Keras computes them for the compiled loss and metric."""
+    p = np.clip(outputs.astype(np.float64), _EPS, 1 - _EPS)
+    if encoding == "multihot":
+        y = labels.astype(np.float64)
+        loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+        acc = np.mean((outputs >= 0.5) == (labels != 0))
+    else:
+        loss = -np.mean(np.log(p[np.arange(len(labels)), labels]))
+        acc = np.mean(np.argmax(outputs, axis=1) == labels)
+    return float(loss), float(acc)
+
+
+def _targets(labels: np.ndarray, encoding: str) -> np.ndarray:
+    return labels.astype(np.float32) if encoding == "multihot" else labels.astype(np.int64)
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """min(n, k) indices spread evenly over range(n): a sample that covers a whole session in time order."""
+    return np.unique(np.linspace(0, n - 1, num=min(n, k)).round().astype(np.int64))
+
+
+def _predict_val(model: Any, data: TrainData, idx: np.ndarray, batch_size: int) -> np.ndarray:
+    """Model outputs (n, outputs) for validation windows ``idx``, in batches (dropout off)."""
+    chunks = [np.asarray(model.predict_on_batch(data.input(data.val, idx[i : i + batch_size])))
+              for i in range(0, len(idx), batch_size)]
+    return np.concatenate(chunks) if chunks else np.empty((0, data.outputs), np.float32)
+
+
+def train(
+    data: TrainData,
+    out_dir: str | Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    stream: TextIO | None = None,
+    live_progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train, export, check and report as the module docs say; return what was done.
+
+    stream: where the per-epoch progress goes (default stderr; a live bar only on a terminal unless
+    ``live_progress`` says otherwise). log: called with each status line (default: print to stdout).
+    Raises TrainError / DatasetError (one line) for bad settings or an unwritable ``out_dir``.
+    """
+    from engine.train import net, tflite
+
+    config.validate()
+    say = log if log is not None else print
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainError(f"cannot create {out}: {e.strerror or e}; pick another --out") from None
+    spec, sidecar = data.spec, data.sidecar()
+    mask = mask_array(config.masks, sidecar.frame_size)
+    mirror = Mirror.build(config.mirror, spec) if config.mirror else None
+    t_start = time.monotonic()
+
+    net.seed_everything(config.seed)
+    model = net.build_model(data.input_shape, data.outputs, spec.encoding, mask, dense=config.dense,
+                            dropout=config.dropout)
+    net.compile_model(model, spec.encoding, config.learning_rate)
+    params = int(model.count_params())
+    y_train = _targets(data.train.labels, spec.encoding)
+    y_val = np.asarray(data.val.labels)
+    val_idx = np.arange(len(data.val), dtype=np.int64)
+    say(f"training on {len(data.train)} windows, validating on {len(data.val)}: input {data.input_shape} "
+        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters")
+
+    progress = EpochProgress(stream if stream is not None else sys.stderr, config.epochs, live_progress)
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_weights, stale = math.inf, 0, None, 0
+    stop_reason = f"all {config.epochs} epochs"
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.monotonic()
+        # A new order every epoch, reproducible from (seed, epoch).
+        batches = data.train.batches(config.batch_size, shuffle=True, seed=config.seed * 100_003 + epoch)
+        progress.start(epoch, len(batches))
+        flips = np.random.default_rng([config.seed, epoch, 1])
+        seen, loss_sum, acc_sum = 0, 0.0, 0.0
+        for b, idx in enumerate(batches, 1):
+            x, y = data.input(data.train, idx), y_train[idx]
+            if mirror is not None:
+                x, y = mirror.apply(x, y, flips, mask)
+            logs = model.train_on_batch(x, y, return_dict=True)
+            seen += len(idx)
+            loss_sum += float(logs["loss"]) * len(idx)
+            acc_sum += float(logs["accuracy"]) * len(idx)
+            progress.step(b, loss_sum / seen)
+        val_out = _predict_val(model, data, val_idx, config.batch_size)
+        val_loss, val_acc = _loss_and_accuracy(val_out, y_val, spec.encoding)
+        row = {"epoch": float(epoch), "loss": loss_sum / seen, "accuracy": acc_sum / seen, "val_loss": val_loss,
+               "val_accuracy": val_acc, "seconds": time.monotonic() - t0}
+        history.append(row)
+        if not (math.isfinite(row["loss"]) and math.isfinite(val_loss)):
+            raise TrainError(f"the loss became {row['loss']} (validation {val_loss}) at epoch {epoch}; "
+                             "lower --learning-rate")
+        better = val_loss < best_loss
+        if better:
+            best_loss, best_epoch, best_weights, stale = val_loss, epoch, model.get_weights(), 0
+        else:
+            stale += 1
+        progress.end(f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} accuracy {row['accuracy']:.1%} | "
+                     f"val loss {val_loss:.4f} accuracy {val_acc:.1%} | {row['seconds']:.1f} s"
+                     + ("  (best)" if better else ""))
+        if stale >= config.patience:
+            stop_reason = f"early stop: no better validation loss for {config.patience} epochs"
+            break
+    assert best_weights is not None  # epochs >= 1, and the first epoch (finite, or we raised) is "better"
+    model.set_weights(best_weights)
+
+    # Report on the kept weights; the same outputs are what the exported models are checked against.
+    check_idx = _spread(len(data.val), config.check_windows)
+    val_out = _predict_val(model, data, val_idx, config.batch_size)
+    metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
+
+    note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
+            "epochs_run": len(history), "masks": [list(r) for r in config.masks],
+            "mirror": [f"{a}={b}" for a, b in config.mirror],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
+    f32_path, _ = tflite.write_model(tflite.convert(model), out / f"{config.name}.tflite",
+                                     sidecar.replace(training={**note, "quantization": "float32"}))
+    u8_path: Path | None = None
+    if config.quantize:
+        rep_idx = _spread(len(data.train), config.representative)
+        rep = data.input(data.train, rep_idx)
+        u8_path, _ = tflite.write_model(tflite.convert(model, tflite.representative_windows(rep)),
+                                        out / f"{config.name}_uint8.tflite",
+                                        sidecar.replace(training={**note, "quantization": "uint8",
+                                                                  "representative_windows": len(rep_idx)}))
+    windows = data.val.windows(check_idx)
+    agreements = [compare(p, windows, val_out[check_idx]) for p in (f32_path, u8_path) if p is not None]
+    notes = [f"{a.path.name} decides differently from Keras on {1 - a.decisions:.1%} of the checked windows"
+             for a in agreements if a.decisions < 0.95]
+
+    curves = plot_curves(history, out / f"{config.name}_curves.png", best_epoch,
+                         f"engine-train {config.name}: {len(data.train)} train / {len(data.val)} val windows")
+    result = TrainResult(
+        out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
+        stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
+        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - t_start,
+        data_source=data.source, params=params, notes=notes,
+    )
+    _write_report(result, config, data)
+    return result
+
+
+def _engine_version() -> str:
+    from engine import __version__
+
+    return str(__version__)
+
+
+def _write_report(result: TrainResult, config: TrainConfig, data: TrainData) -> None:
+    doc = {
+        "config": asdict(config),
+        "data": {"source": data.source, "train": len(data.train), "val": len(data.val),
+                 "spec": data.spec.with_(sources=()).to_dict()},
+        "params": result.params,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "validation": result.metrics.to_dict(),
+        "exports": [{"path": str(a.path), "runtime": a.runtime, "input_dtype": a.input_dtype,
+                     "size_bytes": a.size_bytes, "windows": a.windows, "same_decisions": a.decisions,
+                     "per_action": list(a.per_action), "max_output_diff": a.max_output_diff,
+                     "invoke_ms_p50": a.invoke_ms[0], "invoke_ms_p99": a.invoke_ms[1]} for a in result.agreements],
+        "elapsed_s": result.elapsed_s,
+    }
+    try:
+        result.report.write_text("\n".join(result.lines()) + "\n", encoding="utf-8")
+        result.report.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise TrainError(f"cannot write {result.report}: {e.strerror or e}; check the --out directory") from None
+
+
+__all__ = ["TrainConfig", "TrainResult", "train"]
