@@ -2,9 +2,14 @@
 
 Starts a virtual display when there is none, opens the demo game with its scripted driver, and records
 it with the real ``engine-record`` command for 20 s; then prints the recorder's summary and where the
-session is. Later stages (training, play) add themselves here as they land.
+session is. Then the model shipped with engine (``engine/demo/models/demo.tflite``, trained on the
+scripted driver by ``make_demo_model.py``) plays a fresh game, without the scripted driver, on a road it
+was not trained on, through the real ``engine-play`` command with ``--duration``; it prints how well it
+drove (the game's own on-road fraction, from its log, beside what no keys at all would score on that
+road) and engine-play's decision-rate and latency summary. No TensorFlow is needed.
 
-    python -m engine.demo.main [--seconds 20] [--data-dir DIR] [--keep-display]
+    python -m engine.demo.main [--seconds 20] [--data-dir DIR] [--play-seconds 10] [--play-seed 5]
+                               [--model PATH]
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 
 from engine.demo.game import WINDOW_TITLE
 from engine.demo.log import load_log
+from engine.demo.models import DEMO_MODEL
+from engine.errors import EngineError
 from engine.xvfb import Xvfb
 
 ACTIONS = "left,right,up"
@@ -56,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="how long to record (default 20)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the session goes (default ./data)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--play-seconds", type=float, default=10.0, help="how long the model plays (default 10)")
+    p.add_argument("--play-seed", type=int, default=5, help="road the model plays on (default 5: not trained on)")
+    p.add_argument("--model", type=Path, default=DEMO_MODEL, help="the .tflite that plays (default: the shipped one)")
     ns = p.parse_args(argv)
 
     server = None
@@ -73,18 +83,40 @@ def main(argv: list[str] | None = None) -> int:
         print("demo: the scripted driver plays the demo game; recording it with:", flush=True)
         print("  " + " ".join(f"'{a}'" if " " in a else a for a in record), flush=True)
         done = subprocess.run([sys.executable, "-m", "engine.cli.record", *record[1:]])
-        if done.returncode != 0:
-            return done.returncode
-    finally:
         game.terminate()
         game.communicate(timeout=30)
+        if done.returncode != 0:
+            return done.returncode
+        log = load_log(work / "game.csv")
+        if len(log):
+            print(f"demo: the driver kept the car on the road {log['on_road'].mean():.1%} of {len(log)} game "
+                  f"frames (game log: {work / 'game.csv'})")
+        print("demo: list sessions with `engine-sessions`, build a dataset with `engine-dataset build --game demo`")
+        return _play(ns.model, ns.play_seconds, ns.play_seed, work)
+    finally:
+        if game.poll() is None:
+            game.terminate()
+            game.communicate(timeout=30)
         if server is not None:
             server.stop()
-    log = load_log(work / "game.csv")
-    if len(log):
-        print(f"demo: the driver kept the car on the road {log['on_road'].mean():.1%} of {len(log)} game frames "
-              f"(game log: {work / 'game.csv'})")
-    print("demo: list sessions with `engine-sessions`, build a dataset with `engine-dataset build --game demo`")
+
+
+def _play(model: Path, seconds: float, seed: int, work: Path) -> int:
+    """The model drives a fresh game (no scripted driver) through engine-play; print how it went."""
+    from engine.demo.models.drive import drive_model, no_keys_on_road
+
+    print(f"demo: now {model.name} plays a fresh game on road {seed} (not trained on) for {seconds:g} s:", flush=True)
+    print(f"  engine-play --model {model} --window '{WINDOW_TITLE}' --duration {seconds:g} --countdown 0", flush=True)
+    try:
+        result = drive_model(model, seconds, seed, work)
+    except EngineError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
+    floor = no_keys_on_road(seed, result.rows)
+    print(f"demo: the model kept the car on the road {result.on_road:.1%} of the {result.frames} game frames shown "
+          f"while it played (with no keys at all: {floor:.1%}; game log: {result.log})")
+    for line in result.summary:
+        print(f"  {line}")
     return 0
 
 
