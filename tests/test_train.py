@@ -5,6 +5,7 @@ Training tests need TensorFlow (the [train] extra) and skip without it; the rest
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,14 +24,9 @@ from engine.train import Mirror, TrainConfig, TrainData, TrainError, mask_array,
 from engine.train.progress import EpochProgress
 from engine.train.report import score
 
-try:
-    import tensorflow  # noqa: F401  (only whether it imports)
-
-    HAVE_TF = True
-except ImportError:
-    HAVE_TF = False
-
-needs_tf = pytest.mark.skipif(not HAVE_TF, reason="TensorFlow is not installed (pip install 'engine[train]')")
+HAVE_TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "matplotlib"))
+NO_TF = "TensorFlow or matplotlib is not installed (pip install 'engine[train]')"
+needs_tf = pytest.mark.skipif(not HAVE_TF, reason=NO_TF)
 
 ACTIONS = ("left", "right", "up")
 H, W = 24, 32
@@ -216,7 +212,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """engine-train (the CLI, in-process) on two sessions of the toy game, exported as .h5 with a split,
     with the HUD masked."""
     if not HAVE_TF:
-        pytest.skip("TensorFlow is not installed (pip install 'engine[train]')")
+        pytest.skip(NO_TF)
     from engine.cli.train import main
 
     root = tmp_path_factory.mktemp("train")

@@ -45,7 +45,7 @@ Output in --out DIR (NAME: --name, default the game or data file name):
                                       how each .tflite agrees with Keras when run as engine-play runs it
   NAME_curves.png                     loss and accuracy per epoch
 
-Needs TensorFlow: pip install 'engine[train]'.
+Needs TensorFlow and matplotlib: pip install 'engine[train]'.
 """
 
 
@@ -149,9 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.validate()
         # Everything a user can get wrong is checked before TensorFlow is imported (seconds of start-up),
         # and a missing TensorFlow before any data is read.
-        from engine.train.net import require_tensorflow
+        from engine.train.net import require_train_extra
 
-        require_tensorflow()
+        require_train_extra()
         data = _data(ns)
         mask_array(config.masks, data.sidecar().frame_size)
         Mirror.build(config.mirror, data.spec)

@@ -139,8 +139,10 @@ class TrainData:
         for name in ("train", "val"):
             x, y = load(p, name, float32=False)
             parts[name] = Part(name, y, _array_gather(x))
+        names = [str(src.get("name")) for src in spec.sources]
+        sessions = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         return cls(spec=spec, train=parts["train"], val=parts["val"],
-                   source=f"{p} ({raw.get('store', 'windows')} store)")
+                   source=f"{p.name}: {len(names)} session(s) ({sessions}), {raw.get('store', 'windows')} store")
 
 
 def _windows_part(name: str, w: Windows) -> Part:

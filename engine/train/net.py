@@ -31,15 +31,20 @@ MAX_FEATURE_SIZE = 8  # stop downsampling once the feature map is at most this w
 _INSTALL = "pip install 'engine[train]' (tensorflow-cpu and matplotlib)"
 
 
-def require_tensorflow() -> None:
-    """Raise TrainError (one line, with the install command) unless TensorFlow can be imported; cheap:
-    it looks the package up without importing it."""
-    try:
-        found = importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):  # a broken install, or sys.modules["tensorflow"] = None
-        found = False
-    if not found:
-        raise TrainError(f"engine-train needs TensorFlow, which is not installed; install the extra: {_INSTALL}")
+def require_train_extra() -> None:
+    """Raise TrainError (one line, with the install command) unless TensorFlow and matplotlib can be
+    imported; cheap: it looks the packages up without importing them."""
+    missing = []
+    for name in ("tensorflow", "matplotlib"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken install, or sys.modules[name] = None
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise TrainError(f"engine-train needs {' and '.join(missing)}, not installed here; install the extra: "
+                         f"{_INSTALL}")
 
 
 def import_tensorflow() -> Any:
@@ -157,6 +162,6 @@ __all__ = [
     "fixed_mask",
     "import_tensorflow",
     "inference_model",
-    "require_tensorflow",
+    "require_train_extra",
     "seed_everything",
 ]
