@@ -157,6 +157,7 @@ ConvertResize::ConvertResize(int src_w, int src_h, int dst_w, int dst_h, Color c
   if (src_h % dst_h == 0 && src_h / dst_h <= 257) {
     ky_ = src_h / dst_h;
     acc16_.assign(padded, 0);
+    rows_.resize(static_cast<std::size_t>(ky_));
   } else {
     v_ = kernels::area_table(src_h, dst_h);
     int max_rows = 0;
@@ -199,7 +200,8 @@ void ConvertResize::run(const BgraView& src, const PixelsOut& dst) {
     std::uint8_t* out = dst.data + static_cast<std::ptrdiff_t>(oy) * dst.stride;
     if (ky_ > 0) {
       const int y0 = oy * ky_;
-      for (int j = 0; j < ky_; ++j) isa_->vsum_u16(src_row(y0 + j), acc16_.data(), n, j == 0);
+      for (int j = 0; j < ky_; ++j) rows_[j] = src_row(y0 + j);
+      isa_->vsum_u16(rows_.data(), ky_, acc16_.data(), n);
       isa_->hreduce_u16(acc16_.data(), h_, dst_w_, inv_area_, color_, out);
     } else {
       const int y0 = v_.start[oy], cnt = v_.count[oy];

@@ -10,21 +10,24 @@
 namespace engine::kernels {
 namespace {
 
-void vsum_u16(const std::uint8_t* row, std::uint16_t* acc, std::size_t n, bool first) {
+void vsum_u16(const std::uint8_t* const* rows, int count, std::uint16_t* acc, std::size_t n) {
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m128i* r = reinterpret_cast<const __m128i*>(row + i);
-    __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128(r));
-    __m256i hi = _mm256_cvtepu8_epi16(_mm_loadu_si128(r + 1));
-    auto* a = reinterpret_cast<__m256i*>(acc + i);
-    if (!first) {
-      lo = _mm256_add_epi16(lo, _mm256_loadu_si256(a));
-      hi = _mm256_add_epi16(hi, _mm256_loadu_si256(a + 1));
+    __m256i lo = _mm256_setzero_si256(), hi = lo;
+    for (int j = 0; j < count; ++j) {
+      const __m128i* r = reinterpret_cast<const __m128i*>(rows[j] + i);
+      lo = _mm256_add_epi16(lo, _mm256_cvtepu8_epi16(_mm_loadu_si128(r)));
+      hi = _mm256_add_epi16(hi, _mm256_cvtepu8_epi16(_mm_loadu_si128(r + 1)));
     }
+    auto* a = reinterpret_cast<__m256i*>(acc + i);
     _mm256_storeu_si256(a, lo);
     _mm256_storeu_si256(a + 1, hi);
   }
-  for (; i < n; ++i) acc[i] = static_cast<std::uint16_t>((first ? 0 : acc[i]) + row[i]);
+  for (; i < n; ++i) {
+    unsigned s = 0;
+    for (int j = 0; j < count; ++j) s += rows[j][i];
+    acc[i] = static_cast<std::uint16_t>(s);
+  }
 }
 
 // As the SSE2 version, 32 bytes per step. unpack*_epi16 work within 128-bit lanes, so the four
@@ -70,6 +73,20 @@ inline __m256 load8(const std::int32_t* a) {
 }
 inline __m128 fold(__m256 v) { return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); }
 
+// Gray of four pixels from their BGRA sums, the operations of gray_from_sums in the same order per lane:
+// ((b*kB + g*kG) + r*kR) * inv_area, + 0.5, truncate; the two saturating packs clamp to 0..255.
+inline void gray4(__m128 p0, __m128 p1, __m128 p2, __m128 p3, float inv_area, std::uint8_t* out) {
+  _MM_TRANSPOSE4_PS(p0, p1, p2, p3);  // p0 = four b sums, p1 = g, p2 = r
+  const __m128 g = _mm_mul_ps(
+      _mm_add_ps(_mm_add_ps(_mm_mul_ps(p0, _mm_set1_ps(kB2Yf)), _mm_mul_ps(p1, _mm_set1_ps(kG2Yf))),
+                 _mm_mul_ps(p2, _mm_set1_ps(kR2Yf))),
+      _mm_set1_ps(inv_area));
+  const __m128i v = _mm_cvttps_epi32(_mm_add_ps(g, _mm_set1_ps(0.5f)));
+  const __m128i w = _mm_packs_epi32(v, v);
+  const int bytes = _mm_cvtsi128_si32(_mm_packus_epi16(w, w));
+  std::memcpy(out, &bytes, 4);
+}
+
 // Two adjacent taps per 256-bit register: the low half accumulates even taps and the high half odd
 // taps (the canonical order), folded at the end; four output pixels in lockstep so the add chains
 // are independent.
@@ -90,6 +107,10 @@ void hreduce(const T* acc, const AxisTable& h, int dst_w, float inv_area, Color 
       v1 = _mm256_add_ps(v1, _mm256_mul_ps(_mm256_loadu_ps(w + step + 4 * j), load8(a1 + 4 * j)));
       v2 = _mm256_add_ps(v2, _mm256_mul_ps(_mm256_loadu_ps(w + 2 * step + 4 * j), load8(a2 + 4 * j)));
       v3 = _mm256_add_ps(v3, _mm256_mul_ps(_mm256_loadu_ps(w + 3 * step + 4 * j), load8(a3 + 4 * j)));
+    }
+    if (c == Color::Gray) {
+      gray4(fold(v0), fold(v1), fold(v2), fold(v3), inv_area, out + x);
+      continue;
     }
     _mm_store_ps(s, fold(v0));
     _mm_store_ps(s + 4, fold(v1));

@@ -5,11 +5,11 @@
 namespace engine::kernels {
 namespace {
 
-void vsum_u16(const std::uint8_t* row, std::uint16_t* acc, std::size_t n, bool first) {
-  if (first) {
-    for (std::size_t i = 0; i < n; ++i) acc[i] = row[i];
-  } else {
-    for (std::size_t i = 0; i < n; ++i) acc[i] = static_cast<std::uint16_t>(acc[i] + row[i]);
+void vsum_u16(const std::uint8_t* const* rows, int count, std::uint16_t* acc, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned s = 0;
+    for (int j = 0; j < count; ++j) s += rows[j][i];
+    acc[i] = static_cast<std::uint16_t>(s);
   }
 }
 

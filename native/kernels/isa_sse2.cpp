@@ -9,22 +9,25 @@
 namespace engine::kernels {
 namespace {
 
-void vsum_u16(const std::uint8_t* row, std::uint16_t* acc, std::size_t n, bool first) {
+void vsum_u16(const std::uint8_t* const* rows, int count, std::uint16_t* acc, std::size_t n) {
   const __m128i zero = _mm_setzero_si128();
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i));
-    __m128i lo = _mm_unpacklo_epi8(v, zero);
-    __m128i hi = _mm_unpackhi_epi8(v, zero);
-    auto* a = reinterpret_cast<__m128i*>(acc + i);
-    if (!first) {
-      lo = _mm_add_epi16(lo, _mm_loadu_si128(a));
-      hi = _mm_add_epi16(hi, _mm_loadu_si128(a + 1));
+    __m128i lo = zero, hi = zero;
+    for (int j = 0; j < count; ++j) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[j] + i));
+      lo = _mm_add_epi16(lo, _mm_unpacklo_epi8(v, zero));
+      hi = _mm_add_epi16(hi, _mm_unpackhi_epi8(v, zero));
     }
+    auto* a = reinterpret_cast<__m128i*>(acc + i);
     _mm_storeu_si128(a, lo);
     _mm_storeu_si128(a + 1, hi);
   }
-  for (; i < n; ++i) acc[i] = static_cast<std::uint16_t>((first ? 0 : acc[i]) + row[i]);
+  for (; i < n; ++i) {
+    unsigned s = 0;
+    for (int j = 0; j < count; ++j) s += rows[j][i];
+    acc[i] = static_cast<std::uint16_t>(s);
+  }
 }
 
 // Two rows at a time: interleave their bytes as int16 pairs and let pmaddwd form

@@ -20,8 +20,9 @@ inline constexpr int kVShift = 13;
 inline constexpr float kB2Yf = kB2Y / 32768.0f, kG2Yf = kG2Y / 32768.0f, kR2Yf = kR2Y / 32768.0f;
 
 struct IsaKernels {
-  // acc[i] (=|+=) row[i] for i < n (n = 4*width bytes of BGRA).
-  void (*vsum_u16)(const std::uint8_t* row, std::uint16_t* acc, std::size_t n, bool first);
+  // acc[i] = sum_j rows[j][i] over `count` rows, for i < n (n = 4*width bytes of BGRA); exact in uint16
+  // for count <= 257. All rows are summed in registers, so acc is written once.
+  void (*vsum_u16)(const std::uint8_t* const* rows, int count, std::uint16_t* acc, std::size_t n);
   // acc[i] = sum_j w[j] * rows[j][i] over `count` rows, exact in int32 (w in 1/2^kVShift units).
   void (*vsum_i32)(const std::uint8_t* const* rows, const std::int16_t* w, int count, std::int32_t* acc,
                    std::size_t n);
