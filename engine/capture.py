@@ -96,7 +96,27 @@ class CaptureSource:
         return f"<{type(self).__name__} {self.backend}/{self.path} rect={self.rect}>"
 
 
-class NativeX11Source(CaptureSource):
+class _NativeSource(CaptureSource):
+    """A source backed by an engine._native grabber (``self.native``), which a native loop can run."""
+
+    def _adopt(self) -> None:
+        """Take the path and fallback reason from the native grabber just made; log a downgrade once."""
+        self.path = self.native.backend
+        self.fallback_reason = self.native.fallback_reason
+        _note_fallback(self.fallback_reason)
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return tuple(self.native.rect)
+
+    def grab(self) -> np.ndarray:
+        return self.native.grab()
+
+    def close(self) -> None:
+        self.native = None
+
+
+class NativeX11Source(_NativeSource):
     backend = "x11"
 
     def __init__(
@@ -112,26 +132,14 @@ class NativeX11Source(CaptureSource):
         self.native = _native.X11Grabber(
             display=display, window_id=window_id, window_title=title, region=region, use_shm=use_shm
         )
-        self.path = self.native.backend
-        self.fallback_reason = self.native.fallback_reason
-        _note_fallback(self.fallback_reason)
-
-    @property
-    def rect(self) -> tuple[int, int, int, int]:
-        return tuple(self.native.rect)
+        self._adopt()
 
     @property
     def window_id(self) -> int:
         return int(self.native.window_id)
 
-    def grab(self) -> np.ndarray:
-        return self.native.grab()
 
-    def close(self) -> None:
-        self.native = None
-
-
-class NativeWinSource(CaptureSource):
+class NativeWinSource(_NativeSource):
     """DXGI Desktop Duplication (``backend="dxgi"``, GDI when DXGI refuses) or GDI BitBlt, both native.
 
     output: monitor index in win_list_monitors() order (the primary first); unused with a window.
@@ -155,24 +163,12 @@ class NativeWinSource(CaptureSource):
             self.native = _native.GdiGrabber(output=output, window_handle=window_handle, window_title=title,
                                              region=region)
         self.backend = backend
-        self.path = self.native.backend  # "dxgi", or "gdi" after DXGI refused
-        self.fallback_reason = self.native.fallback_reason
-        _note_fallback(self.fallback_reason)
-
-    @property
-    def rect(self) -> tuple[int, int, int, int]:
-        return tuple(self.native.rect)
+        self._adopt()  # path: "dxgi", or "gdi" after DXGI refused
 
     @property
     def window_id(self) -> int:
         """The captured window's HWND (0 when capturing a monitor)."""
         return int(self.native.window_handle)
-
-    def grab(self) -> np.ndarray:
-        return self.native.grab()
-
-    def close(self) -> None:
-        self.native = None
 
 
 class MssSource(CaptureSource):
