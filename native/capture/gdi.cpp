@@ -13,6 +13,7 @@
 #include <atomic>
 #include <iterator>
 
+#include "capture/window_match.hpp"
 #include "common/error.hpp"
 
 namespace engine {
@@ -180,31 +181,7 @@ std::array<int, 2> win_screen_size() {
 namespace win {
 
 std::uint64_t find_window(const std::string& title) {
-  const auto windows = win_list_windows();
-  for (const auto& w : windows) {
-    if (w.title == title) return w.handle;
-  }
-  const std::wstring needle = lower_wide(title);
-  std::vector<const WinWindowInfo*> hits;
-  for (const auto& w : windows) {
-    if (lower_wide(w.title).find(needle) != std::wstring::npos) hits.push_back(&w);
-  }
-  if (hits.size() == 1) return hits[0]->handle;
-  std::string names;
-  std::size_t shown = 0;
-  auto add = [&](const WinWindowInfo& w) {
-    if (shown++ < 8) names += (names.empty() ? "" : ", ") + ("'" + w.title + "'");
-  };
-  if (hits.empty()) {
-    for (const auto& w : windows) add(w);
-    throw InvalidArgument("no window titled '" + title + "'" +
-                          (names.empty() ? std::string(" (no titled windows are open)")
-                                         : "; open windows: " + names) +
-                          ". Pass the exact title, or --region X,Y,W,H");
-  }
-  for (const auto* w : hits) add(*w);
-  throw InvalidArgument(std::to_string(hits.size()) + " windows match '" + title + "': " + names +
-                        ". Pass the exact title or the window handle");
+  return match_window_title(win_list_windows(), title, lower_wide, "window handle").handle;
 }
 
 CaptureTarget::CaptureTarget(const WinCaptureOptions& o) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "capture/window_match.hpp"
 #include "common/error.hpp"
 
 namespace engine::x11 {
@@ -161,35 +162,11 @@ std::vector<WindowInfo> list_windows(Display* dpy) {
 }
 
 ::Window find_window(Display* dpy, const std::string& title) {
-  const auto windows = list_windows(dpy);
-  for (const auto& w : windows) {
-    if (w.title == title) return static_cast<::Window>(w.id);
-  }
   auto lower = [](std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
   };
-  const std::string needle = lower(title);
-  std::vector<const WindowInfo*> hits;
-  for (const auto& w : windows) {
-    if (lower(w.title).find(needle) != std::string::npos) hits.push_back(&w);
-  }
-  if (hits.size() == 1) return static_cast<::Window>(hits[0]->id);
-  std::string names;
-  std::size_t shown = 0;
-  auto add = [&](const WindowInfo& w) {
-    if (shown++ < 8) names += (names.empty() ? "" : ", ") + ("'" + w.title + "'");
-  };
-  if (hits.empty()) {
-    for (const auto& w : windows) add(w);
-    throw InvalidArgument("no window titled '" + title + "'" +
-                          (names.empty() ? std::string(" (no titled windows are open)")
-                                         : "; open windows: " + names) +
-                          ". Pass the exact title, or --region X,Y,W,H");
-  }
-  for (const auto* w : hits) add(*w);
-  throw InvalidArgument(std::to_string(hits.size()) + " windows match '" + title + "': " + names +
-                        ". Pass the exact title or the window id");
+  return static_cast<::Window>(match_window_title(list_windows(dpy), title, lower).id);
 }
 
 }  // namespace engine::x11
