@@ -20,7 +20,18 @@ from engine.dataset import Windows, export
 from engine.play.model import Model
 from engine.session import Session, SessionWriter
 from engine.sidecar import ModelSidecar
-from engine.train import Mirror, TrainConfig, TrainData, TrainError, mask_array, parse_mirror, parse_rect, to_input
+from engine.train import (
+    Mirror,
+    TrainConfig,
+    TrainData,
+    TrainError,
+    mask_array,
+    mirrored_rects,
+    parse_mirror,
+    parse_rect,
+    shift_batch,
+    to_input,
+)
 from engine.train.progress import EpochProgress
 from engine.train.report import score
 
@@ -118,18 +129,17 @@ def test_mask_array_clips_and_refuses_mistakes() -> None:
         parse_rect("1,2,3")
 
 
-def test_mirror_flips_half_a_batch_swaps_labels_and_keeps_masked_pixels_hidden(tmp_path: Path) -> None:
+def test_mirror_flips_half_a_batch_swaps_labels_and_mirrors_the_masks(tmp_path: Path) -> None:
     ses = write_session(tmp_path, "b1", 80, 1)
     spec = Windows(ses, window=2).spec
     mirror = Mirror.build([parse_mirror("left=right")], spec)
     x = np.random.default_rng(0).random((64, H, W, 2)).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 2, (64, 3)).astype(np.float32)
-    mask = mask_array([HUD], (W, H))
-    assert mask is not None
-    fx, fy = mirror.apply(x.copy(), y, np.random.default_rng(2), mask)
+    fx, fy = mirror.apply(x.copy(), y, np.random.default_rng(2))
     flipped = np.array([not np.array_equal(fx[i], x[i]) for i in range(64)])
     assert 16 < flipped.sum() < 48
-    assert np.array_equal(fx[flipped], (x[flipped] * mask)[:, :, ::-1])
+    assert np.array_equal(fx[flipped], x[flipped][:, :, ::-1])
+    assert mirrored_rects([HUD, (10, 0, 12, 2)], (W, H)) == (HUD, (W - 8, 20, 8, 4), (10, 0, 12, 2))
     assert np.array_equal(fy[flipped], y[flipped][:, [1, 0, 2]]) and np.array_equal(fy[~flipped], y[~flipped])
     combo = Windows(ses, window=2, encoding="combo", classes="none,left,right,left+up").spec
     m = Mirror.build([("left", "right")], combo)
@@ -140,6 +150,16 @@ def test_mirror_flips_half_a_batch_swaps_labels_and_keeps_masked_pixels_hidden(t
         Mirror.build([("left", "right"), ("left", "up")], spec)
     with pytest.raises(TrainError, match="ACTION=ACTION"):
         parse_mirror("left")
+
+
+def test_shift_moves_each_window_sideways_and_repeats_the_edge() -> None:
+    x = np.arange(40 * 3 * 7 * 2, dtype=np.float32).reshape(40, 3, 7, 2)
+    got = shift_batch(x.copy(), np.random.default_rng(5), 3)
+    shifts = np.random.default_rng(5).integers(-3, 4, 40)
+    assert set(shifts.tolist()) == {-3, -2, -1, 0, 1, 2, 3}
+    for i, k in enumerate(shifts.tolist()):
+        cols = np.clip(np.arange(7) - k, 0, 6)  # output column c shows input column c - k, edges repeated
+        assert np.array_equal(got[i], x[i][:, cols]), k
 
 
 def test_scores_and_confusion_matrix() -> None:
@@ -176,6 +196,7 @@ EARLY = [
     (["--game", "bars", "--mask", "1,2"], "X,Y,W,H"),
     (["--game", "bars", "--epochs", "0"], "must be a positive integer"),
     (["--game", "bars", "--name", "a/b"], "plain file stem"),
+    (["--game", "bars", "--shift", "-1"], "must be an integer >= 0"),
 ]
 LATE = [
     ([], "no data given"),
@@ -222,7 +243,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = root / "out"
     mask = ",".join(map(str, HUD))
     status = main(["--data", str(root / "bars.h5"), "--epochs", "12", "--patience", "4", "--batch-size", "32",
-                   "--mask", mask, "--mirror", "left=right", "--out", str(out), "--seed", "3", "--no-progress"])
+                   "--mask", mask, "--mirror", "left=right", "--shift", "2", "--out", str(out), "--seed", "3",
+                   "--no-progress"])
     assert status == 0
     report = json.loads((out / "bars_report.json").read_text())
     return {"root": root, "out": out, "report": report, "val": parts["val"]}
@@ -254,7 +276,7 @@ def test_exported_models_fit_play_and_agree_with_keras(trained: dict[str, Any]) 
         assert m.input_dtype == dtype and m.input_layout == "channels" and m.input_shape == (1, H, W, 2)
         assert m.spec == ModelSidecar.load(out / name.replace(".tflite", ".json"))
         assert m.spec.actions == ACTIONS and m.spec.fps == 30.0 and m.spec.window == 2
-        assert m.spec.extra["training"]["masks"] == [list(HUD)]
+        assert m.spec.extra["training"]["masks"] == [list(HUD), [W - 8, 20, 8, 4]]  # mirrored with --mirror
     u8 = Model.load(out / "bars_uint8.tflite")
     assert u8.input_quantization is not None
     scale, zero = u8.input_quantization

@@ -31,9 +31,11 @@ engine-dataset build, split into train and validation parts that share no frame 
 Model: a small CNN over the window's frames stacked on the channel axis (sidecar layout "channels");
 one sigmoid per action (--encoding multihot) or a softmax over key combinations (combo). --mask X,Y,W,H
 (frame pixels, repeatable) hides a region from the model, inside the model itself: use it for a HUD that
-shows the keys being pressed, or the model learns to copy its own keys. --mirror left=right adds a
-horizontally flipped copy of half of each batch with those actions swapped, for games that look the same
-mirrored (a driving game): twice the situations, and no bias to one side.
+shows the keys being pressed, or the model learns to copy its own keys. --mirror left=right flips a
+random half of each batch left-right and swaps those actions in its labels, for games that look the same
+mirrored (a driving game): twice the situations, and no bias to one side; the masks are then mirrored
+too. --shift N moves every training window sideways by up to N pixels, labels unchanged, for games where
+what counts is where things are relative to each other (the car against the road), not on the screen.
 
 Training stops early when the validation loss has not improved for --patience epochs; the best epoch's
 weights are kept. --seed makes the split, the shuffling and the weights reproducible.
@@ -87,6 +89,8 @@ def build_parser() -> a.Parser:
                     help="hide this frame rectangle from the model (frame pixels; repeatable)")
     tr.add_argument("--mirror", action="append", default=[], metavar="A=B",
                     help="also train on mirrored windows with actions A and B swapped, e.g. left=right (repeatable)")
+    tr.add_argument("--shift", type=_nonnegative_int, default=0, metavar="PIXELS",
+                    help="also train on windows shifted sideways by up to this many pixels (default 0)")
     tr.add_argument("--seed", type=_integer, default=0, help="seed for the split, shuffling and weights (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
@@ -103,6 +107,13 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _nonnegative_int(text: str) -> int:
+    v = _integer(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return v
 
 
 def _data(ns: argparse.Namespace) -> TrainData:
@@ -143,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrainConfig(
             epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate, patience=ns.patience,
             seed=ns.seed, masks=tuple(parse_rect(m) for m in ns.mask), mirror=tuple(parse_mirror(m) for m in ns.mirror),
-            quantize=not ns.no_uint8,
+            shift=ns.shift, quantize=not ns.no_uint8,
             name=ns.name or (ns.game if ns.game else ns.data.stem if ns.data is not None else "model"),
         )
         config.validate()

@@ -24,8 +24,10 @@ from engine.train.data import (
     TrainData,
     TrainError,
     mask_array,
+    mirrored_rects,
     parse_mirror,
     parse_rect,
+    shift_batch,
     to_input,
 )
 from engine.train.trainer import TrainConfig, TrainResult, train
@@ -39,8 +41,10 @@ __all__ = [
     "TrainError",
     "TrainResult",
     "mask_array",
+    "mirrored_rects",
     "parse_mirror",
     "parse_rect",
+    "shift_batch",
     "to_input",
     "train",
 ]

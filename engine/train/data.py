@@ -177,8 +177,11 @@ def to_input(windows: np.ndarray, spec: DatasetSpec) -> np.ndarray:
 @dataclass(frozen=True)
 class Mirror:
     """Horizontal-flip augmentation for games that look the same mirrored: a flipped window is labelled
-    with each action pair swapped (left <-> right). Pixels under the masks are zeroed before flipping, so
-    a masked HUD stays hidden on the other side too."""
+    with each action pair swapped (left <-> right).
+
+    Masks must then be symmetric (:func:`mirrored_rects`): a HUD hidden on the left shows up on the right
+    of a flipped window, and a one-sided mask would also let the model tell flipped windows from real
+    ones by where the hidden box is, and learn the two separately."""
 
     pairs: tuple[tuple[str, str], ...]
     encoding: str
@@ -203,8 +206,7 @@ class Mirror:
         class_map = np.array([index.get(frozenset(swap[a] for a in c), -1) for c in spec.classes], np.int64)
         return cls(tuple((a, b) for a, b in pairs), spec.encoding, perm, class_map)
 
-    def apply(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Flip a random half of the batch (inputs (n, H, W', C), float32) in place; return (x, new y)."""
         flip = rng.random(len(x)) < 0.5
         y = y.copy()
@@ -213,10 +215,35 @@ class Mirror:
         else:
             flip &= self.class_map[y] >= 0  # a combination whose mirror is not a class stays as it is
             y[flip] = self.class_map[y[flip]]
-        if mask is not None:
-            x[flip] *= mask
         x[flip] = x[flip][:, :, ::-1]
         return x, y
+
+
+def shift_batch(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Shift each input (n, H, W', C) sideways by a random whole number of pixels in [-max_shift,
+    max_shift], in place, repeating the edge column into the uncovered side; return ``x``.
+
+    For games where what matters is where things are relative to each other (the car against the road),
+    not where they are on the screen: the labels stay as they are."""
+    for i, s in enumerate(rng.integers(-max_shift, max_shift + 1, len(x)).tolist()):
+        if s > 0:
+            x[i, :, s:] = x[i, :, :-s].copy()
+            x[i, :, :s] = x[i, :, s : s + 1]
+        elif s < 0:
+            x[i, :, :s] = x[i, :, -s:].copy()
+            x[i, :, s:] = x[i, :, s - 1 : s]
+    return x
+
+
+def mirrored_rects(rects: Sequence[Rect], frame_size: tuple[int, int]) -> tuple[Rect, ...]:
+    """``rects`` and their mirror images about the frame's vertical centre line (duplicates dropped)."""
+    width = frame_size[0]
+    out: list[Rect] = []
+    for x, y, w, h in rects:
+        for r in ((x, y, w, h), (width - x - w, y, w, h)):
+            if r not in out:
+                out.append(r)
+    return tuple(out)
 
 
 def parse_mirror(text: str) -> tuple[str, str]:
@@ -258,4 +285,16 @@ def parse_rect(text: str) -> Rect:
     return x, y, w, h
 
 
-__all__ = ["Mirror", "Part", "Rect", "TrainData", "TrainError", "mask_array", "parse_mirror", "parse_rect", "to_input"]
+__all__ = [
+    "Mirror",
+    "Part",
+    "Rect",
+    "TrainData",
+    "TrainError",
+    "mask_array",
+    "mirrored_rects",
+    "parse_mirror",
+    "parse_rect",
+    "shift_batch",
+    "to_input",
+]

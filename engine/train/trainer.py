@@ -3,9 +3,11 @@
 Steps, and what lands in ``out_dir`` (``name`` from :class:`TrainConfig`):
 
 1. Seed everything (:func:`engine.train.net.seed_everything`) and build the model for the data's input
-   (:mod:`engine.train.net`), with the configured masks inside it.
+   (:mod:`engine.train.net`), with the configured masks inside it (and their mirror images, with
+   ``mirror``).
 2. Epochs of mini-batches in a seeded shuffled order (with ``mirror``, a random half of each batch
-   flipped left-right and its action pairs swapped: :class:`engine.train.data.Mirror`). After each
+   flipped left-right and its action pairs swapped: :class:`engine.train.data.Mirror`; with ``shift``,
+   every window moved sideways by a few pixels: :func:`engine.train.data.shift_batch`). After each
    epoch the validation loss and accuracy are computed on the whole validation part; the weights of the
    epoch with the lowest validation loss are kept, and training stops when it has not improved for
    ``patience`` epochs (early stopping).
@@ -35,7 +37,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.train.check import Agreement, compare
-from engine.train.data import Mirror, Rect, TrainData, TrainError, mask_array
+from engine.train.data import Mirror, Rect, TrainData, TrainError, mask_array, mirrored_rects, shift_batch
 from engine.train.progress import EpochProgress
 from engine.train.report import Metrics, plot_curves, score
 
@@ -51,8 +53,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 5  # epochs without a better validation loss before stopping
     seed: int = 0
-    masks: tuple[Rect, ...] = ()  # frame rectangles the model does not see
+    masks: tuple[Rect, ...] = ()  # frame rectangles the model does not see (mirrored too, with ``mirror``)
     mirror: tuple[tuple[str, str], ...] = ()  # action pairs swapped by horizontal-flip augmentation
+    shift: int = 0  # random sideways shifts of up to this many pixels (augmentation; labels unchanged)
     name: str = "model"  # file stem of everything written
     quantize: bool = True  # also export the uint8 model
     representative: int = 300  # training windows that calibrate the uint8 model
@@ -67,6 +70,8 @@ class TrainConfig:
                 raise TrainError(f"{key} must be an integer >= 1, got {v!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise TrainError(f"learning rate must be a positive number, got {self.learning_rate}")
+        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
+            raise TrainError(f"shift must be an integer >= 0, got {self.shift!r}")
         if not 0 <= self.dropout < 1:
             raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -164,8 +169,9 @@ def train(
     except OSError as e:
         raise TrainError(f"cannot create {out}: {e.strerror or e}; pick another --out") from None
     spec, sidecar = data.spec, data.sidecar()
-    mask = mask_array(config.masks, sidecar.frame_size)
     mirror = Mirror.build(config.mirror, spec) if config.mirror else None
+    masks = mirrored_rects(config.masks, sidecar.frame_size) if mirror is not None else config.masks
+    mask = mask_array(masks, sidecar.frame_size)
     t_start = time.monotonic()
 
     net.seed_everything(config.seed)
@@ -193,7 +199,9 @@ def train(
         for b, idx in enumerate(batches, 1):
             x, y = data.input(data.train, idx), y_train[idx]
             if mirror is not None:
-                x, y = mirror.apply(x, y, flips, mask)
+                x, y = mirror.apply(x, y, flips)
+            if config.shift:
+                x = shift_batch(x, flips, config.shift)
             logs = model.train_on_batch(x, y, return_dict=True)
             seen += len(idx)
             loss_sum += float(logs["loss"]) * len(idx)
@@ -227,8 +235,8 @@ def train(
     metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
 
     note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
-            "epochs_run": len(history), "masks": [list(r) for r in config.masks],
-            "mirror": [f"{a}={b}" for a, b in config.mirror],
+            "epochs_run": len(history), "masks": [list(r) for r in masks],
+            "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
     f32_path, _ = tflite.write_model(tflite.convert(model), out / f"{config.name}.tflite",
