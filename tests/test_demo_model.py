@@ -17,6 +17,7 @@ from engine.demo.models.drive import drive_model, drive_nothing, no_keys_on_road
 from engine.demo.models.make_demo_model import COLOR, FPS, FRAME_SIZE, demo_masks
 from engine.demo.sim import ACTIONS
 from engine.play.model import Model
+from engine.train.data import mirrored_rects
 
 MODELS = (DEMO_MODEL, DEMO_MODEL_UINT8)
 ROAD = 5  # the recordings were made on roads 1 and 2; with no keys the car leaves road 5 within 1.5 s
@@ -57,7 +58,7 @@ def test_fits_the_demo_capture_spec(path: Path) -> None:
     factor = DEFAULT_SIZE[0] // FRAME_SIZE[0]
     assert (FRAME_SIZE[0] * factor, FRAME_SIZE[1] * factor) == DEFAULT_SIZE
     assert s.encoding == "multihot" and s.layout == "channels" and s.history == 0
-    assert s.extra["training"]["masks"] == [list(r) for r in demo_masks()]
+    assert s.extra["training"]["masks"] == [list(r) for r in mirrored_rects(demo_masks(), FRAME_SIZE)]
     x = np.zeros((s.window, s.height, s.width, s.channels), np.uint8)
     out = m.predict(x)
     assert out.shape == (3,) and np.all((out >= 0) & (out <= 1))
