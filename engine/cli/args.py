@@ -36,13 +36,24 @@ def nonnegative_float(text: str) -> float:
     return v
 
 
-def positive_int(text: str) -> int:
+def integer(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive_int(text: str) -> int:
+    v = integer(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return v
+
+
+def nonnegative_int(text: str) -> int:
+    v = integer(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return v
 
 

@@ -56,7 +56,7 @@ def build_parser() -> a.Parser:
     win.add_argument("--window", type=a.positive_int, default=20, help="frames per window (default 20)")
     win.add_argument("--skip", type=a.positive_int, default=1, help="take every k-th frame (default 1)")
     win.add_argument("--stride", type=a.positive_int, default=1, help="frames between window ends (default 1)")
-    win.add_argument("--offset", type=_integer, default=0,
+    win.add_argument("--offset", type=a.integer, default=0,
                      help="label frame relative to the last frame; > 0 predicts ahead (default 0)")
     win.add_argument("--max-gap", type=a.positive_float, default=1.5, metavar="PERIODS",
                      help="a timestamp step over this many frame periods is a gap (default 1.5)")
@@ -74,7 +74,7 @@ def build_parser() -> a.Parser:
     sp.add_argument("--balance", metavar="TARGET", help="uniform, or CLASS=WEIGHT,... (train part only)")
     sp.add_argument("--balance-mode", choices=("under", "over", "both"), default="under",
                     help="undersample, oversample or both (default under)")
-    sp.add_argument("--seed", type=_integer, default=0, help="seed for the split and balancing (default 0)")
+    sp.add_argument("--seed", type=a.integer, default=0, help="seed for the split and balancing (default 0)")
     out = b.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True, help="output file, .npz or .h5")
     out.add_argument("--format", choices=("npz", "hdf5"), help="default: from the --out suffix")
@@ -89,13 +89,6 @@ def build_parser() -> a.Parser:
     i = sub.add_parser("info", help="describe an exported dataset", description="Describe an exported dataset.")
     i.add_argument("path", type=Path, help="an .npz or .h5 written by engine-dataset build")
     return p
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
 class ProgressBar:

@@ -64,7 +64,7 @@ def build_parser() -> a.Parser:
     win.add_argument("--window", type=a.positive_int, default=4, help="frames per window (default 4)")
     win.add_argument("--skip", type=a.positive_int, default=1, help="take every k-th frame (default 1)")
     win.add_argument("--stride", type=a.positive_int, default=1, help="frames between window ends (default 1)")
-    win.add_argument("--offset", type=_integer, default=0, help="label frame relative to the last frame (default 0)")
+    win.add_argument("--offset", type=a.integer, default=0, help="label frame relative to the last frame (default 0)")
     win.add_argument("--max-gap", type=a.positive_float, default=1.5, metavar="PERIODS",
                      help="a timestamp step over this many frame periods is a gap (default 1.5)")
     win.add_argument("--actions", help="label columns, comma-separated (default: the first session's actions)")
@@ -89,9 +89,9 @@ def build_parser() -> a.Parser:
                     help="hide this frame rectangle from the model (frame pixels; repeatable)")
     tr.add_argument("--mirror", action="append", default=[], metavar="A=B",
                     help="also train on mirrored windows with actions A and B swapped, e.g. left=right (repeatable)")
-    tr.add_argument("--shift", type=_nonnegative_int, default=0, metavar="PIXELS",
+    tr.add_argument("--shift", type=a.nonnegative_int, default=0, metavar="PIXELS",
                     help="also train on windows shifted sideways by up to this many pixels (default 0)")
-    tr.add_argument("--seed", type=_integer, default=0, help="seed for the split, shuffling and weights (default 0)")
+    tr.add_argument("--seed", type=a.integer, default=0, help="seed for the split, shuffling and weights (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
                      help="output directory (default models)")
@@ -100,20 +100,6 @@ def build_parser() -> a.Parser:
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="live progress bar per epoch on stderr (default: when stderr is a terminal)")
     return p
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
-def _nonnegative_int(text: str) -> int:
-    v = _integer(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return v
 
 
 def _data(ns: argparse.Namespace) -> TrainData:
