@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 from engine.demo.game import WINDOW_TITLE
 from engine.demo.log import load_log
 from engine.demo.models import DEMO_MODEL
+from engine.demo.process import DemoProcess
 from engine.errors import EngineError
 from engine.xvfb import Xvfb
 
@@ -41,20 +41,6 @@ def _display_works(display: str) -> bool:
     except Exception:
         return False
     return True
-
-
-def _start_game(log: Path, seed: int) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYGAME_HIDE_SUPPORT_PROMPT="1")
-    game = subprocess.Popen([sys.executable, "-m", "engine.cli.demo", "--autodrive", "--seed", str(seed), "--log",
-                             str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert game.stdout is not None
-    ready, _, _ = select.select([game.stdout], [], [], 30)
-    line = game.stdout.readline() if ready else ""
-    if not line.startswith("engine-demo ready"):
-        game.kill()
-        _, err = game.communicate()
-        raise SystemExit(f"demo: the game did not start: {(line + err).strip()}")
-    return game
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DISPLAY"] = server.display
         print(f"demo: no usable display, started a virtual one (Xvfb {server.display})", flush=True)
     work = Path(tempfile.mkdtemp(prefix="engine-demo-"))
-    game = _start_game(work / "game.csv", ns.seed)
+    try:
+        game = DemoProcess("--autodrive", "--seed", str(ns.seed), "--log", str(work / "game.csv"))
+    except RuntimeError as e:
+        if server is not None:
+            server.stop()
+        raise SystemExit(f"demo: the game did not start: {e}") from None
     try:
         record = ["engine-record", "--window", WINDOW_TITLE, "--fps", "30", "--actions", ACTIONS, "--game", "demo",
                   "--duration", f"{ns.seconds:g}", "--countdown", "0"]
@@ -83,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print("demo: the scripted driver plays the demo game; recording it with:", flush=True)
         print("  " + " ".join(f"'{a}'" if " " in a else a for a in record), flush=True)
         done = subprocess.run([sys.executable, "-m", "engine.cli.record", *record[1:]])
-        game.terminate()
-        game.communicate(timeout=30)
+        game.stop()
         if done.returncode != 0:
             return done.returncode
         log = load_log(work / "game.csv")
@@ -94,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print("demo: list sessions with `engine-sessions`, build a dataset with `engine-dataset build --game demo`")
         return _play(ns.model, ns.play_seconds, ns.play_seed, work)
     finally:
-        if game.poll() is None:
-            game.terminate()
-            game.communicate(timeout=30)
+        game.stop()
         if server is not None:
             server.stop()
 

@@ -33,7 +33,8 @@ class DemoProcess:
     def wait(self) -> int:
         """Wait for the game to exit; returns its exit code."""
         out, err = self.proc.communicate(timeout=self.timeout)
-        self.stdout, self.stderr = out or "", err or ""
+        self.stdout += out or ""  # a second wait (stop after wait) adds nothing and keeps the first output
+        self.stderr += err or ""
         return self.proc.returncode
 
     def signal(self, sig: int) -> int:
