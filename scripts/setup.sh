@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Project setup, idempotent: Debian packages when missing, a virtual environment in .venv, and an
-# editable install of engine with its test and dev extras. Quick when everything is already there.
+# editable install of engine with its test, dev and train extras. Quick when everything is already there.
+# The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs engine-train and the end-to-end
+# test; ENGINE_EXTRAS=test,dev make setup leaves it out (those tests then skip, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +37,5 @@ VPY=.venv/bin/python
 # (and so rebuilds reuse build/ incrementally).
 $VPY -m pip install -q --upgrade pip >/dev/null
 $VPY -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
-$VPY -m pip install -q --no-build-isolation -e ".[test,dev]"
+$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train}]"
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"
