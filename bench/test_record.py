@@ -402,7 +402,8 @@ def add_rows(report: Any, case: str, results: list[Measured]) -> None:
                     "engine": "fused convert+area resize into the ring slot"},
         "labels": {"naive": "XQueryKeymap poll per frame", "python": "XQueryKeymap poll per frame",
                    "engine": "XI2 event thread; labelled inside store"},
-        "store": {"naive": "list append + np.save every 500", "python": "timestamp + labels rows (the frame went in at convert)",
+        "store": {"naive": "list append + np.save every 500",
+                  "python": "timestamp + labels rows (the frame went in at convert)",
                   "engine": "writer wall time: frame copy ring -> memmap (first touch of its pages), labels"},
     }
     for stage in ("grab", "convert", "labels", "store"):
