@@ -103,7 +103,6 @@ class _NativeSource(CaptureSource):
         """Take the path and fallback reason from the native grabber just made; log a downgrade once."""
         self.path = self.native.backend
         self.fallback_reason = self.native.fallback_reason
-        self._plans: dict[tuple[int, int, str], Any] = {}  # ConvertResize per (w, h, color), for grab_frame
         _note_fallback(self.fallback_reason)
 
     @property
@@ -112,14 +111,6 @@ class _NativeSource(CaptureSource):
 
     def grab(self) -> np.ndarray:
         return self.native.grab()
-
-    def grab_frame(self, size: tuple[int, int] | None = None, color: Color = "gray") -> np.ndarray:
-        """One converted frame as a new array; the native backend overlaps grab and convert where it can."""
-        w, h = size or (self.width, self.height)
-        plan = self._plans.get((w, h, color))
-        if plan is None:
-            plan = self._plans[(w, h, color)] = _native.ConvertResize(self.width, self.height, w, h, color)
-        return self.native.grab_convert(plan)
 
     def close(self) -> None:
         self.native = None

@@ -59,23 +59,7 @@ void bind_capture(py::module_& m) {
              return view;
            },
            "Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab overwrites\n"
-           "it, so copy what you keep.")
-      .def("grab_convert",
-           [](Source& s, ConvertResize& plan, std::optional<py::array> out) {
-             py::array dst = out ? *out
-                                 : (plan.color() == Color::Gray
-                                        ? py::array(py::array_t<std::uint8_t>({plan.dst_height(), plan.dst_width()}))
-                                        : py::array(py::array_t<std::uint8_t>({plan.dst_height(), plan.dst_width(), 3})));
-             const PixelsOut o = pixels_out(dst, plan.color());
-             {
-               py::gil_scoped_release nogil;
-               s.grab_convert(plan, o);
-             }
-             return dst;
-           },
-           py::arg("plan"), py::arg("out") = py::none(),
-           "Grab and convert with a prepared ConvertResize into out (or a new array); returns the output. On\n"
-           "X11 with MIT-SHM the grab arrives in strips and each is converted while the next is copied.");
+           "it, so copy what you keep.");
 
 #if defined(_WIN32)
   py::class_<DxgiGrabber, Source, std::shared_ptr<DxgiGrabber>>(

@@ -86,17 +86,6 @@ void bind_kernels(py::module_& m) {
            py::arg("path") = "auto")
       .def("run", &run_prepared, py::arg("src"), py::arg("out") = py::none(),
            "Convert src (H, W, 4) BGRA into out (or a new array); returns the output.")
-      .def("run_rows",
-           [](ConvertResize& plan, const py::array& src, py::array out, int row_begin, int row_end) {
-             const BgraView in = bgra_view(src);
-             const PixelsOut o = pixels_out(out, plan.color());
-             py::gil_scoped_release nogil;
-             plan.run_rows(in, o, row_begin, row_end);
-           },
-           py::arg("src"), py::arg("out"), py::arg("row_begin"), py::arg("row_end"),
-           "Convert only output rows [row_begin, row_end) of src into out (same bytes as run there).")
-      .def("src_rows_for", &ConvertResize::src_rows_for, py::arg("row_end"),
-           "How many source rows (from the top) output rows [0, row_end) read.")
       .def_property_readonly("path", [](const ConvertResize& c) { return std::string(kernel_path_name(c.path())); })
       .def_property_readonly("color", [](const ConvertResize& c) { return c.color() == Color::Gray ? "gray" : "rgb"; })
       .def_property_readonly("frame_bytes", &ConvertResize::frame_bytes);

@@ -6,10 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext and xcb-shm with Xlib's XCB bridge,
-# XInput2 in Xi, XTest in Xtst).
+# Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext, XInput2 in Xi, XTest in Xtst).
 # Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows.
-PACKAGES=(g++ make libx11-dev libxext-dev libxi-dev libxtst-dev libx11-xcb-dev libxcb-shm0-dev xvfb xauth xdotool x11-utils g++-mingw-w64-x86-64-posix wine64)
+PACKAGES=(g++ make libx11-dev libxext-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils g++-mingw-w64-x86-64-posix wine64)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

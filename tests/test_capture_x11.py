@@ -48,26 +48,6 @@ def test_window_pixels_equal_mss_and_the_image(xvfb: Xvfb, image_window: object)
     assert np.array_equal(region[..., :3], win.bgra[20:70, 10:110, :3])
 
 
-@pytest.mark.parametrize("use_shm", [True, False])
-def test_grab_convert_equals_grab_then_convert(xvfb: Xvfb, image_window: object, use_shm: bool) -> None:
-    # With MIT-SHM the frame arrives in strips (up to 16, about 256 KiB each) converted as they land:
-    # every size below must give the bytes of a whole grab converted afterwards.
-    image_window(scene(1000, 1800, seed=8), title="strips", x=40, y=30)  # type: ignore[operator]
-    cases = [((40, 30, 1800, 1000), (160, 120), "gray"), ((0, 0, 1920, 1080), (256, 256), "rgb"),
-             ((41, 33, 801, 603), (157, 119), "rgb"), ((100, 100, 640, 480), (640, 480), "gray"),
-             ((7, 9, 513, 257), (100, 3), "gray"), ((50, 60, 64, 48), (16, 12), "rgb")]
-    for region, size, color in cases:
-        grabber = _native.X11Grabber(display=xvfb.display, region=region, use_shm=use_shm)
-        plan = _native.ConvertResize(*region[2:], *size, color)
-        got = grabber.grab_convert(plan)
-        assert np.array_equal(got, plan.run(grabber.grab())), f"{region} -> {size} {color}"
-        assert np.abs(got.astype(int) - plan.run(mss_bgra(xvfb.display, *region)).astype(int)).max() == 0
-    src = open_source(region=(40, 30, 1800, 1000))
-    assert np.array_equal(src.grab_frame((160, 120)), _native.convert_resize(src.grab(), 160, 120))
-    with pytest.raises(ValueError, match="prepared for"):
-        grabber.grab_convert(_native.ConvertResize(65, 48, 16, 12, "rgb"))
-
-
 def test_grab_is_a_zero_copy_view_of_shared_memory(xvfb: Xvfb) -> None:
     src = open_source(region=(0, 0, 64, 32))
     a = src.grab()
@@ -165,11 +145,7 @@ def test_no_fd_or_shm_leaks_over_thousands_of_grabs(xvfb: Xvfb) -> None:
     src = open_source(region=(0, 0, 320, 240))
     for _ in range(3000):
         src.grab()
-    plan = _native.ConvertResize(1920, 1080, 160, 120, "gray")
-    big = _native.X11Grabber(region=(0, 0, 1920, 1080))
-    for _ in range(500):
-        big.grab_convert(plan)  # 16 pipelined strips per frame
-    del src, big
+    del src
     for _ in range(200):
         s = open_source(region=(10, 10, 64, 64))
         s.grab()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import cv2
 import numpy as np
 import pytest
@@ -80,27 +78,6 @@ def test_real_screen_content(image_window: object, xvfb: object, kernel_path: st
     for dst, color in [((160, 120), "gray"), ((256, 256), "rgb"), ((84, 84), "gray"), ((800, 600), "rgb")]:
         got = _native.convert_resize(bgra, *dst, color, kernel_path)
         assert np.abs(got.astype(int) - opencv(bgra, *dst, color).astype(int)).max() <= 1
-
-
-@pytest.mark.parametrize(("src", "dst"), SIZES)
-def test_rows_in_pieces_equal_the_whole_and_read_only_the_rows_they_say(src: tuple, dst: tuple) -> None:
-    # What the X11 grabber relies on to convert the top of a frame while the rest is still arriving.
-    bgra = random_bgra(*src, seed=11, pad=2)
-    for color in ("gray", "rgb"):
-        plan = _native.ConvertResize(*src, *dst, color)
-        whole = plan.run(bgra)
-        assert plan.src_rows_for(0) == 0 and plan.src_rows_for(dst[1]) == src[1]
-        rng = np.random.default_rng(dst[1])
-        cuts = sorted({0, dst[1], *rng.integers(0, dst[1] + 1, 5).tolist()})
-        pieces = np.zeros_like(whole)
-        for a, b in itertools.pairwise(cuts):
-            # Rows below src_rows_for(b) are all these output rows may read: poison the rest.
-            partial = bgra.copy()
-            partial[plan.src_rows_for(b):] = 255 - partial[plan.src_rows_for(b):]
-            plan.run_rows(partial, pieces, a, b)
-        assert np.array_equal(pieces, whole), f"{src}->{dst} {color} cuts {cuts}"
-    with pytest.raises(ValueError, match="not inside"):
-        plan.run_rows(bgra, pieces, 0, dst[1] + 1)
 
 
 def test_output_into_padded_array(kernel_path: str) -> None:

@@ -85,19 +85,18 @@ void CaptureLoop::run() {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      // Grab and convert may overlap (X11 hands over strips as they arrive): "grab" is the time not
-      // spent converting.
       const std::int64_t t0 = monotonic_ns();
-      const std::int64_t conv_ns = source_->grab_convert(
-          conv_, PixelsOut{slot, conv_.dst_width(), conv_.dst_height(),
-                           static_cast<std::ptrdiff_t>(conv_.dst_width()) * channels(conv_.color())});
-      const std::int64_t grab_ns = monotonic_ns() - t0 - conv_ns;
+      const BgraView src = source_->grab();
+      const std::int64_t t1 = monotonic_ns();
+      conv_.run(src, PixelsOut{slot, conv_.dst_width(), conv_.dst_height(),
+                               static_cast<std::ptrdiff_t>(conv_.dst_width()) * channels(conv_.color())});
+      const std::int64_t t2 = monotonic_ns();
       sink_->publish(t0, static_cast<std::uint64_t>(tick.index));
       frames_.fetch_add(1, std::memory_order_relaxed);
-      grab_total_.fetch_add(grab_ns, std::memory_order_relaxed);
-      store_max(grab_max_, grab_ns);
-      conv_total_.fetch_add(conv_ns, std::memory_order_relaxed);
-      store_max(conv_max_, conv_ns);
+      grab_total_.fetch_add(t1 - t0, std::memory_order_relaxed);
+      store_max(grab_max_, t1 - t0);
+      conv_total_.fetch_add(t2 - t1, std::memory_order_relaxed);
+      store_max(conv_max_, t2 - t1);
     }
   } catch (const WindowLost& e) {
     fail(e.what(), true);

@@ -3,10 +3,7 @@
 #pragma once
 
 #include <array>
-#include <cstdint>
 #include <string>
-
-#include "common/clock.hpp"
 
 #include "kernels/convert_resize.hpp"
 
@@ -17,15 +14,6 @@ class Source {
   virtual ~Source() = default;
   // Owner thread only (the capture thread while a loop runs). Throws CaptureError, WindowLost.
   virtual BgraView grab() = 0;
-  // Grab and convert into dst in one call; returns the nanoseconds spent converting (the rest was
-  // grabbing). This default grabs, then converts; a backend that can hand over the top of a frame while
-  // the rest is still arriving overrides it to overlap the two (X11: pipelined MIT-SHM strips).
-  virtual std::int64_t grab_convert(ConvertResize& conv, const PixelsOut& dst) {
-    const BgraView src = grab();
-    const std::int64_t t0 = monotonic_ns();
-    conv.run(src, dst);
-    return monotonic_ns() - t0;
-  }
   virtual int width() const = 0;
   virtual int height() const = 0;
   // Absolute screen rectangle of the last grab: x, y, w, h.

@@ -1,15 +1,11 @@
 #include "capture/x11_shm.hpp"
 
-#include <X11/Xlib-xcb.h>
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
 #include <X11/extensions/XShm.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
-#include <xcb/shm.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -33,12 +29,6 @@ struct X11Grabber::Impl {
   bool use_shm = false;
   std::string reason;
   std::vector<char> plain;  // pixel buffer of the XGetImage path
-  struct Strip {
-    xcb_shm_get_image_cookie_t cookie;
-    bool requested;
-    int out_begin, out_end;
-  };
-  std::vector<Strip> strips;  // reused by grab_convert
 
   explicit Impl(const X11CaptureOptions& o) : conn(o.display) {
     Display* d = conn.get();
@@ -224,90 +214,11 @@ struct X11Grabber::Impl {
     }
     return BgraView{reinterpret_cast<const std::uint8_t*>(image->data), w, h, image->bytes_per_line};
   }
-
-  // About 256 KiB of pixels per strip, at most 16 strips, never more than the output has rows.
-  static int strip_count(int w, int h, int out_h) {
-    const std::size_t bytes = static_cast<std::size_t>(w) * h * 4;
-    const int n = static_cast<int>(std::clamp<std::size_t>(bytes / (256 * 1024), 1, 16));
-    return std::min(n, out_h);
-  }
-
-  // MIT-SHM in strips, pipelined: every strip's ShmGetImage goes out at once (XCB on Xlib's own
-  // connection), and each strip is converted as soon as its reply says the server has written it,
-  // while the server copies the next ones. Measured on Xvfb, 2 cores: 1080p -> 160x120 gray 1.1 ->
-  // 0.75 ms, 800x600 0.43 -> 0.33 ms per frame. Same bytes as grab() then run().
-  std::int64_t grab_convert(ConvertResize& conv, const PixelsOut& dst) {
-    if (!use_shm || image->bytes_per_line != rel[2] * 4 || conv.src_width() != rel[2] ||
-        conv.src_height() != rel[3]) {
-      const BgraView src = grab();  // XGetImage path, or a size mismatch that run() reports
-      const std::int64_t t0 = monotonic_ns();
-      conv.run(src, dst);
-      return monotonic_ns() - t0;
-    }
-    conn.check_alive();
-    if (window != 0) follow_window();
-    Display* d = conn.get();
-    xcb_connection_t* c = XGetXCBConnection(d);
-    const auto [x, y, w, h] = abs_rect();
-    const std::size_t stride = static_cast<std::size_t>(w) * 4;
-    const int out_h = conv.dst_height();
-    const int n = strip_count(w, h, out_h);
-    strips.resize(static_cast<std::size_t>(n));
-    int rows_done = 0;
-    for (int k = 0; k < n; ++k) {
-      Strip& s = strips[static_cast<std::size_t>(k)];
-      s.out_begin = k * out_h / n;
-      s.out_end = (k + 1) * out_h / n;
-      const int rows_end = k + 1 == n ? h : conv.src_rows_for(s.out_end);
-      s.requested = rows_end > rows_done;
-      if (s.requested) {
-        s.cookie = xcb_shm_get_image(c, conn.root(), static_cast<std::int16_t>(x),
-                                     static_cast<std::int16_t>(y + rows_done), static_cast<std::uint16_t>(w),
-                                     static_cast<std::uint16_t>(rows_end - rows_done), ~0u,
-                                     XCB_IMAGE_FORMAT_Z_PIXMAP, static_cast<xcb_shm_seg_t>(shm.shmseg),
-                                     static_cast<std::uint32_t>(rows_done * stride));
-        rows_done = rows_end;
-      }
-    }
-    xcb_flush(c);
-    const BgraView src{reinterpret_cast<const std::uint8_t*>(image->data), w, h,
-                       static_cast<std::ptrdiff_t>(stride)};
-    std::int64_t conv_ns = 0;
-    for (int k = 0; k < n; ++k) {
-      const Strip& s = strips[static_cast<std::size_t>(k)];
-      if (s.requested) {
-        xcb_generic_error_t* err = nullptr;
-        xcb_shm_get_image_reply_t* reply = xcb_shm_get_image_reply(c, s.cookie, &err);
-        std::free(reply);
-        if (reply == nullptr || err != nullptr) {
-          const int code = err != nullptr ? err->error_code : 0;
-          std::free(err);
-          for (int j = k + 1; j < n; ++j) {
-            if (strips[static_cast<std::size_t>(j)].requested) {
-              xcb_discard_reply(c, strips[static_cast<std::size_t>(j)].cookie.sequence);
-            }
-          }
-          conn.check_alive();
-          if (xcb_connection_has_error(c) != 0) throw CaptureError("the X server connection was lost");
-          char text[256] = "no image";
-          if (code != 0) XGetErrorText(d, code, text, sizeof text);
-          throw CaptureError("grabbing " + rect_str(x, y, w, h) + " failed: " + text);
-        }
-      }
-      const std::int64_t t0 = monotonic_ns();
-      conv.run_rows(src, dst, s.out_begin, s.out_end);
-      conv_ns += monotonic_ns() - t0;
-    }
-    return conv_ns;
-  }
 };
 
 X11Grabber::X11Grabber(const X11CaptureOptions& options) : impl_(std::make_unique<Impl>(options)) {}
 X11Grabber::~X11Grabber() = default;
 BgraView X11Grabber::grab() { return impl_->grab(); }
-std::int64_t X11Grabber::grab_convert(ConvertResize& conv, const PixelsOut& dst) {
-  return impl_->grab_convert(conv, dst);
-}
 int X11Grabber::width() const { return impl_->rel[2]; }
 int X11Grabber::height() const { return impl_->rel[3]; }
 std::array<int, 4> X11Grabber::rect() const { return impl_->abs_rect(); }

@@ -37,7 +37,6 @@ class X11Grabber final : public Source {
   X11Grabber& operator=(const X11Grabber&) = delete;
 
   BgraView grab() override;
-  std::int64_t grab_convert(ConvertResize& conv, const PixelsOut& dst) override;
   int width() const override;
   int height() const override;
   std::array<int, 4> rect() const override;

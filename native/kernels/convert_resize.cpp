@@ -178,17 +178,7 @@ ConvertResize::ConvertResize(int src_w, int src_h, int dst_w, int dst_h, Color c
   }
 }
 
-void ConvertResize::run(const BgraView& src, const PixelsOut& dst) { run_rows(src, dst, 0, dst_h_); }
-
-int ConvertResize::src_rows_for(int row_end) const {
-  if (row_end <= 0) return 0;
-  if (row_end > dst_h_) row_end = dst_h_;
-  if (direct_) return row_end;
-  if (ky_ > 0) return row_end * ky_;
-  return v_.start[row_end - 1] + v_.count[row_end - 1];
-}
-
-void ConvertResize::run_rows(const BgraView& src, const PixelsOut& dst, int row_begin, int row_end) {
+void ConvertResize::run(const BgraView& src, const PixelsOut& dst) {
   if (src.width != src_w_ || src.height != src_h_ || dst.width != dst_w_ || dst.height != dst_h_) {
     throw InvalidArgument("convert_resize prepared for " + std::to_string(src_w_) + "x" +
                           std::to_string(src_h_) + " -> " + std::to_string(dst_w_) + "x" +
@@ -200,17 +190,13 @@ void ConvertResize::run_rows(const BgraView& src, const PixelsOut& dst, int row_
       dst.stride < static_cast<std::ptrdiff_t>(dst.width) * channels(color_)) {
     throw InvalidArgument("row pitch smaller than the row");
   }
-  if (row_begin < 0 || row_end > dst_h_ || row_begin > row_end) {
-    throw InvalidArgument("output rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
-                          ") are not inside [0, " + std::to_string(dst_h_) + ")");
-  }
   const std::size_t n = static_cast<std::size_t>(src_w_) * 4;
   auto src_row = [&](int y) { return src.data + static_cast<std::ptrdiff_t>(y) * src.stride; };
   if (direct_) {
-    for (int y = row_begin; y < row_end; ++y) isa_->direct(src_row(y), src_w_, color_, dst.data + y * dst.stride);
+    for (int y = 0; y < src_h_; ++y) isa_->direct(src_row(y), src_w_, color_, dst.data + y * dst.stride);
     return;
   }
-  for (int oy = row_begin; oy < row_end; ++oy) {
+  for (int oy = 0; oy < dst_h_; ++oy) {
     std::uint8_t* out = dst.data + static_cast<std::ptrdiff_t>(oy) * dst.stride;
     if (ky_ > 0) {
       const int y0 = oy * ky_;

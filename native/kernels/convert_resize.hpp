@@ -69,11 +69,6 @@ class ConvertResize {
 
   // Throws InvalidArgument when the views do not match the prepared sizes.
   void run(const BgraView& src, const PixelsOut& dst);
-  // Output rows [row_begin, row_end) only; they read source rows below src_rows_for(row_end) alone, so
-  // a grabber can convert the top of a frame while the rest is still arriving. Same bytes as run().
-  void run_rows(const BgraView& src, const PixelsOut& dst, int row_begin, int row_end);
-  // Source rows [0, n) that output rows [0, row_end) read.
-  int src_rows_for(int row_end) const;
 
   KernelPath path() const { return path_; }
   Color color() const { return color_; }
