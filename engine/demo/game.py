@@ -19,7 +19,7 @@ Contract:
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
   and every key the driver holds is released (in ``finally`` and from the signal handler). A death
   that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by a watchdog
-  child process that releases the keys still down (``engine.demo.watchdog``).
+  child process that releases the keys still down (``engine.play.watchdog``, the one play uses).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from engine._pacer import Pacer, monotonic_ns, sleep_until_ns
 from engine.demo import pattern
 from engine.demo.driver import Driver, XTestKeys
 from engine.demo.log import LogWriter
-from engine.demo.sim import CAR_H, CAR_W, LEFT, RIGHT, UP, Sim
-from engine.demo.watchdog import Watchdog
+from engine.demo.sim import ACTIONS, CAR_H, CAR_W, LEFT, RIGHT, UP, Sim
 from engine.errors import EngineError
+from engine.play.watchdog import Watchdog
 
 WINDOW_TITLE = "engine demo"
 DEFAULT_SIZE = (320, 240)
@@ -321,7 +321,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         result.focus_fallback = focus_window(window_id)
         driver: Driver | None = None
         if cfg.autodrive:
-            watchdog = Watchdog(os.environ["DISPLAY"])
+            watchdog = Watchdog("xtest", os.environ["DISPLAY"], ACTIONS)
             keys = XTestKeys(os.environ["DISPLAY"])
             driver = Driver(cfg.seed)
         keyboard.poll()  # drop whatever arrived before the game started (focus events, stray keys)

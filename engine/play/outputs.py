@@ -8,10 +8,8 @@ destructors. Outputs are chosen per OS from ``OUTPUTS``; :func:`default_output` 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import subprocess
 import sys
 import time
 from typing import Any, Literal, Protocol, TextIO
@@ -21,6 +19,7 @@ import numpy as np
 from engine import _native
 from engine.errors import EngineError
 from engine.keys import evdev_code
+from engine.play.watchdog import Watchdog
 
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
 
@@ -67,12 +66,7 @@ class _NativeKeysOutput:
 
     def __init__(self, actuator: object, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
         self._act: Any = actuator
-        self._watchdog: subprocess.Popen[str] | None = None
-        if watchdog:
-            self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "engine.play.watchdog", kind, display, ",".join(actions)],
-                stdin=subprocess.PIPE, text=True, start_new_session=os.name == "posix",
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+        self._watchdog = Watchdog(kind, display, actions) if watchdog else None
 
     def apply(self, state: np.ndarray) -> int:
         return int(self._act.apply(state))
@@ -86,11 +80,8 @@ class _NativeKeysOutput:
 
     def close(self) -> None:
         self._act.release_all()
-        if self._watchdog is not None and self._watchdog.stdin is not None:
-            with contextlib.suppress(OSError):  # a watchdog that is gone has nothing to be told
-                self._watchdog.stdin.write("clean\n")
-                self._watchdog.stdin.close()
-            self._watchdog.wait()
+        if self._watchdog is not None:
+            self._watchdog.finish(clean=True)
             self._watchdog = None
 
 

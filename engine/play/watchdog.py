@@ -11,12 +11,47 @@ closes the pipe once it has released everything itself. If the pipe closes witho
 uncleanly, and this process releases every configured action the system still reports down.
 
     python -m engine.play.watchdog xtest|sendinput DISPLAY ACTION[,ACTION...]
+
+The demo game's scripted driver (XTest) is watched by the same process: :class:`Watchdog` is the
+watched side for both.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
 import sys
+from collections.abc import Sequence
+
+
+class Watchdog:
+    """The watched process's side: starts the watchdog for ``actions`` (in its own session or process
+    group, so a terminal's Ctrl-C is the watched process's to handle), and :meth:`finish` tells it how the
+    watched process ended. It inherits stdout and stderr, so a reader of the watched process's output sees
+    end-of-file only once the watchdog has done its work."""
+
+    def __init__(self, kind: str, display: str, actions: Sequence[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.play.watchdog", kind, display, ",".join(actions)],
+            stdin=subprocess.PIPE, text=True, start_new_session=os.name == "posix",
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+
+    def finish(self, clean: bool) -> None:
+        """clean: every key was released, so the watchdog exits touching nothing; otherwise the pipe is
+        just closed and it releases what the system still reports down."""
+        stdin = self.proc.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):  # a watchdog that is gone has nothing to be told
+                if clean:
+                    stdin.write("clean\n")
+                stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             released = _native.SendInputActuator(actions.split(",")).release_server_held()
     except Exception as e:  # one line on stderr is all a watchdog can do
-        print(f"engine-play watchdog: play exited uncleanly and releasing its keys failed: {e}", file=sys.stderr)
+        print(f"engine watchdog: releasing the {kind} keys of a dead process failed: {e}", file=sys.stderr)
         return 1
     if released:
-        print(f"engine-play watchdog: play exited uncleanly; released {released} key(s)", file=sys.stderr)
+        print(f"engine watchdog: a process died holding {released} {kind} key(s); released them", file=sys.stderr)
     return 0
 
 
