@@ -111,7 +111,8 @@ def test_sendinput_watchdog_program_runs_and_honours_clean() -> None:
     assert (run.returncode, run.stderr) == (0, "")
     # Without "clean" it would release keys; here there is no SendInputActuator, so it says so in one line.
     run = subprocess.run([*watchdog, "left"], input="", capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1 and run.stderr.count("\n") == 1 and "releasing the sendinput keys of a dead process failed" in run.stderr
+    assert run.returncode == 1 and run.stderr.count("\n") == 1
+    assert "releasing the sendinput keys of a dead process failed" in run.stderr
 
 
 # ---------------------------------------------------------------------------------------------------
