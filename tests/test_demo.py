@@ -160,6 +160,27 @@ def test_sim_steps_are_pure_and_keys_move_the_car() -> None:
     assert Sim(1).road != Sim(2).road
 
 
+def test_gusts_blow_whatever_the_keys_and_the_driver_comes_back_from_far_off_the_line() -> None:
+    windy_a, windy_b, calm = Sim(4, gusts=True), Sim(4, gusts=True), Sim(4)
+    gusts_a, gusts_b = [], []
+    for _ in range(3600):
+        windy_a.step(RIGHT)
+        windy_b.step(LEFT | UP)
+        calm.step(0)
+        gusts_a.append(windy_a.gust)
+        gusts_b.append(windy_b.gust)
+        assert calm.gust == 0.0
+    assert gusts_a == gusts_b  # drawn from the seed and the step count, never from the keys
+    g = np.array(gusts_a)
+    assert (g > 0).any() and (g < 0).any() and 0.02 < (g != 0).mean() < 0.3
+    assert windy_a.car_x != calm.car_x or windy_a.u != calm.u
+    for seed in (0, 1, 2):
+        still, windy = simulate(seed, 60.0), simulate(seed, 60.0, gusts=True)
+        assert still["max_error"] < 15 < 40 < windy["max_error"]  # recoveries from well off the line
+        assert windy["on_road"] >= 0.95
+        assert simulate(seed, 60.0, gusts=True) == windy
+
+
 def test_driver_taps_only_free_steering_keys() -> None:
     sim, drv = Sim(3), Driver(3)
     for _ in range(3600):
@@ -291,9 +312,10 @@ def test_xtest_keys_reach_the_game_log_and_light_the_indicators(game: Callable[.
     assert act.server_state() == [False, False, False]
 
 
-def test_autodrive_stays_on_the_road_and_taps(game: Callable[..., Game], tmp_path: Path) -> None:
+@pytest.mark.parametrize("gusts", [False, True])
+def test_autodrive_stays_on_the_road_and_taps(game: Callable[..., Game], tmp_path: Path, gusts: bool) -> None:
     log_path = tmp_path / "drive.csv"
-    g = game("--autodrive", "--duration", "4", "--seed", "7", "--log", str(log_path))
+    g = game("--autodrive", "--duration", "4", "--seed", "7", "--log", str(log_path), *(["--gusts"] if gusts else []))
     assert g.wait() == 0
     assert "on road" in g.stdout and "(duration)" in g.stdout
     rows = load_log(log_path)
@@ -304,8 +326,9 @@ def test_autodrive_stays_on_the_road_and_taps(game: Callable[..., Game], tmp_pat
     assert ((rows["pressed"] & ~rows["keys"]) != 0).any(), "the game never saw a tap through X"
     assert ((rows["keys"] & (LEFT | RIGHT)) != 0).any(), "no steering was held"
     assert np.all(np.diff(rows["frame"]) >= 1) and np.all(np.diff(rows["t_ns"]) > 0)
+    assert read_meta(log_path)["gusts"] == str(int(gusts))
     # The game is a pure function of the seed and the keys it saw: replaying them reproduces every frame.
-    sim = Sim(7)
+    sim = Sim(7, gusts=gusts)
     replay = []
     for row in rows:
         sim.step(int(row["keys"]), int(row["pressed"]))

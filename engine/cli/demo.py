@@ -1,7 +1,9 @@
 """engine-demo: the bundled driving game, in a real X11 window titled "engine demo".
 
 Arrow keys: left/right steer, up boosts; Escape quits. With --autodrive a scripted driver plays through
-XTest (real X key events, seen by the game and by engine-record alike). Needs an X display: on a
+XTest (real X key events, seen by the game and by engine-record alike). With --gusts a crosswind shoves
+the car sideways now and then: a recording then shows the driver coming back from well off the line,
+which a model trained on it needs once it strays. Needs an X display: on a
 machine without one, run it under Xvfb.
 """
 
@@ -27,6 +29,8 @@ def build_parser() -> a.Parser:
     p = a.Parser(prog="engine-demo", description=__doc__, epilog=EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--autodrive", action="store_true", help="let the scripted driver play (via XTest)")
+    p.add_argument("--gusts", action="store_true",
+                   help="crosswind: shove the car sideways at random moments (recordings then show recoveries)")
     p.add_argument("--seed", type=_seed, default=0, help="road (and driver) seed (default 0)")
     p.add_argument("--tick-hz", type=a.positive_float, default=60.0, metavar="HZ",
                    help="game tick rate (default 60)")
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.demo.game import GameConfig, run
 
     cfg = GameConfig(seed=ns.seed, size=ns.size, tick_hz=ns.tick_hz, log_path=ns.log, duration_s=ns.duration,
-                     autodrive=ns.autodrive, display=ns.display, position=ns.pos)
+                     autodrive=ns.autodrive, gusts=ns.gusts, display=ns.display, position=ns.pos)
 
     def ready(window_id: int, focus_note: str) -> None:
         if focus_note:

@@ -166,20 +166,24 @@ class XTestKeys:
         self.stop()
 
 
-def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0) -> dict[str, float]:
+def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0,
+             gusts: bool = False) -> dict[str, float]:
     """Play the game without X: the driver's decision after tick t is what the game sees at tick t + 1
-    (held keys, and a tap as a press without a hold). For tuning and tests; returns summary numbers."""
-    sim = Sim(seed, size, tick_hz)
+    (held keys, and a tap as a press without a hold). For tuning and tests; returns summary numbers
+    (``max_error``: the largest distance of the car from the road centre, window pixels)."""
+    sim = Sim(seed, size, tick_hz, gusts=gusts)
     driver = Driver(seed)
     decision = Decision(0)
     prev_held = 0
     on = 0
     ticks = math.ceil(seconds * tick_hz)
     held_ticks = [0, 0, 0]
+    max_error = 0.0
     for _ in range(ticks):
         sim.step(decision.held, (decision.held & ~prev_held) | decision.tap)
         prev_held = decision.held
         on += sim.on_road
+        max_error = max(max_error, abs(sim.car_x - sim.road_x))
         for i in range(3):
             held_ticks[i] += (decision.held >> i) & 1
         decision = driver.decide(sim)
@@ -190,6 +194,7 @@ def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick
         "right": held_ticks[1] / ticks,
         "up": held_ticks[2] / ticks,
         "distance": sim.u,
+        "max_error": max_error,
     }
 
 

@@ -90,6 +90,7 @@ class GameConfig:
     log_path: Path | None = None
     duration_s: float | None = None
     autodrive: bool = False
+    gusts: bool = False  # crosswind gusts shove the car sideways now and then (engine.demo.sim.GUST_RATE)
     display: str = ""
     position: tuple[int, int] | None = None  # window position; None lets SDL choose
 
@@ -282,11 +283,11 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         raise EngineError("no X display: DISPLAY is not set; run the demo under Xvfb "
                           "(e.g. xvfb-run -s '-screen 0 1280x720x24' engine-demo --autodrive)")
     result = GameResult()
-    sim = Sim(cfg.seed, cfg.size, cfg.tick_hz)
+    sim = Sim(cfg.seed, cfg.size, cfg.tick_hz, gusts=cfg.gusts)
     log: LogWriter | None = None
     if cfg.log_path is not None:
         meta = {"seed": cfg.seed, "tick_hz": cfg.tick_hz, "size": f"{cfg.size[0]}x{cfg.size[1]}",
-                "autodrive": int(cfg.autodrive)}
+                "autodrive": int(cfg.autodrive), "gusts": int(cfg.gusts)}
         try:
             log = LogWriter(cfg.log_path, meta, flush_every=max(1, round(cfg.tick_hz / 4)))
         except OSError as e:

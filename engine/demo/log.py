@@ -2,7 +2,7 @@
 
 Format (UTF-8 text, one line per presented frame, in order):
 
-    # engine-demo log v1 seed=0 tick_hz=60 size=320x240 autodrive=1
+    # engine-demo log v1 seed=0 tick_hz=60 size=320x240 autodrive=1 gusts=0
     frame,t_ns,keys,pressed,car_x,road_x,on_road,sent,tap,tap_ns,poll_ns
     0,123456789012,0,0,160.00,160.00,1,0,0,0,123456700000
 
@@ -86,7 +86,7 @@ class LogWriter:
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
-    """The key=value pairs of a log's first line (seed, tick_hz, size, autodrive)."""
+    """The key=value pairs of a log's first line (seed, tick_hz, size, autodrive, gusts)."""
     with open(path, encoding="utf-8") as f:
         first = f.readline()
     if not first.startswith(MAGIC):
