@@ -51,7 +51,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
-    patience: int = 5  # epochs without a better validation loss before stopping
+    patience: int = 10  # epochs without a better validation loss before stopping (see engine-train --help)
     seed: int = 0
     masks: tuple[Rect, ...] = ()  # frame rectangles the model does not see (mirrored too, with ``mirror``)
     mirror: tuple[tuple[str, str], ...] = ()  # action pairs swapped by horizontal-flip augmentation
