@@ -1,7 +1,9 @@
 """End to end on the demo game, every step through the real command line, as a user runs it:
-engine-record the scripted driver for 60 s, engine-dataset build, engine-train, then engine-play drives a
-fresh game on a road it was not trained on for 30 s. The game's own log says how often the car was on
-the road; a random-keys policy is measured on the same road beside it.
+engine-record the scripted driver for 60 s (in the demo's crosswind, ``engine-demo --gusts``, so the
+recording holds recoveries from far off the line: see engine.demo.models.make_demo_model), engine-dataset
+build, engine-train, then engine-play drives a fresh game (calm, no gusts) on a road it was not trained
+on for 30 s. The game's own log says how often the car was on the road; a random-keys policy is measured
+on the same road beside it.
 
 Needs TensorFlow (pip install 'engine[train]') and takes a few minutes: marked slow. Run it alone with
     .venv/bin/python -m pytest tests/test_e2e.py -s
