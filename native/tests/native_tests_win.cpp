@@ -629,8 +629,8 @@ void test_pacer_high_resolution_timer() {
                 static_cast<unsigned long long>(pacer.late_ticks()));
     CHECK(tick.deadline_ns == pacer.start_ns() + tick.index * period);  // absolute deadlines: no drift
     CHECK(static_cast<std::int64_t>(pacer.ticks() + pacer.late_ticks()) == tick.index + 1);
-    // The timer really sleeps to the deadline (not a busy spin, not 15.6 ms Sleep granularity).
-    CHECK(p50 < period / 2);
+    // How close to the deadline the timer wakes (not 15.6 ms Sleep granularity) is printed above, not
+    // asserted: a timing bound fails on a busy machine (tests assert no timings; bench/ measures them).
   }
   // sleep_until_ns: never early.
   for (int i = 0; i < 20; ++i) {
