@@ -34,8 +34,10 @@ fi
 VPY=.venv/bin/python
 
 # The build backend and its tools live in the venv so the editable install can skip build isolation
-# (and so rebuilds reuse build/ incrementally).
+# (and so rebuilds reuse build/ incrementally). Skipping isolation applies to every sdist the install
+# builds, so the venv's setuptools must read today's metadata: evdev 2.0 declares its licence as a
+# PEP 639 string, which the setuptools a new venv starts with (65) rejects.
 $VPY -m pip install -q --upgrade pip >/dev/null
-$VPY -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
+$VPY -m pip install -q "setuptools>=77" wheel "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
 $VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train}]"
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"
