@@ -3,8 +3,8 @@
 Arrow keys: left/right steer, up boosts; Escape quits. With --autodrive a scripted driver plays through
 XTest (real X key events, seen by the game and by engine-record alike). With --gusts a crosswind shoves
 the car sideways now and then: a recording then shows the driver coming back from well off the line,
-which a model trained on it needs once it strays. Needs an X display: on a
-machine without one, run it under Xvfb.
+which a model trained on it needs once it strays. Needs an X display: on a machine without one, run it
+under Xvfb.
 """
 
 from __future__ import annotations
