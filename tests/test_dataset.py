@@ -27,6 +27,7 @@ from engine.dataset.balance import balance, parse_weights, target_counts
 from engine.dataset.labels import ClassTable, masks, parse_classes
 from engine.dataset.split import by_session, parse_fractions
 from engine.dataset.tf_adapter import batch_signature, epoch_batches
+from engine.dataset.windows import game_sessions
 from engine.session import Session, SessionWriter
 from engine.sidecar import InputScale, ModelSidecar
 
@@ -303,6 +304,11 @@ def test_combo_classes_observed_and_given(kart: dict[str, Any]) -> None:
         ({"encoding": "combo", "classes": [["w"], ["w"]]}, "appears twice"),
         ({"actions": ["jump"]}, "does not record action 'jump'"),
         ({"window": 260}, "no window of 260 frames"),
+        ({"actions": ["w", " "]}, "include an empty name"),
+        # Past 2**62 the int64 kernels could overflow: refused up front, not a Numba traceback.
+        ({"window": 2**31 + 1, "skip": 2**31}, "spans 4611686018427387905 frames"),
+        ({"stride": 2**62}, "stride 4611686018427387904 is out of range"),
+        ({"offset": -(2**62)}, "offset -4611686018427387904 is out of range"),
     ],
 )
 def test_bad_windows_arguments_are_one_line_errors(kart: dict[str, Any], kwargs: dict[str, Any],
@@ -326,6 +332,18 @@ def test_classes_by_name_and_empty_sessions(kart: dict[str, Any], tmp_path: Path
         Windows("k0", window=1, data_dir=kart["root"])
 
 
+def test_sizes_just_under_the_int64_bound_still_cut_right(kart: dict[str, Any]) -> None:
+    """Just under 2**62 the kernels' arithmetic still fits: a stride past every session keeps the first
+    window of each gap-free run, an unbounded gap threshold makes each session one run."""
+    far = Windows("kart", window=4, stride=2**62 - 1, data_dir=kart["root"])
+    want = [(s, t) for s, (_, ts, _) in enumerate(kart["raw"].values()) for t in brute_windows(ts, 4, 2**62 - 1, 0)]
+    assert list(zip(*(a.tolist() for a in far.index), strict=True)) == want
+    joined = Windows("kart", window=4, max_gap=float("inf"), data_dir=kart["root"])
+    assert len(joined) == sum(len(ts) - 3 for _, ts, _ in kart["raw"].values())
+    with pytest.raises(DatasetError, match="hold no window"):
+        Windows("kart", window=4, offset=2**62 - 1, data_dir=kart["root"])
+
+
 def test_sessions_of_different_capture_specs_are_refused(tmp_path: Path) -> None:
     write_session(tmp_path, "a", 50)
     write_session(tmp_path, "b", 50, fps=60.0)
@@ -335,6 +353,14 @@ def test_sessions_of_different_capture_specs_are_refused(tmp_path: Path) -> None
             Windows(["a", other], window=3, data_dir=tmp_path)
     with pytest.raises(DatasetError, match="not a session directory, nor a session or game"):
         Windows("racer", data_dir=tmp_path)
+
+
+def test_game_sessions_match_games_only(kart: dict[str, Any]) -> None:
+    root = kart["root"]
+    assert [p.name for p in game_sessions("kart", root)] == ["k1", "k2", "k3"]
+    assert [s.name for s in Windows("k1", window=4, data_dir=root).sessions] == ["k1"]  # a name, as documented
+    with pytest.raises(DatasetError, match="no sessions of game 'k1'"):
+        game_sessions("k1", root)  # ...but never taken for a game
 
 
 def test_batches_equal_one_gather_and_shuffle_reproducibly(kart: dict[str, Any]) -> None:
@@ -403,6 +429,15 @@ def test_split_by_session_keeps_sessions_whole(tmp_path: Path) -> None:
         Windows(["s0", "s1"], window=4, data_dir=tmp_path).split((0.8, 0.1, 0.1), by="session")
 
 
+@pytest.mark.parametrize("by", ["time", "session"])
+def test_split_leaves_out_parts_of_fraction_zero(kart: dict[str, Any], by: str) -> None:
+    w = Windows("kart", window=4, data_dir=kart["root"])
+    parts = w.split((0.5, 0, 0.5), by=by, seed=1)  # type: ignore[arg-type]
+    assert list(parts) == ["train", "test"] and all(len(p) for p in parts.values())
+    assert not footprint(parts["train"]) & footprint(parts["test"])
+    assert parts["test"].spec.split["fractions"] == [0.5, 0.0, 0.5]  # type: ignore[index]
+
+
 def test_split_by_session_deals_longest_first() -> None:
     assert by_session([500, 400, 300], (0.8, 0.1, 0.1), 0).tolist() == [0, 1, 2]
     part = by_session([100] * 20, (0.5, 0.25, 0.25), 0)
@@ -438,6 +473,20 @@ def test_balance_hits_its_target_counts(kart: dict[str, Any], encoding: str, mod
     again = w.balance("uniform", mode=mode, seed=7)  # type: ignore[arg-type]
     assert np.array_equal(again.index[1], b.index[1])
     assert b.spec.balance == report.to_dict()
+
+
+@pytest.mark.parametrize("mode", ["under", "over"])
+def test_balance_seeds_choose_differently_and_repeat(kart: dict[str, Any], mode: str) -> None:
+    w = Windows("kart", window=4, encoding="combo", data_dir=kart["root"])
+
+    def chosen(seed: int) -> list[tuple[int, int]]:
+        b = w.balance("uniform", mode=mode, seed=seed)  # type: ignore[arg-type]
+        return list(zip(*(a.tolist() for a in b.index), strict=True))
+
+    picks = {seed: chosen(seed) for seed in (0, 1, 2)}
+    assert all(chosen(seed) == picks[seed] for seed in picks)  # the same seed, the same windows
+    assert picks[0] != picks[1] and picks[0] != picks[2] and picks[1] != picks[2]
+    assert len({len(p) for p in picks.values()}) == 1  # the seed picks which windows, not how many
 
 
 def test_balance_weights_and_targets(kart: dict[str, Any]) -> None:
@@ -528,10 +577,35 @@ def test_export_errors_leave_no_file(kart: dict[str, Any], tmp_path: Path) -> No
         export(w, tmp_path / "x.csv")
     with pytest.raises(DatasetError, match="support compression"):
         export(w, tmp_path / "x.npz", compression="lzf")
+    with pytest.raises(DatasetError, match="sidecar would overwrite the export"):
+        export(w, tmp_path / "x.json", format="npz")
+    with pytest.raises(DatasetError, match="sidecar would overwrite the export"):
+        export(w, tmp_path / "x.npz", sidecar=tmp_path / "." / "x.npz")
+    with pytest.raises(DatasetError, match=r"cannot write model sidecar .* does not exist"):
+        export(w, tmp_path / "x.npz", sidecar=tmp_path / "missing" / "m.json")
+    with pytest.raises(DatasetError, match=r"suffix \.h5 but the format is npz; name it x\.npz"):
+        export(w, tmp_path / "x.h5", format="npz")
     assert not list(tmp_path.glob("*x*")) and not list(tmp_path.glob(".*"))
     (tmp_path / "junk.h5").write_bytes(b"not a dataset")
     with pytest.raises(DatasetError, match="neither"):
         read_spec(tmp_path / "junk.h5")
+
+
+def test_a_sidecar_failing_late_drops_the_new_export(kart: dict[str, Any], tmp_path: Path) -> None:
+    """The sidecar is written before the export is renamed into place: when it fails after the checks
+    (here its directory vanishes mid-export), the earlier file at the path is left as it was."""
+    w = Windows("kart", window=5, data_dir=kart["root"])
+    out, side_dir = tmp_path / "x.npz", tmp_path / "model"
+    out.write_bytes(b"an earlier export")
+    side_dir.mkdir()
+
+    def vanish(done: int, total: int) -> None:
+        if side_dir.exists():
+            side_dir.rmdir()
+
+    with pytest.raises(DatasetError, match="cannot write model sidecar"):
+        export(w, out, sidecar=side_dir / "m.json", progress=vanish)
+    assert out.read_bytes() == b"an earlier export" and not list(tmp_path.glob(".*"))
 
 
 # ---- adapters --------------------------------------------------------------------------------------------
@@ -599,6 +673,7 @@ def test_cli_build_and_info(kart: dict[str, Any], tmp_path: Path, capsys: pytest
         "--split", "0.7,0.15,0.15", "--split-by", "time", "--format", "hdf5", "--out", str(out), "--no-progress",
     )
     assert code == 0, err
+    assert "exporting" not in err  # --no-progress
     assert "balanced train (under, uniform)" in text and "windows dropped" in text and str(out) in text
     spec = read_spec(out)
     assert (spec["window"], spec["skip"], spec["stride"], spec["offset"]) == (6, 2, 2, 1)
@@ -620,6 +695,9 @@ def test_cli_sessions_by_path_npz_frames_store(kart: dict[str, Any], tmp_path: P
     code, _, err = run_cli(capsys, "build", *paths, "--window", "4", "--store", "frames", "--out",
                               str(tmp_path / "d.npz"), "--sidecar", str(side), "--progress")
     assert code == 0, err
+    # --progress draws the bar however short the export: from 0% to 100%, one line ended by a newline.
+    assert err.startswith("\rexporting [") and " 0%" in err and "100%" in err and err.endswith("\n")
+    assert err.count("\n") == 1, err
     x, y = load(tmp_path / "d.npz", "all")
     w = Windows(paths, window=4)
     assert np.array_equal(x, w.gather(np.arange(len(w)))[0]) and np.array_equal(y, w.labels)
@@ -631,7 +709,7 @@ def test_cli_sessions_by_path_npz_frames_store(kart: dict[str, Any], tmp_path: P
     [
         ([], "no sessions selected"),
         (["--game", "kart", "k1"], "not both"),
-        (["--game", "racer"], "not a session directory, nor a session or game"),
+        (["--game", "racer"], "no sessions of game 'racer'"),
         (["--game", "kart", "--window", "0"], "--window: must be a positive integer"),
         (["--game", "kart", "--window", "x"], "--window"),
         (["--game", "kart", "--encoding", "onehot"], "--encoding"),
@@ -642,15 +720,58 @@ def test_cli_sessions_by_path_npz_frames_store(kart: dict[str, Any], tmp_path: P
         (["--game", "kart", "--window", "500"], "no window of 500 frames"),
         (["k1", "--split", "0.8,0.2"], "needs at least 2 sessions"),
         (["--game", "kart", "--out-format"], "unrecognized arguments"),
+        # The model sidecar never overwrites the export: by its default name (.json) or given.
+        (["--game", "kart", "--format", "npz", "--out", "{tmp}/s.json"],
+         "sidecar would overwrite the export {tmp}/s.json; name the export s.npz, or give --sidecar"),
+        (["--game", "kart", "--out", "{tmp}/h.npz", "--sidecar", "{tmp}/h.npz"], "sidecar would overwrite"),
+        (["--game", "kart", "--out", "{tmp}/h.npz", "--sidecar", "{tmp}/none/../h.npz"], "sidecar would overwrite"),
+        # Every output is checked before anything is written.
+        (["--game", "kart", "--sidecar", "{tmp}/none/m.json"],
+         "cannot write model sidecar {tmp}/none/m.json: directory {tmp}/none does not exist"),
+        (["--game", "kart", "--out", "{tmp}/none/x.npz"], "directory {tmp}/none does not exist"),
+        # Sizes past what the int64 kernels hold: one line, not a Numba traceback.
+        (["--game", "kart", "--window", "100000000000000000000"], "spans 100000000000000000000 frames"),
+        (["--game", "kart", "--stride", "100000000000000000000"], "stride 100000000000000000000 is out of range"),
+        (["--game", "kart", "--offset", "100000000000000000000"], "offset 100000000000000000000 is out of range"),
+        (["--game", "kart", "--offset", "-100000000000000000000"], "offset -100000000000000000000 is out"),
+        (["--game", "kart", "--window", "5000000000", "--skip", "5000000000"], "spans 24999999995000000001 frames"),
+        (["--game", "kart", "--split", "0.5,0.5", "--seed", "-1"], "--seed must be an integer >= 0"),
+        # A part of fraction 0 is left out (see test_cli_split_with_a_zero_part), but a nonzero part that
+        # gets no window is still refused, by its name.
+        (["--game", "kart", "--split", "0.99,0,0.01", "--split-by", "time"], "the test part of a split by time"),
+        (["--game", "kart", "--actions", ","], "actions ',' include an empty name"),
+        (["--game", "kart", "--actions", "w,,a"], "include an empty name"),
+        (["--game", "k1"], "no sessions of game 'k1'"),  # a session name is not a game
+        (["--game", "kart", "--format", "hdf5"], "suffix .npz but the format is hdf5; name it x.h5"),
     ],
 )
+@pytest.mark.parametrize("existing", [False, True])
 def test_cli_errors_are_one_line_exit_2(kart: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        args: list[str], message: str) -> None:
-    out = tmp_path / "x.npz"
-    code, _, err = run_cli(capsys, "build", *args, "--data-dir", str(kart["root"]), "--out", str(out))
+                                        args: list[str], message: str, existing: bool) -> None:
+    """A refused build writes nothing: no --out file where there was none, an earlier one left intact,
+    no sidecar, no partial file."""
+    args = [x.replace("{tmp}", str(tmp_path)) for x in args]
+    message = message.replace("{tmp}", str(tmp_path))
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "x.npz")]
+    out = Path(args[args.index("--out") + 1])
+    if existing and out.parent.is_dir():
+        out.write_bytes(b"an earlier export")
+    before = sorted(tmp_path.iterdir())
+    code, _, err = run_cli(capsys, "build", *args, "--data-dir", str(kart["root"]))
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
-    assert not out.exists()
+    assert sorted(tmp_path.iterdir()) == before  # nothing new: no sidecar, no partial or probe file
+    assert out.read_bytes() == b"an earlier export" if existing and out.parent.is_dir() else not out.exists()
+
+
+def test_cli_split_with_a_zero_part(kart: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "z.npz"
+    code, text, err = run_cli(capsys, "build", "--game", "kart", "--data-dir", str(kart["root"]), "--window", "4",
+                              "--split", "0.9,0,0.1", "--split-by", "time", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    assert "split by time 0.9,0,0.1: train" in text and "val" not in text
+    assert list(read_spec(out)["parts"]) == ["train", "test"] and len(load(out, "test")[1])
 
 
 def test_cli_info_and_format_errors(tmp_path: Path, kart: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,13 +32,15 @@ the combinations seen (default), or --classes: wasd9, arrows9 (none, 4 keys, 4 d
 none,w,a,w+a. Windows whose combination is not listed are dropped (and counted).
 
 Split and balance: --split 0.8,0.1,0.1 makes train/val/test sharing no frame, by whole sessions (default)
-or by time blocks within each session. --balance uniform (or CLASS=WEIGHT,...) resamples the train part
-only, with --balance-mode under (default: drop windows of frequent classes), over (repeat rare ones) or
-both; --seed makes it reproducible.
+or by time blocks within each session; a part of fraction 0 is left out (0.9,0,0.1: train and test).
+--balance uniform (or CLASS=WEIGHT,...) resamples the train part only, with --balance-mode under
+(default: drop windows of frequent classes), over (repeat rare ones) or both; --seed makes it
+reproducible.
 
-Output: --out x.npz or x.h5 (the format follows the suffix unless --format is given); the file carries
-its spec. The model sidecar skeleton goes to the same path with .json (x.json: train x.tflite beside it),
-or to --sidecar PATH.
+Output: --out x.npz or x.h5 (the format follows the suffix; --format must agree with it, and names the
+format of a file with another suffix); the file carries its spec. The model sidecar skeleton goes to the
+same path with .json (x.json: train x.tflite beside it), or to --sidecar PATH, never over the export.
+Every output path is checked before anything is written.
 """
 
 
@@ -124,8 +126,10 @@ def _build(ns: argparse.Namespace) -> int:
     # Imported here so that `engine-dataset --help` and `info` do not compile the kernels' callers.
     from engine.dataset import Windows, export
     from engine.dataset.balance import parse_weights
+    from engine.dataset.export import output_paths
     from engine.dataset.labels import combo_name, parse_classes
     from engine.dataset.split import parse_fractions
+    from engine.dataset.windows import game_sessions
 
     if ns.game is not None and ns.sessions:
         raise EngineError("give --game NAME or SESSION..., not both")
@@ -135,15 +139,21 @@ def _build(ns: argparse.Namespace) -> int:
         raise EngineError("--classes needs --encoding combo")
     if ns.sidecar is not None and ns.no_sidecar:
         raise EngineError("give --sidecar PATH or --no-sidecar, not both")
+    if ns.seed < 0:  # numpy's generators take no negative seed
+        raise EngineError(f"--seed must be an integer >= 0, got {ns.seed}")
+    sidecar = False if ns.no_sidecar else (ns.sidecar if ns.sidecar is not None else True)
+    # Checked again by export; here so that a bad --out or --sidecar fails before minutes of work.
+    output_paths(ns.out, ns.format, sidecar)
     actions = [x.strip() for x in ns.actions.split(",")] if ns.actions else None
     classes = parse_classes(ns.classes) if ns.classes is not None else None
     fractions = parse_fractions(ns.split) if ns.split is not None else None
     weights = parse_weights(ns.balance) if ns.balance is not None else None
 
+    # --game matches games only (game_sessions): resolving it as a SESSION would take a session's name.
     windows = Windows(
-        ns.game if ns.game is not None else ns.sessions, window=ns.window, skip=ns.skip, stride=ns.stride,
-        offset=ns.offset, encoding=ns.encoding, classes=classes, actions=actions, data_dir=ns.data_dir,
-        max_gap=ns.max_gap,
+        game_sessions(ns.game, ns.data_dir) if ns.game is not None else ns.sessions, window=ns.window,
+        skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding, classes=classes, actions=actions,
+        data_dir=ns.data_dir, max_gap=ns.max_gap,
     )
     s = windows.spec
     what = f"combo, {len(s.classes)} classes" if s.encoding == "combo" else f"multihot, {len(s.actions)} actions"
@@ -167,11 +177,13 @@ def _build(ns: argparse.Namespace) -> int:
     elif s.encoding == "combo":
         counts = next(iter(parts.values())).class_counts()
         print("classes: " + ", ".join(f"{combo_name(c)} {counts[combo_name(c)]}" for c in s.classes))
-    show = sys.stderr.isatty() if ns.progress is None else ns.progress
+    # On a terminal by default, after a delay so short exports stay quiet; --progress asked for a bar, so
+    # it is drawn from the start however short the export.
+    bar = ProgressBar(sys.stderr) if ns.progress is None and sys.stderr.isatty() else (
+        ProgressBar(sys.stderr, delay=0.0) if ns.progress else None)
     result = export(
-        parts, ns.out, format=ns.format, store=ns.store, compression=ns.compression,
-        sidecar=False if ns.no_sidecar else (ns.sidecar if ns.sidecar is not None else True),
-        progress=ProgressBar(sys.stderr) if show else None,
+        parts, ns.out, format=ns.format, store=ns.store, compression=ns.compression, sidecar=sidecar,
+        progress=bar,
     )
     size = result.path.stat().st_size
     side = f"; model sidecar {result.sidecar}" if result.sidecar is not None else ""

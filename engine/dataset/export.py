@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -66,17 +67,72 @@ class ExportResult:
 
 
 def format_for(path: str | os.PathLike[str], format: str | None = None) -> Format:
-    """The format to write: ``format`` if given, else from the suffix (.npz, .h5/.hdf5)."""
+    """The format to write: ``format`` if given, else from the suffix (.npz, .h5/.hdf5). A given format
+    that the suffix contradicts (hdf5 into x.npz) is refused rather than guessed: whichever one won, a
+    file named like one format holding the other would mislead every later reader."""
+    suffix = Path(path).suffix.lower()
     if format is not None:
         if format not in ("npz", "hdf5"):
             raise DatasetError(f"format must be npz or hdf5, not {format!r}")
+        if suffix in SUFFIXES and SUFFIXES[suffix] != format:
+            right = ".npz" if format == "npz" else ".h5"
+            raise DatasetError(f"{str(path)!r} has the suffix {suffix} but the format is {format}; "
+                               f"name it {Path(path).stem}{right}, or drop --format")
         return format  # type: ignore[return-value]
-    suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise DatasetError(
             f"cannot tell the format of {str(path)!r} from its suffix; use .npz or .h5, or give --format"
         )
     return SUFFIXES[suffix]
+
+
+def output_paths(
+    path: str | os.PathLike[str], format: str | None = None, sidecar: bool | str | os.PathLike[str] = True
+) -> tuple[Format, Path, Path | None]:
+    """(format, export path, sidecar path or None) that :func:`export` writes, checked before anything
+    is written: the format agrees with the suffix, the sidecar is not the export itself, and both
+    directories take a new file. So a bad path fails first and no export is left without its sidecar.
+    Raises DatasetError (one line)."""
+    out = Path(path)
+    _check_target(out, "")
+    fmt = format_for(out, format)
+    side = None if sidecar is False else out.with_suffix(".json") if sidecar is True else Path(sidecar)
+    if side is not None:
+        if _same_file(side, out):
+            # By default the sidecar is the export's name with .json: only an export named .json meets it.
+            right = ".npz" if fmt == "npz" else ".h5"
+            rename = f"name the export {out.stem}{right}, or " if sidecar is True else ""
+            raise DatasetError(f"the model sidecar would overwrite the export {out}; {rename}give --sidecar "
+                               "another path")
+        _check_target(side, "model sidecar ")
+    return fmt, out, side
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    # resolve() sees through symlinks and "..", samefile through hard links to an existing file.
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _check_target(path: Path, what: str) -> None:
+    """Refuse a path that cannot take a new file: a directory, a missing or unwritable parent. The parent
+    is probed by creating a file in it, since os.access ignores read-only mounts, ACLs and (as root)
+    permissions."""
+    if path.is_dir():
+        raise DatasetError(f"cannot write {what}{path}: it is a directory; give a file path")
+    parent = path.parent
+    if not parent.is_dir():
+        raise DatasetError(f"cannot write {what}{path}: directory {parent} does not exist; create it first")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe", dir=parent)
+    except OSError as e:
+        raise DatasetError(f"cannot write {what}{path}: {e.strerror or e}; check the directory") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
@@ -266,9 +322,12 @@ def export(
             raise DatasetError(f"part {name!r} has no windows; nothing to export")
     if store not in ("windows", "frames"):
         raise DatasetError(f"store must be windows or frames, not {store!r}")
-    fmt = format_for(path, format)
-    out = Path(path)
+    fmt, out, side = output_paths(path, format, sidecar)
     spec = file_spec(parts, store)
+    try:  # built before any write: an invalid sidecar must not leave an export behind either
+        model_sidecar = DatasetSpec.from_dict(spec).sidecar() if side is not None else None
+    except SidecarError as e:
+        raise DatasetError(str(e)) from None
     first = next(iter(parts.values())).spec
     frame_bytes = int(np.prod(first.frame_shape))
     plans: dict[str, Any] = {name: _compact(w) for name, w in parts.items()} if store == "frames" else {}
@@ -315,20 +374,19 @@ def export(
             writer.array(f"{name}/source", np.asarray(sess, np.int64))
             writer.array(f"{name}/t", np.asarray(ends, np.int64))
         writer.close(json.dumps(spec))
+        # The sidecar before the rename: if it cannot be written (disk full since the probe), the export
+        # is dropped too, and an older file at ``out`` stays as it was.
+        if model_sidecar is not None and side is not None:
+            model_sidecar.save(side)
         os.replace(tmp, out)
     except BaseException as e:
         writer.abort()
         tmp.unlink(missing_ok=True)
+        if isinstance(e, SidecarError):
+            raise DatasetError(str(e)) from None
         if isinstance(e, OSError):
             raise DatasetError(f"cannot write {out}: {e.strerror or e}; check the disk and the directory") from None
         raise
-    side: Path | None = None
-    if sidecar is not False:
-        side = out.with_suffix(".json") if sidecar is True else Path(sidecar)
-        try:
-            DatasetSpec.from_dict(spec).sidecar().save(side)
-        except SidecarError as e:
-            raise DatasetError(str(e)) from None
     return ExportResult(out, fmt, store, {n: len(w) for n, w in parts.items()}, total, side, spec)
 
 
@@ -466,4 +524,4 @@ def describe(path: str | os.PathLike[str]) -> str:
 
 
 __all__ = ["FORMAT_NAME", "ExportResult", "Format", "Progress", "Store", "describe", "export", "format_for",
-           "load", "read_spec"]
+           "load", "output_paths", "read_spec"]

@@ -34,6 +34,7 @@ _PARALLEL_MIN_BYTES = 1 << 21  # gathered bytes
 # Frames per dynamically scheduled gather chunk. Static scheduling (Numba's default) makes a parallel call
 # wait for its slowest thread, which on a busy 2-core machine was 4x slower than serial.
 _GATHER_CHUNK = 8
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 # ---- gap detection -------------------------------------------------------------------------------------
@@ -106,7 +107,10 @@ def max_gap_ns(fps: float, periods: float = 1.5) -> int:
     is the same test)."""
     if not fps > 0 or not periods > 0:
         raise ValueError(f"fps and the gap threshold must be > 0, got fps={fps}, periods={periods}")
-    return int(periods * 1e9 / fps)
+    # Clamped to int64 (the kernels' type): no step between int64 timestamps exceeds it, so a larger
+    # threshold means the same thing, "never a gap".
+    ns = periods * 1e9 / fps
+    return _INT64_MAX if ns >= _INT64_MAX else int(ns)
 
 
 def segment_bounds(timestamps: np.ndarray, max_gap_ns: int, *, parallel: bool | None = None) -> np.ndarray:

@@ -32,6 +32,7 @@ from engine.session import sessions as list_sessions
 from engine.sidecar import Layout, ModelSidecar
 
 SessionLike = Session | str | os.PathLike[str]
+MAX_FRAMES = 2**62  # bound on a window's span, stride and |offset|: see Windows.__init__
 
 
 def resolve_sessions(
@@ -85,6 +86,23 @@ def resolve_sessions(
     return out
 
 
+def game_sessions(game: str, data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The session directories of ``game`` in ``<data_dir>/sessions``, oldest first. Unlike
+    :func:`resolve_sessions`, a session's name never matches: ``--game k1`` must not quietly take the
+    session k1 for a game. Raises DatasetError when the game has no session."""
+    root = resolve_data_dir(Path(data_dir) if data_dir is not None else None)
+    try:
+        found = list_sessions(root, game=game)
+    except EngineError as e:  # StorageError: an unreadable data dir, already one line
+        raise DatasetError(str(e)) from None
+    if not found:
+        raise DatasetError(
+            f"no sessions of game {game!r} in {root / 'sessions'}; list the games with engine-sessions, "
+            "or pass --data-dir"
+        )
+    return [info.path for info in found]
+
+
 class Windows:
     """Training windows over sessions; see the module docs.
 
@@ -124,6 +142,16 @@ class Windows:
                 raise DatasetError(f"{name} must be an integer >= {least}, got {value!r}")
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
             raise DatasetError(f"offset must be an integer, got {offset!r}")
+        # The kernels index in int64: past this bound their arithmetic (start + span, end + offset) could
+        # overflow, and no recording comes near it (2**62 frames is a billion years at 144 fps).
+        span = (int(window) - 1) * int(skip) + 1
+        if span >= MAX_FRAMES:
+            raise DatasetError(f"window {window} with skip {skip} spans {span} frames, far more than any "
+                               "session holds (the limit is 2**62); choose a shorter window or a smaller skip")
+        for name, value in (("stride", stride), ("offset", offset)):
+            if abs(int(value)) >= MAX_FRAMES:
+                raise DatasetError(f"{name} {value} is out of range: it must lie within +-2**62 frames, far "
+                                   "more than any session holds")
         if encoding not in ("multihot", "combo"):
             raise DatasetError(f"encoding must be 'multihot' or 'combo', not {encoding!r}")
         if classes is not None and encoding != "combo":
@@ -138,7 +166,6 @@ class Windows:
         self._sessions = opened
         self._source = kernels.FrameSource([s.frames for s in opened])
         self._parallel = parallel
-        span = (int(window) - 1) * int(skip) + 1
         gap = kernels.max_gap_ns(fps, max_gap)
         sess_parts, end_parts, row_parts = [], [], []
         for i, s in enumerate(opened):
@@ -202,9 +229,10 @@ class Windows:
         seed: int | None = 0,
         blocks: int = 1,
     ) -> dict[str, Windows]:
-        """{"train": ..., "val": ..., "test": ...} (as many parts as fractions) sharing no frame; see
-        :mod:`engine.dataset.split`. By time, windows that straddle two parts' ranges are dropped.
-        The parts record the split in their spec. Raises DatasetError when a part gets no window."""
+        """{"train": ..., "val": ..., "test": ...} (a part per nonzero fraction: 0.9,0,0.1 gives train and
+        test) sharing no frame; see :mod:`engine.dataset.split`. By time, windows that straddle two parts'
+        ranges are dropped. The parts record the split in their spec. Raises DatasetError when a part with
+        a nonzero fraction gets no window."""
         fr = _split.check_fractions(fractions)
         names = _split.PART_NAMES[: len(fr)]
         lengths = [len(s) for s in self._sessions]
@@ -224,8 +252,10 @@ class Windows:
             raise DatasetError(f"split by must be 'session' or 'time', not {by!r}")
         out = {}
         for p, n in enumerate(names):
+            if fr[p] == 0:  # a part asked to be empty is left out: an empty part could not be exported
+                continue
             idx = np.flatnonzero(part == p)
-            if fr[p] > 0 and not len(idx):
+            if not len(idx):
                 raise DatasetError(
                     f"the {n} part of a split by {by} {','.join(f'{f:g}' for f in fr)} gets no window; "
                     "use more data, a larger fraction or a shorter window"
@@ -385,6 +415,8 @@ def _label_columns(
     names = tuple(actions) if actions is not None else tuple(first.actions_names)
     if not names:
         raise DatasetError(f"session {first.name!r} records no actions; there is nothing to label")
+    if any(not str(a).strip() for a in names):
+        raise DatasetError(f"actions {','.join(names)!r} include an empty name; list action names like w,a,s,d")
     if len(set(names)) != len(names):
         raise DatasetError(f"actions {', '.join(names)} name an action twice; list each once")
     cols = []
@@ -421,4 +453,4 @@ def _source_info(s: Session) -> dict[str, Any]:
             "created": s.meta.get("created"), "status": s.meta.get("status")}
 
 
-__all__ = ["SessionLike", "Windows", "resolve_sessions"]
+__all__ = ["MAX_FRAMES", "SessionLike", "Windows", "game_sessions", "resolve_sessions"]
