@@ -5,7 +5,8 @@ one available. On Linux the native X11 grabber (MIT-SHM, XGetImage fallback) is 
 is the portable fallback. On Windows the default is DXGI Desktop Duplication, which falls back to GDI
 by itself when DXGI refuses (remote sessions, some hybrid-GPU laptops); ``gdi`` forces GDI, and mss
 covers what the native grabbers cannot (an area spanning monitors). A downgrade records its reason on
-the source (``fallback_reason``) and is logged once.
+the source (``fallback_reason``) and is logged once. When the fallback cannot read the screen either, the
+one CaptureError raised says so and carries the reason as its ``fallback_reason``.
 
 Zero-copy: ``CaptureSource.grab()`` returns a read-only view of the backend's own buffer (for the
 native grabber, the MIT-SHM segment the X server writes into). It stays valid until the next grab on
@@ -15,6 +16,7 @@ the same source; copy what you keep. Streams convert straight into ring slots, n
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections import deque
@@ -171,6 +173,23 @@ class NativeWinSource(_NativeSource):
         return int(self.native.window_handle)
 
 
+def _open_mss(display: str) -> Any:
+    """An mss.MSS for the display; its refusal (e.g. an X pixel format it cannot read) as CaptureError."""
+    import mss
+    from mss.exception import ScreenShotError
+
+    kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
+    try:
+        return mss.MSS(**kwargs)
+    except ScreenShotError as e:
+        where = f" X display {_display_name(display)!r}" if sys.platform.startswith("linux") else " the screen"
+        raise CaptureError(f"mss cannot capture{where}: {e}") from e
+
+
+def _display_name(display: str) -> str:
+    return display or os.environ.get("DISPLAY", "")
+
+
 class MssSource(CaptureSource):
     """Portable fallback through python-mss (and the reference the native grabber is tested against)."""
 
@@ -184,12 +203,9 @@ class MssSource(CaptureSource):
         monitor: int | None = None,
         window: str | int | None = None,
     ) -> None:
-        import mss
-
         if window is not None:
             raise EngineError("the mss backend cannot follow a window; use the x11 backend or pass --region")
-        kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
-        self._mss: Any = mss.MSS(**kwargs)  # None once closed
+        self._mss: Any = _open_mss(display)  # None once closed
         self.path = "mss"
         if region is None:
             mon = self._mss.monitors[monitor if monitor is not None else 1]
@@ -225,10 +241,7 @@ def _check_region(region: tuple[int, int, int, int], screen: dict[str, int]) -> 
 
 def monitor_rect(monitor: int, display: str = "") -> tuple[int, int, int, int]:
     """Rectangle of monitor N as mss numbers them: 0 is the whole virtual screen, 1 the first monitor."""
-    import mss
-
-    kwargs: dict[str, Any] = {"display": display} if display and sys.platform.startswith("linux") else {}
-    with mss.MSS(**kwargs) as sct:
+    with _open_mss(display) as sct:
         monitors = sct.monitors
     if not 0 <= monitor < len(monitors):
         last = len(monitors) - 1
@@ -319,21 +332,71 @@ def open_source(
         return _open_windows(cast(WinBackend, chosen), backend == "default", region=region, window=window,
                              monitor=monitor)
     display = display or ""
+    if chosen == "x11":
+        return _open_x11(display, region=region, window=window, monitor=monitor, use_shm=use_shm,
+                         fallback=backend == "default")
     if region is None and monitor is not None and window is None:
         region = monitor_rect(monitor, display)
-    if chosen == "x11":
-        try:
-            return NativeX11Source(display=display, window=window, region=region, use_shm=use_shm)
-        except CaptureError as e:
-            # Only a format the native grabber cannot read is worth a fallback; a missing display or
-            # window would fail in mss too, so it is reported as is.
-            if backend == "default" and "unsupported X pixel format" in str(e):
-                src = MssSource(display=display, region=region, window=window)
-                src.fallback_reason = f"native x11 grabber: {e}"
-                _note_fallback(src.fallback_reason)
-                return src
-            raise
     return MssSource(display=display, region=region, monitor=monitor, window=window)
+
+
+def _open_x11(
+    display: str,
+    *,
+    region: Rect | None,
+    window: str | int | None,
+    monitor: int | None,
+    use_shm: bool,
+    fallback: bool,
+) -> CaptureSource:
+    """open_source() for the native X11 grabber (``fallback``: mss may stand in, "default" only)."""
+    monitor_error: CaptureError | None = None
+    if region is None and monitor is not None and window is None:
+        try:
+            region = monitor_rect(monitor, display)
+        except CaptureError as e:
+            # mss lists the monitors, and refuses before listing them on a pixel format it cannot
+            # read. The native grabber, opened on the whole screen below, then says what that format
+            # is (the clearer message); if it can read the screen, mss's refusal is the error.
+            monitor_error = e
+    try:
+        src: CaptureSource = NativeX11Source(display=display, window=window, region=region, use_shm=use_shm)
+    except CaptureError as e:
+        # Only a format the native grabber cannot read is worth a fallback; a missing display or
+        # window would fail in mss too, so it is reported as is.
+        if not fallback or "unsupported X pixel format" not in str(e):
+            raise
+        reason = f"native x11 grabber: {e}"
+        if monitor_error is not None:
+            raise _unreadable_format(display, e, monitor_error, reason) from monitor_error
+        try:
+            src = MssSource(display=display, region=region, window=window)
+        except CaptureError as mss_error:
+            raise _unreadable_format(display, e, mss_error, reason) from mss_error
+        src.fallback_reason = reason
+        _note_fallback(reason)
+        return src
+    if monitor_error is not None:
+        src.close()
+        raise monitor_error
+    return src
+
+
+def _unreadable_format(display: str, native_error: CaptureError, mss_error: CaptureError,
+                       reason: str) -> CaptureError:
+    """The one error for a screen neither the native grabber nor mss can read: the format, then what to
+    do. The fallback that was tried stays observable as the error's ``fallback_reason``."""
+    # The native message reads "unsupported X pixel format (depth 16, masks ...); ...": the part before
+    # ';' names the format (native/capture/x11_shm.cpp).
+    what = str(native_error).split(";", 1)[0]
+    mss_says = mss_error.__cause__ or mss_error  # mss's own words, without our wrapper's prefix
+    err = CaptureError(
+        f"cannot capture X display {_display_name(display)!r}: {what}, which neither the native x11 grabber "
+        f"nor its mss fallback can read (mss: {mss_says}). Run the X server at depth 24 "
+        "(for Xvfb: -screen 0 WIDTHxHEIGHTx24)"
+    )
+    err.fallback_reason = reason
+    return err
 
 
 class CaptureStream:

@@ -10,6 +10,26 @@ cd "$(dirname "$0")/.."
 # Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows.
 PACKAGES=(g++ make libx11-dev libxext-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils g++-mingw-w64-x86-64-posix wine64)
 
+# Python: the one that makes .venv ($PYTHON, python3 by default) must create a venv (Debian moves
+# ensurepip into python3-venv) and have Python.h (python3-dev), which CMake's Development.Module needs.
+# A Python that already can (pyenv's, say) is used as is; otherwise Debian's python3 is installed.
+PYTHON_GIVEN=${PYTHON:+yes}
+PYTHON=${PYTHON:-python3}
+# usable PY [venv]: PY runs, has Python.h, and with "venv" can also create a virtual environment.
+usable() {
+  "$1" - "${2:-}" >/dev/null 2>&1 <<'PY'
+import os, sys, sysconfig
+if sys.argv[1] == "venv":
+    import ensurepip, venv  # noqa: F401
+sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
+PY
+}
+if [ -x .venv/bin/python ]; then
+  usable .venv/bin/python || PACKAGES+=(python3-dev)  # a venv's headers are its base Python's
+elif ! usable "$PYTHON" venv; then
+  PACKAGES+=(python3 python3-venv python3-dev)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,10 +46,23 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  if ! usable "$PYTHON" venv; then
+    # Debian's packages did not fix a Python of another origin (its venv or headers live elsewhere).
+    if [ -n "$PYTHON_GIVEN" ] || ! usable /usr/bin/python3 venv; then
+      echo "setup: $PYTHON cannot create a virtual environment or has no Python.h; install its venv and" \
+           "development files, or unset PYTHON to use Debian's python3" >&2
+      exit 1
+    fi
+    echo "setup: $PYTHON cannot create a virtual environment or has no Python.h; using /usr/bin/python3"
+    PYTHON=/usr/bin/python3
+  fi
   echo "setup: creating .venv with $($PYTHON --version)"
-  $PYTHON -m venv .venv
+  "$PYTHON" -m venv .venv
+elif ! usable .venv/bin/python; then
+  echo "setup: .venv's Python has no Python.h (needed to build engine); install its development files," \
+       "or delete .venv to recreate it" >&2
+  exit 1
 fi
 VPY=.venv/bin/python
 

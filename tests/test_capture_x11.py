@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -115,12 +116,42 @@ def test_closed_window_raises_window_lost(xvfb: Xvfb, image_window: object) -> N
         ({"region": (0, 0, 0, 10)}, ValueError, "no area"),
         ({"backend": "dxgi-on-linux"}, EngineError, "valid: default, x11, mss"),
         ({"monitor": 7}, EngineError, "monitor 7 does not exist"),
-        ({"window": 0x7FFFFFF}, CaptureError, "no longer exists"),
+        ({"window": 0x7FFFFFF}, ValueError, r"no window with id 0x7ffffff on X display"),
     ],
 )
 def test_bad_input_gets_a_clear_message(xvfb: Xvfb, kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         open_source(**kwargs)
+
+
+def test_depth_16_server_gets_one_clear_engine_error() -> None:
+    """Neither the native grabber nor mss reads 16-bit pixels: the fallback is tried, and the user gets
+    the engine's message (the format, what to do), not mss's exception."""
+    with Xvfb(width=320, height=240, depth=16) as server:
+        for kwargs in ({}, {"monitor": 1}, {"region": (0, 0, 10, 10)}):
+            with pytest.raises(CaptureError) as info:
+                open_source(display=server.display, **kwargs)
+            message = str(info.value)
+            assert message.startswith(f"cannot capture X display '{server.display}': unsupported X pixel format "
+                                      "(depth 16, red/green/blue masks 0xf800/0x7e0/0x1f)"), message
+            assert message.endswith("Run the X server at depth 24 (for Xvfb: -screen 0 WIDTHxHEIGHTx24)")
+            reason = info.value.fallback_reason  # type: ignore[attr-defined]
+            assert reason.startswith("native x11 grabber: unsupported X pixel format (depth 16")
+        with pytest.raises(CaptureError, match=r"^unsupported X pixel format \(depth 16.*at depth 24$"):
+            open_source(display=server.display, backend="x11")
+        with pytest.raises(CaptureError, match=r"^mss cannot capture X display .*depth 24 or 32"):
+            open_source(display=server.display, backend="mss")
+
+
+def test_monitor_1_pixels_equal_mss_monitor_1(xvfb: Xvfb, image_window: object) -> None:
+    image_window(scene(200, 300, seed=9), title="monitor-scene", x=410, y=305)  # type: ignore[operator]
+    src = open_source(monitor=1)
+    assert src.backend == "x11" and src.path == "xshm" and src.fallback_reason == ""
+    with mss.MSS(display=xvfb.display) as sct:
+        mon = sct.monitors[1]
+        shot = sct.grab(mon)
+    assert src.rect == (mon["left"], mon["top"], mon["width"], mon["height"])
+    assert np.array_equal(src.grab(), np.frombuffer(shot.raw, np.uint8).reshape(shot.height, shot.width, 4))
 
 
 def test_no_display_and_bad_display(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,14 +166,29 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _shm_segments() -> int:
-    return len(Path("/proc/sysvipc/shm").read_text().splitlines()) - 1
+def _shm_segments() -> set[int]:
+    """SysV SHM segments this process created or has attached. Only ours: other processes' segments
+    come and go while the test runs."""
+    pid = os.getpid()
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()
+    header = lines[0].split()
+    ids = set()
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(), strict=True))
+        if int(row["cpid"]) == pid:
+            ids.add(int(row["shmid"]))
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/SYSV"):
+            ids.add(int(fields[4]))  # a SysV mapping's inode is the segment's shmid (proc(5))
+    return ids
 
 
 def test_no_fd_or_shm_leaks_over_thousands_of_grabs(xvfb: Xvfb) -> None:
     open_source(region=(0, 0, 8, 8)).grab()  # warm up libraries' own one-time fds
     fds, segs = _open_fds(), _shm_segments()
     src = open_source(region=(0, 0, 320, 240))
+    assert len(_shm_segments() - segs) == 1  # the count sees our own segment
     for _ in range(3000):
         src.grab()
     del src
@@ -199,6 +245,44 @@ def test_stream_reports_lost_window(xvfb: Xvfb, image_window: object) -> None:
     assert not stream.running and stream.window_lost
     assert "closed" in stream.error or "hidden" in stream.error
     stream.stop()
+
+
+def _move(display: str, window_id: int, x: int, y: int) -> None:
+    subprocess.run(["xdotool", "windowmove", str(window_id), str(x), str(y)], check=True,
+                   env=dict(os.environ, DISPLAY=display))
+
+
+def test_window_moved_partly_off_screen_stops_the_stream_with_a_clear_error(
+    xvfb: Xvfb, image_window: object
+) -> None:
+    win = image_window(scene(120, 160, seed=10), title="off-the-edge", x=200, y=200)  # type: ignore[operator]
+    stream = CaptureStream(open_source(window="off-the-edge"), fps=100, mode="latest", window=2)
+    grabber = open_source(window="off-the-edge")  # the same, grabbed directly
+    stream.start()
+    assert stream.sink.wait_newer(0, 2.0) > 0, stream.error
+    _move(xvfb.display, win.window_id, 1850, 1000)  # 70x80 of its 160x120 pixels left on screen
+    deadline = time.monotonic() + 5
+    while stream.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not stream.running, "still capturing a window that is partly off screen"
+    assert stream.error == ("the captured window moved partly off screen (capture area 1850,1000,160,120 on a "
+                            "1920x1080 screen); move it back fully on screen")
+    assert not stream.window_lost  # the window is still there
+    stream.stop()
+
+    with pytest.raises(CaptureError, match="moved partly off screen") as info:
+        grabber.grab()
+    assert not isinstance(info.value, ValueError)  # not bad input from the caller
+    with pytest.raises(CaptureError, match="moved partly off screen"):
+        grabber.grab()  # again, rather than the X server's BadMatch
+    _move(xvfb.display, win.window_id, 300, 250)
+    deadline = time.monotonic() + 5
+    while grabber.rect[:2] != (300, 250) and time.monotonic() < deadline:
+        with contextlib.suppress(CaptureError):
+            grabber.grab()
+        time.sleep(0.02)
+    assert grabber.rect == (300, 250, 160, 120)
+    assert grabber.grab().shape == (120, 160, 4)  # back on screen: grabbing resumes
 
 
 def test_public_api_is_reexported() -> None:

@@ -67,30 +67,51 @@ def test_queue_in_place_views_are_zero_copy_and_read_only() -> None:
 
 
 def test_latest_ring_windows_are_contiguous_recent_and_never_torn() -> None:
-    window = 4
+    """A reader that always wants the newest window sees every published frame either as the newest of
+    a window it accepted or as skipped over between two such windows (a torn copy is one way to skip:
+    the next attempt is on a newer frame). Every accepted window is checked byte for byte."""
+    n, window = 30000, 4
     ring = _native.LatestRing(window, SHAPE, slack=2)
-    producer = _native.StressProducer(ring, 30000)
+    producer = _native.StressProducer(ring, n)
     out = np.empty((window, *SHAPE), np.uint8)
-    accepted = rejected = 0
-    producer.start()
-    last_end = -1
-    while not producer.done:
-        n = ring.wait_newer(max(last_end, window - 1), 0.05)
-        if n < window:
-            continue
-        end = n - 1
+    accepted = skipped = 0
+    accepted_ends: set[int] = set()
+    torn: set[int] = set()  # ends whose copy the producer overwrote meanwhile: reported, never used
+    last_end = -1  # frames 0..window-2 are skipped by construction: no complete window ends there
+
+    def take(end: int) -> bool:
+        nonlocal accepted, skipped, last_end
         stamp = ring.copy_window(end, out)
         if stamp is None:
-            rejected += 1  # the producer overwrote it while we copied: reported, never used
-            continue
-        accepted += 1
-        last_end = end
+            torn.add(end)
+            return False
         for k in range(window):
-            assert np.array_equal(out[k], expected(end - window + 1 + k)), "torn frame in window"
+            assert np.array_equal(out[k], expected(end - window + 1 + k)), f"torn frame in window {end}"
         assert stamp[1] == end
+        assert end > last_end, f"window {end} taken twice or out of order (after {last_end})"
+        accepted += 1
+        accepted_ends.add(end)
+        skipped += end - last_end - 1
+        last_end = end
+        return True
+
+    producer.start()
+    while not producer.done:
+        # A complete window strictly newer than the last accepted one.
+        after = max(last_end + 1, window - 1)
+        published = ring.wait_newer(after, 0.05)
+        if published > after:
+            take(published - 1)
     producer.join()
-    assert accepted > 100
-    assert ring.published == 30000
+    assert ring.published == producer.published == n
+    if last_end < n - 1:
+        assert take(n - 1), "the final window tore with no producer running"
+    assert last_end == n - 1
+    assert accepted + skipped == ring.published  # every frame accepted as a newest or skipped over
+    assert len(accepted_ends) == accepted > 100
+    # A torn end is never accepted later (its slots stay overwritten): it is one of the skipped frames.
+    assert not torn & accepted_ends
+    assert len(torn) <= skipped
 
 
 def test_latest_ring_keeps_the_newest_window() -> None:

@@ -6,6 +6,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -36,7 +37,7 @@ struct X11Grabber::Impl {
     if (o.window_id != 0) window = static_cast<::Window>(o.window_id);
     if (!o.window_title.empty()) window = x11::find_window(d, o.window_title);
     if (window != 0) {
-      const x11::WindowInfo g = x11::window_geometry(d, window);
+      const x11::WindowInfo g = x11::window_geometry(d, window, x11::WindowLookup::kOpening);
       win_x = g.x, win_y = g.y, win_w = g.width, win_h = g.height;
       // ConfigureNotify tells us when it moves, DestroyNotify/UnmapNotify when it goes away.
       XSelectInput(d, window, StructureNotifyMask);
@@ -51,7 +52,7 @@ struct X11Grabber::Impl {
                             (window ? "window (" : "screen (") + std::to_string(win_w) + "x" +
                             std::to_string(win_h) + "); pick X,Y,W,H inside it");
     }
-    check_on_screen();
+    check_on_screen(false);
     check_format();
     if (!o.use_shm) {
       reason = "MIT-SHM disabled by the caller";
@@ -81,20 +82,31 @@ struct X11Grabber::Impl {
     Visual* v = DefaultVisual(d, DefaultScreen(d));
     const int depth = DefaultDepth(d, DefaultScreen(d));
     if ((depth != 24 && depth != 32) || v->red_mask != 0xff0000 || v->green_mask != 0xff00 || v->blue_mask != 0xff) {
-      throw CaptureError("unsupported X pixel format (depth " + std::to_string(depth) +
+      // The text before ';' names the format; engine.capture quotes it when mss refuses it too.
+      char masks[96];
+      std::snprintf(masks, sizeof masks, "red/green/blue masks 0x%lx/0x%lx/0x%lx", v->red_mask, v->green_mask,
+                    v->blue_mask);
+      throw CaptureError("unsupported X pixel format (depth " + std::to_string(depth) + ", " + masks +
                          "); the engine reads 24/32-bit BGRX. Run the X server at depth 24");
     }
   }
 
   std::array<int, 4> abs_rect() const { return {win_x + rel[0], win_y + rel[1], rel[2], rel[3]}; }
 
-  void check_on_screen() const {
+  // XShmGetImage/XGetSubImage of the root fail with BadMatch on any pixel outside the screen.
+  // capturing: the area was fine at open and the window moved since, which is no bad input from the
+  // caller but a capture that cannot go on (CaptureError, so a capture loop stops with this message).
+  void check_on_screen(bool capturing) const {
     const auto [x, y, w, h] = abs_rect();
     const int sw = conn.screen_width(), sh = conn.screen_height();
-    if (x < 0 || y < 0 || x + w > sw || y + h > sh) {
-      throw InvalidArgument("capture area " + rect_str(x, y, w, h) + " is outside the screen (" + std::to_string(sw) +
-                            "x" + std::to_string(sh) + "); move the window fully on screen or pick a region inside it");
+    if (x >= 0 && y >= 0 && x + w <= sw && y + h <= sh) return;
+    const std::string screen = std::to_string(sw) + "x" + std::to_string(sh);
+    if (capturing) {
+      throw CaptureError("the captured window moved partly off screen (capture area " + rect_str(x, y, w, h) +
+                         " on a " + screen + " screen); move it back fully on screen");
     }
+    throw InvalidArgument("capture area " + rect_str(x, y, w, h) + " is outside the screen (" + screen +
+                          "); move the window fully on screen or pick a region inside it");
   }
 
   void setup_shm() {
@@ -180,19 +192,23 @@ struct X11Grabber::Impl {
     if (moved) {
       // Coordinates in ConfigureNotify are relative to the parent (a window manager's frame), so ask
       // for absolute ones.
-      const x11::WindowInfo g = x11::window_geometry(d, window);
+      const x11::WindowInfo g = x11::window_geometry(d, window, x11::WindowLookup::kFollowing);
       win_x = g.x, win_y = g.y;
       if (rel[0] + rel[2] > g.width || rel[1] + rel[3] > g.height) {
         throw WindowLost("the captured window shrank to " + std::to_string(g.width) + "x" +
                          std::to_string(g.height) + ", smaller than the capture region");
       }
-      check_on_screen();
     }
   }
 
   BgraView grab() {
     conn.check_alive();
-    if (window != 0) follow_window();
+    if (window != 0) {
+      follow_window();
+      // Every grab, not only after a move: a caller that keeps grabbing after this error gets it
+      // again (not a BadMatch), and grabbing resumes once the window is back on screen.
+      check_on_screen(true);
+    }
     Display* d = conn.get();
     const auto [x, y, w, h] = abs_rect();
     int err = 0;

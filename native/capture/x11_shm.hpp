@@ -1,7 +1,8 @@
 // X11 screen grabber: MIT-SHM XShmGetImage (the X server writes straight into our shared memory),
 // falling back to XGetSubImage into a preallocated image when SHM cannot be used, with the reason
 // recorded. Captures the root window, or a window found by id or title (its inside, or a region of
-// it), and follows the window when it moves.
+// it), and follows the window when it moves. A window moved (partly) off screen cannot be grabbed:
+// grab() throws CaptureError saying so until it is back on screen.
 #pragma once
 
 #include <array>

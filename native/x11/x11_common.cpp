@@ -122,7 +122,7 @@ std::string window_title(Display* dpy, ::Window w) {
   return title;
 }
 
-WindowInfo window_geometry(Display* dpy, ::Window w) {
+WindowInfo window_geometry(Display* dpy, ::Window w, WindowLookup lookup) {
   ErrorTrap trap(dpy);
   XWindowAttributes a{};
   const Status ok = XGetWindowAttributes(dpy, w, &a);
@@ -130,7 +130,13 @@ WindowInfo window_geometry(Display* dpy, ::Window w) {
   ::Window child = 0;
   const Bool tr = ok ? XTranslateCoordinates(dpy, w, DefaultRootWindow(dpy), 0, 0, &x, &y, &child) : False;
   if (!ok || !tr || trap.sync() != 0) {
-    throw WindowLost("window " + hex_id(w) + " no longer exists");
+    // X cannot tell "never existed" from "destroyed earlier" (both are BadWindow); the caller's
+    // context can: an id handed to us at open time that fails never named a window we saw.
+    if (lookup == WindowLookup::kOpening) {
+      throw InvalidArgument("no window with id " + hex_id(w) + " on X display '" + DisplayString(dpy) +
+                            "'; list the windows with `xwininfo -root -tree` or pass a window title");
+    }
+    throw WindowLost("the captured window " + hex_id(w) + " no longer exists");
   }
   if (a.map_state != IsViewable) throw WindowLost("window '" + window_title(dpy, w) + "' is not visible (unmapped)");
   return WindowInfo{static_cast<unsigned long>(w), window_title(dpy, w), x, y, a.width, a.height};

@@ -75,7 +75,13 @@ std::vector<WindowInfo> list_windows(Display* dpy);
 // Exact title first, then a unique case-insensitive substring; throws InvalidArgument listing the
 // candidates otherwise.
 ::Window find_window(Display* dpy, const std::string& title);
-// Absolute geometry of a window's inside; throws WindowLost when it is gone or unmapped.
-WindowInfo window_geometry(Display* dpy, ::Window w);
+// Why a window's geometry is asked for, which decides what a missing window means.
+enum class WindowLookup {
+  kOpening,    // the id came from the caller: a missing window is bad input (InvalidArgument)
+  kFollowing,  // we were capturing it: a missing window went away (WindowLost)
+};
+// Absolute geometry of a window's inside. Throws (see WindowLookup) when no window has that id, and
+// WindowLost when it is unmapped.
+WindowInfo window_geometry(Display* dpy, ::Window w, WindowLookup lookup);
 
 }  // namespace engine::x11
