@@ -8,8 +8,12 @@ Backends are chosen per OS from ``INPUTS``; :func:`default_input` is the first o
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import select
+import stat
+import struct
 import sys
 import threading
 from collections import deque
@@ -115,43 +119,77 @@ _CLOCK_MONOTONIC = 1
 _EV_KEY = 1
 
 
-class EvdevInput:
-    """Keyboards and mice from /dev/input through python-evdev, kernel timestamps on CLOCK_MONOTONIC."""
+_INPUT_GROUP_FIX = ("add yourself to the 'input' group (sudo usermod -aG input $USER, then log in again) or add a "
+                    "udev rule giving you read access")
 
-    def __init__(self, actions: list[str], hotkeys: list[str], devices: list[str] | None = None) -> None:
+
+def event_devices(input_dir: str | os.PathLike[str] = "/dev/input") -> list[str]:
+    """The event character devices of ``input_dir``, readable or not, sorted.
+
+    evdev.list_devices() leaves out the devices this user cannot open (even with writable=False it checks
+    R_OK), which would turn "permission denied" into "no devices": here opening them tells the two apart.
+    """
+    out = []
+    for entry in sorted(glob.glob(os.path.join(os.fspath(input_dir), "event*"))):
+        with contextlib.suppress(OSError):  # gone since the glob: as if never listed
+            if stat.S_ISCHR(os.stat(entry).st_mode):
+                out.append(entry)
+    return out
+
+
+class EvdevInput:
+    """Keyboards and mice from /dev/input through python-evdev, kernel timestamps on CLOCK_MONOTONIC.
+
+    devices: the event device paths to read (default: every event device of ``input_dir`` that reports
+    one of the configured keys). A device that cannot be opened or is not an input device is an
+    EngineError naming it and the fix, when no device is left to read.
+    """
+
+    def __init__(self, actions: list[str], hotkeys: list[str], devices: list[str] | None = None,
+                 input_dir: str | os.PathLike[str] = "/dev/input") -> None:
         try:
             import evdev
         except ImportError as e:  # pragma: no cover - evdev is a Linux dependency
             raise EngineError("python-evdev is not installed; pip install evdev, or use --input x11") from e
+        import fcntl  # POSIX only: this module is imported on Windows too
+
         self._codes = {evdev_code(n): i for i, n in enumerate(actions)}
         self._hot = {evdev_code(n): -(i + 1) for i, n in enumerate(hotkeys)}
         wanted = set(self._codes) | set(self._hot)
-        paths = devices if devices is not None else sorted(evdev.list_devices())
+        paths = devices if devices is not None else event_devices(input_dir)
         if not paths:
-            raise EngineError("no input devices under /dev/input (none exist or none are readable): add yourself "
-                              "to the 'input' group (sudo usermod -aG input $USER, log in again) or add a udev "
-                              "rule, or use --input x11")
-        self._devices = []
-        denied = []
+            raise EngineError(f"no input devices under {os.fspath(input_dir)} (in a container or VM, pass the "
+                              "keyboard through); or use --input x11")
+        self._devices: list[Any] = []
+        denied: list[str] = []
+        failed: list[str] = []
         for p in paths:
             try:
                 dev = evdev.InputDevice(p)
             except PermissionError:
                 denied.append(p)
                 continue
-            keys = set(dev.capabilities().get(_EV_KEY, []))
-            if keys & wanted:
-                import fcntl
-                import struct
-
+            except OSError as e:  # ENOENT, ENODEV, ENXIO, ENOTTY (not an input device), ...
+                failed.append(f"{p} ({e.strerror or e})")
+                continue
+            try:
+                keys = set(dev.capabilities().get(_EV_KEY, []))
+                if not keys & wanted:
+                    dev.close()
+                    continue
                 fcntl.ioctl(dev.fd, _EVIOCSCLOCKID, struct.pack("i", _CLOCK_MONOTONIC))
-                self._devices.append(dev)
-            else:
+            except OSError as e:  # unplugged between open and setup
                 dev.close()
+                failed.append(f"{p} ({e.strerror or e})")
+                continue
+            self._devices.append(dev)
         if not self._devices:
-            why = (f"permission denied on {', '.join(denied)}: add yourself to the 'input' group "
-                   "(sudo usermod -aG input $USER, log in again) or add a udev rule" if denied
-                   else "no device reports the configured keys")
+            if denied:
+                why = f"permission denied on {', '.join(denied)}: {_INPUT_GROUP_FIX}"
+            elif failed:
+                why = f"cannot open {', '.join(failed)}; check these are input event devices that are plugged in"
+            else:
+                why = "no device reports the configured keys"
             raise EngineError(f"cannot read the keyboard/mouse through evdev: {why}; or use --input x11")
         self._queue: deque[tuple[int, int, int]] = deque()
         self._held: dict[int, bool] = {}
@@ -223,6 +261,6 @@ def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str =
 
 
 __all__ = [
-    "INPUTS", "EvdevInput", "InputSource", "RawInput", "X11Input", "default_input", "hotkey_listener",
-    "hotkeys_available", "inputs_for", "open_input",
+    "INPUTS", "EvdevInput", "InputSource", "RawInput", "X11Input", "default_input", "event_devices",
+    "hotkey_listener", "hotkeys_available", "inputs_for", "open_input",
 ]

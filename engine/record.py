@@ -40,7 +40,13 @@ HOLDBACK_NS = 30_000_000
 # Crash recovery keeps every frame older than a second, so batching costs nothing there.
 BATCH_NS = 50_000_000
 MAX_FPS = 1000.0
+# Larger than any screen: a bound that keeps a typo (99999x99999) a clear error, not a failed allocation.
+MAX_SIDE = 8192
 QUEUE_BYTES = 512 << 20
+# With stderr not a terminal (a log file, a pipe), the status goes out as whole lines this often, the
+# first one this long after recording starts (at once it would only say 0 frames).
+STATUS_LINE_INTERVAL_S = 5.0
+STATUS_LINE_FIRST_S = 1.0
 
 
 @dataclass
@@ -77,6 +83,9 @@ class RecordConfig:
             raise EngineError(f"--color must be gray or rgb, not {self.color!r}")
         if self.size is not None and (self.size[0] <= 0 or self.size[1] <= 0):
             raise EngineError(f"--size must be positive, got {self.size[0]}x{self.size[1]}")
+        if self.size is not None and max(self.size) > MAX_SIDE:
+            raise EngineError(f"--size {self.size[0]}x{self.size[1]} is too large: each side must be at most "
+                              f"{MAX_SIDE} (and at most the captured area)")
         if self.window is not None and self.monitor is not None:
             raise EngineError("give --window or --monitor, not both (--region may narrow a window)")
         self.actions = parse_actions(self.actions)
@@ -130,6 +139,8 @@ class Recorder:
         self.out = out if out is not None else sys.stderr
         self._stop = threading.Event()
         self._stop_reason = ""
+        self._next_status_line = 0.0  # time.monotonic() of the next status line when out is not a tty
+        self._uncommitted = 0  # frames taken from the queue whose commit failed
 
     def stop(self, reason: str = "request") -> None:
         if not self._stop.is_set():
@@ -141,19 +152,31 @@ class Recorder:
         c = self.config
         source = open_source(region=c.region, window=c.window, monitor=c.monitor, backend=c.backend,
                              display=c.display)
-        size = c.size or auto_size(source.width, source.height)
-        frame_bytes = size[0] * size[1] * (1 if c.color == "gray" else 3)
-        capacity = int(max(16, min(c.fps * c.queue_seconds, QUEUE_BYTES // frame_bytes)))
-        stream = CaptureStream(source, fps=c.fps, size=size, color=c.color, mode="queue", capacity=capacity)
-        roles = list(DEFAULT_HOTKEYS)
-        inputs = open_input(c.input, c.actions, [c.hotkeys.get(r, DEFAULT_HOTKEYS[r]) for r in roles],
-                            c.display or "")
-        writer = SessionWriter.create(
-            c.data_dir, name=c.name, game=c.game, fps=c.fps, frame_shape=stream.frame_shape, color=c.color,
-            actions=c.actions, resize=size,
-            source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect), "window": c.window,
-                    "fallback_reason": source.fallback_reason, "input": c.input},
-        )
+        stream: CaptureStream | None = None
+        inputs: InputSource | None = None
+        try:
+            size = c.size or auto_size(source.width, source.height)
+            if size[0] > source.width or size[1] > source.height:
+                # Upscaled frames hold no more information and cost memory and disk at every frame.
+                raise EngineError(f"--size {size[0]}x{size[1]} is larger than the captured area "
+                                  f"{source.width}x{source.height}; pick at most that")
+            frame_bytes = size[0] * size[1] * (1 if c.color == "gray" else 3)
+            capacity = int(max(16, min(c.fps * c.queue_seconds, QUEUE_BYTES // frame_bytes)))
+            stream = CaptureStream(source, fps=c.fps, size=size, color=c.color, mode="queue", capacity=capacity)
+            roles = list(DEFAULT_HOTKEYS)
+            inputs = open_input(c.input, c.actions, [c.hotkeys.get(r, DEFAULT_HOTKEYS[r]) for r in roles],
+                                c.display or "")
+            writer = SessionWriter.create(
+                c.data_dir, name=c.name, game=c.game, fps=c.fps, frame_shape=stream.frame_shape, color=c.color,
+                actions=c.actions, resize=size,
+                source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
+                        "window": c.window, "fallback_reason": source.fallback_reason, "input": c.input},
+            )
+        except BaseException:
+            if inputs is not None:
+                inputs.stop()
+            source.close()
+            raise
         return source, stream, inputs, writer
 
     # -- the writer loop -----------------------------------------------------------------------
@@ -172,6 +195,10 @@ class Recorder:
         active_ns = 0
         active_since = 0
         error = ""
+        storage_failed = False
+        unwritten = 0  # frames captured but never written: still queued when storage failed
+        self._uncommitted = 0
+        self._next_status_line = 0.0
         try:
             inputs.start()
             if c.wait_for_start:
@@ -228,6 +255,7 @@ class Recorder:
                 self._sleep_until_work(queue)
         except StorageError as e:
             error = str(e)
+            storage_failed = True
             self._stop_reason = self._stop_reason or "storage error"
         finally:
             stream.stop()
@@ -241,6 +269,9 @@ class Recorder:
                 self._drain(queue, labeler, writer, t_scratch, tick_scratch, None)
             except StorageError as e:
                 error = error or str(e)
+                storage_failed = True
+            if storage_failed:
+                unwritten = self._uncommitted + int(queue.available())
             inputs.stop()
             stats = stream.stats()
             writer.note_dropped(int(stats["late_ticks"] + stats["dropped"]))
@@ -249,7 +280,7 @@ class Recorder:
             source.close()
         if self._stop_reason == "":
             self._stop_reason = "end"
-        summary = self._summary(meta, writer, stats, active_ns, error)
+        summary = self._summary(meta, writer, stats, active_ns, error, storage_failed, unwritten)
         if error:
             raise RecordingStopped(error, summary)
         return summary
@@ -280,7 +311,11 @@ class Recorder:
             buf = writer.frames_buffer(n - done)
             k = queue.pop_into(buf, t_scratch[: len(buf)], tick_scratch[: len(buf)])
             t = t_scratch[:k]
-            writer.commit(k, t, labeler.label(t))
+            try:
+                writer.commit(k, t, labeler.label(t))
+            except StorageError:
+                self._uncommitted += k  # popped from the queue, never written
+                raise
             done += k
         return done
 
@@ -308,24 +343,43 @@ class Recorder:
                 f"{drops} dropped | {writer.bytes_on_disk / 1e6:.1f} MB")
 
     def _print_status(self, text: str) -> None:
+        """On a terminal, rewrite one line in place; elsewhere (a log, a pipe) print whole lines on a
+        steady deadline, STATUS_LINE_FIRST_S in and then every STATUS_LINE_INTERVAL_S, so a log is not
+        flooded."""
         if self.out.isatty():
             print("\r" + text, end="", file=self.out, flush=True)
-        elif int(time.monotonic() * 2) % 10 == 0:  # every ~5 s when not a terminal
-            print(text, file=self.out, flush=True)
+            return
+        now = time.monotonic()
+        if self._next_status_line == 0.0:
+            self._next_status_line = now + STATUS_LINE_FIRST_S
+        if now < self._next_status_line:
+            return
+        print(text, file=self.out, flush=True)
+        self._next_status_line += STATUS_LINE_INTERVAL_S
+        if self._next_status_line <= now:  # the writer was held up: skip the missed lines, no burst
+            self._next_status_line = now + STATUS_LINE_INTERVAL_S
 
     def _summary(self, meta: dict[str, Any], writer: SessionWriter, stats: dict[str, int], active_ns: int,
-                 error: str) -> RecordSummary:
+                 error: str, storage_failed: bool = False, unwritten: int = 0) -> RecordSummary:
         c = self.config
         frames = int(meta["frames"])
-        active = active_ns / 1e9
-        achieved = frames / active if active > 0 else 0.0
         dropped = int(stats["late_ticks"] + stats["dropped"])
         warnings = []
-        if frames and achieved < 0.95 * c.fps:
-            warnings.append(f"achieved {achieved:.2f} fps, below 95% of the target {c.fps:g}")
+        if storage_failed:
+            # The frames captured after the last write are lost with the disk, not because capture was
+            # slow: the rate is that of the part actually recorded, and no rate warning is due.
+            span = float(meta.get("duration_s", 0.0))
+            achieved = frames / span if span > 0 else 0.0
+            lost = f"; {unwritten} captured frames not yet written were lost" if unwritten else ""
+            warnings.append(f"recording stopped on a storage error: {error}{lost}")
+        else:
+            active = active_ns / 1e9
+            achieved = frames / active if active > 0 else 0.0
+            if frames and achieved < 0.95 * c.fps:
+                warnings.append(f"achieved {achieved:.2f} fps, below 95% of the target {c.fps:g}")
         if dropped:
             warnings.append(f"{dropped} frames dropped: the machine could not keep up (lower --fps or --size)")
-        if error:
+        if error and not storage_failed:
             warnings.append(f"stopped early: {error}; everything recorded so far is kept")
         if self.out.isatty():
             print(file=self.out)

@@ -130,6 +130,9 @@ def run_cli(*args: str, env: dict | None = None, **kw: object) -> subprocess.Com
         (["--size", "160"], "not WIDTHxHEIGHT"),
         (["--region", "1,2,3"], "not X,Y,W,H"),
         (["--region", "1900,0,100,100"], "outside the screen"),
+        (["--region", "-10,0,100,100"], "region -10,0,100,100 is outside the screen"),  # not "expected one argument"
+        (["--size", "99999x99999"], "each side must be at most 8192"),
+        (["--region", "0,0,200,100", "--size", "400x300"], "larger than the captured area 200x100"),
         (["--window", "there is no such window"], "no window titled"),
         (["--actions", "left,jump"], "unknown action 'jump'"),
         (["--actions", "left,left"], "left given twice"),
@@ -171,12 +174,13 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
     return proc, path
 
 
-def test_sigterm_finishes_the_session_cleanly(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_finishes_the_session_cleanly(xvfb, tmp_path, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
     proc, path = _start(tmp_path)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "stopped by SIGTERM" in out and str(path) in out
+    assert f"stopped by {sig.name}" in out and str(path) in out and "Traceback" not in err
     ses = Session.open(path)
     assert ses.meta["status"] == "complete" and len(ses) == ses.meta["frames"] >= 60
 
@@ -204,7 +208,10 @@ def test_disk_full_stops_keeps_what_was_written_and_says_so(xvfb, tmp_path) -> N
     r = run_cli("--countdown", "0", "--region", "0,0,320,240", "--fps", "120", "--duration", "30", "--data-dir",
                 str(tmp_path), "--name", "full", preexec_fn=cap)
     assert r.returncode == 1, r.stderr
-    assert "stopped early" in r.stderr and "Traceback" not in r.stderr
+    assert "recording stopped on a storage error: file size limit" in r.stderr and "Traceback" not in r.stderr
+    assert "stopped by storage error" in r.stderr
+    # The frames lost with the disk are not a slow machine: no rate warning about them.
+    assert "below 95%" not in r.stderr
     ses = Session.open(tmp_path / "sessions" / "full")
     assert len(ses) > 0 and ses.frames.shape[0] == len(ses) and "error" in ses.meta
 
@@ -255,6 +262,76 @@ def test_wait_for_start_hotkey(xvfb, tmp_path) -> None:  # type: ignore[no-untyp
     ts = Session.open(summary.path).timestamps[:]
     assert ts[0] - t0 > 700_000_000  # nothing before the start hotkey
     assert summary.frames >= 10
+
+
+def test_status_lines_go_to_a_stderr_that_is_not_a_terminal(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("--countdown", "0", "--region", "0,0,64,48", "--duration", "2", "--data-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    status = [line for line in r.stderr.splitlines() if line.startswith("rec ")]
+    assert status and all(" frames | " in line and "\r" not in line for line in status), r.stderr
+    assert "recorded " in r.stdout
+
+
+def test_summary_warns_when_frames_drop_and_the_rate_falls(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A writer held up for a second (a slow disk, a busy machine) with a 16-frame queue at 100 fps: the
+    capture thread keeps its rate and drops what does not fit, so the summary must say so."""
+    held: list[str] = []
+
+    def stall(text: str) -> None:
+        if not held:
+            held.append(text)
+            time.sleep(1.0)  # the writer thread (this one) drains nothing meanwhile
+
+    cfg = RecordConfig(region=(0, 0, 64, 48), fps=100, actions=["left"], data_dir=tmp_path, countdown=0,
+                       duration=2.0, queue_seconds=0.05)
+    summary = Recorder(cfg).run(install_signals=False, on_status=stall)
+    assert summary.queue_drops > 0 and summary.dropped >= summary.queue_drops
+    assert any("below 95% of the target 100" in w for w in summary.warnings), summary.warnings
+    assert any(f"{summary.dropped} frames dropped" in w for w in summary.warnings), summary.warnings
+    assert sum(line.startswith("warning: ") for line in summary.lines()) == len(summary.warnings) == 2
+    ses = Session.open(summary.path)
+    assert ses.meta["dropped"] == summary.dropped and len(ses) == summary.frames
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('fps = "abc"', "fps in [g] must be a positive number, got 'abc'"),
+        ("fps = -3", "fps in [g] must be a positive number, got -3"),
+        ("fps = true", "fps in [g] must be a positive number, got True"),
+        ('countdown = "x"', "countdown in [g] must be a number >= 0, got 'x'"),
+        ('monitor = "first"', "monitor in [g] must be an integer, got 'first'"),
+        ("size = 5", 'size in [g] must be a size "WxH"'),
+        ('region = "1,2,3"', 'region in [g] must be a rectangle "X,Y,W,H"'),
+        ('color = "sepia"', "color in [g] must be one of gray, rgb, got 'sepia'"),
+        ('input = "joystick"', "input in [g] must be one of"),
+        ('hotkeys = "stop"', "hotkeys in [g] must be hotkeys like"),
+        ("wait = 1", "wait in [g] must be true or false, got 1"),
+        ("actions = {left = 1}", "actions in [g] must be a string"),
+        ("bogus = 1", "unknown key 'bogus' in [g]; valid keys: fps, window, region"),
+        ("[g.inner]\nfps = 1", "unknown key 'inner' in [g]"),
+    ],
+)
+def test_bad_toml_values_get_one_line_naming_file_and_key(tmp_path: Path, toml: str, message: str) -> None:
+    conf = tmp_path / "games.toml"
+    conf.write_text(f"[g]\n{toml}\n")
+    r = run_cli("--config", str(conf), "--game", "g", "--data-dir", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"engine-record: config {conf}: ") and message in lines[0], \
+        r.stderr
+    assert not (tmp_path / "sessions").exists()
+
+
+def test_toml_values_take_the_flags_forms(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    conf = tmp_path / "games.toml"
+    conf.write_text('countdown = "0"\n[g]\nfps = "20"\nregion = [0, 0, 64, 48]\nsize = [32, 24]\n'
+                    'actions = ["left", "up"]\nhotkeys = "stop=f11"\n')
+    r = run_cli("--config", str(conf), "--game", "g", "--duration", "0.3", "--data-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (info,) = sessions(tmp_path, game="g")
+    meta = Session.open(info.path).meta
+    assert meta["fps"] == 20 and meta["frame_shape"] == [24, 32] and meta["actions"] == ["left", "up"]
 
 
 def test_toml_config_per_game_and_flags_win(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -455,3 +455,22 @@ def test_engine_sessions_reads_engine_data_dir(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "engine.cli.sessions", "--game", "kart"], capture_output=True,
                          text=True, env=env, check=True)
     assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["b1", "c1"]
+
+
+def test_the_package_exports_session_and_sessions_without_loading_them_at_import(tmp_path: Path) -> None:
+    code = ("import sys, engine; lazy = 'engine.session' not in sys.modules; "
+            "from engine import Session, sessions; import engine.session as s; "
+            "print(lazy, Session is s.Session, sessions is s.sessions, "
+            "{'Session', 'sessions'} <= set(engine.__all__))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["True"] * 4, r.stderr
+    import engine
+
+    with SessionWriter.create(tmp_path, name="s1", game="racer", fps=30, frame_shape=(2, 3), color="gray",
+                              actions=["left"], resize=None, source=SOURCE) as w:
+        buf = w.frames_buffer(1)
+        buf[:] = 7
+        w.commit(1, np.array([5], np.int64), np.ones((1, 1), np.uint8))
+    (info,) = engine.sessions(tmp_path, game="racer")
+    ses = engine.Session.open(info.path)
+    assert len(ses) == 1 and (ses.frames[0] == 7).all() and ses.actions[0, 0] == 1 and ses.timestamps[0] == 5

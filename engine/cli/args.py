@@ -4,16 +4,48 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+# A value that starts like a negative number ("-10,0,100,100", "-5x3"): argparse only takes bare numbers
+# ("-10", "-1.5") as values, and anything else that starts with "-" as the next flag.
+_NEGATIVE_VALUE = re.compile(r"-\d")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag prints one line ('prog: error: ...; see --help') and exits 2."""
+    """argparse, but a bad flag prints one line ('prog: error: ...; see --help') and exits 2, and a flag's
+    value may start with a minus sign followed by a digit (``--region -10,0,100,100``)."""
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self._attach_negative_values(argv), namespace)
+
+    def _attach_negative_values(self, argv: list[str]) -> list[str]:
+        """Rewrite ``--flag -10,0`` as ``--flag=-10,0`` for flags that take exactly one value, so argparse
+        hands the value to the flag's type (and its message) instead of saying "expected one argument"."""
+        out: list[str] = []
+        i = 0
+        while i < len(argv):
+            tok = argv[i]
+            out.append(tok)
+            i += 1
+            if tok == "--":
+                out.extend(argv[i:])
+                break
+            action = self._option_string_actions.get(tok)
+            if (action is not None and action.nargs is None and i < len(argv)
+                    and _NEGATIVE_VALUE.match(argv[i]) and argv[i] not in self._option_string_actions):
+                out[-1] = f"{tok}={argv[i]}" if tok.startswith("--") else f"{tok}{argv[i]}"
+                i += 1
+        return out
 
 
 def positive_float(text: str) -> float:

@@ -20,8 +20,10 @@ Hotkeys (not recorded): F9 starts when --wait is given, F10 pauses/resumes, F12 
 --hotkeys start=f9,pause=f10,stop=f12. Ctrl-C and SIGTERM also stop cleanly; the session is kept.
 
 Config file (TOML): top-level keys and/or one table per game, selected by --game, with the long flag
-names as keys (fps, window, region, monitor, size, color, actions, name, data-dir, duration, countdown,
-input, hotkeys, backend, display). Flags given on the command line win. Example:
+names as keys (fps, window, region, monitor, size, color, actions, game, name, data-dir, duration,
+countdown, input, hotkeys, backend, display, wait = true/false). Values are checked like the flags
+(numbers as numbers or strings; region, size and actions also as arrays). Flags given on the command
+line win. Example:
 
   [racer]
   fps = 30
@@ -34,6 +36,16 @@ List sessions with engine-sessions.
 """
 
 
+def _hotkeys(text: str) -> dict[str, str]:
+    out = dict(DEFAULT_HOTKEYS)
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        role, sep, key = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"wants ROLE=KEY pairs like stop=f12, got {part!r}")
+        out[role.strip().lower()] = key.strip().lower()
+    return out
+
+
 def build_parser() -> a.Parser:
     p = a.Parser(prog="engine-record", description=__doc__, epilog=EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,21 +54,24 @@ def build_parser() -> a.Parser:
     src.add_argument("--window", type=a.window, help="window title (exact, or a unique substring) or X window id")
     src.add_argument("--region", type=a.region, metavar="X,Y,W,H",
                      help="rectangle on the screen, or inside --window")
-    src.add_argument("--monitor", type=int, metavar="N", help="monitor N (mss numbering: 1 = first, 0 = all)")
+    src.add_argument("--monitor", type=a.integer, metavar="N", help="monitor N (mss numbering: 1 = first, 0 = all)")
     src.add_argument("--backend", help=f"capture backend: {', '.join(('default', *BACKENDS))}")
     src.add_argument("--display", help="X display (default $DISPLAY)")
     fmt = p.add_argument_group("frames")
     fmt.add_argument("--size", type=a.size, metavar="WxH",
-                     help="stored frame size (default: the area divided by the smallest integer factor that "
-                          "makes it at most 320 wide)")
+                     help="stored frame size, at most the captured area and 8192 a side (default: the area "
+                          "divided by the smallest integer factor that makes it at most 320 wide)")
     fmt.add_argument("--color", choices=("gray", "rgb"), help="stored colour (default gray)")
     lab = p.add_argument_group("actions")
     lab.add_argument("--actions", help=f"actions to record, in column order (default {','.join(DEFAULT_ACTIONS)})")
     lab.add_argument("--input", choices=INPUTS, help=f"where key events come from (default {default_input()})")
-    lab.add_argument("--hotkeys", help="start=KEY,pause=KEY,stop=KEY (default f9, f10, f12)")
+    lab.add_argument("--hotkeys", type=_hotkeys, metavar="start=KEY,pause=KEY,stop=KEY",
+                     help="keys that start, pause and stop, never recorded (default f9, f10, f12)")
     ses = p.add_argument_group("session")
-    ses.add_argument("--game", help="game name stored in the session (and the config table to use)")
-    ses.add_argument("--name", help="session name (default GAME_YYYYmmdd-HHMMSS)")
+    ses.add_argument("--game", help="game name stored in the session (and the config table to use); default: "
+                                    "the --window title, else 'game'")
+    ses.add_argument("--name", help="session name (default GAME_YYYYmmddTHHMMSSZ, the UTC start time, with _2, "
+                                    "_3, ... added if taken)")
     ses.add_argument("--data-dir", type=Path, help="where sessions go (default $ENGINE_DATA_DIR or ./data)")
     ses.add_argument("--config", type=Path, help="TOML file with these options (per game)")
     run = p.add_argument_group("run")
@@ -67,54 +82,90 @@ def build_parser() -> a.Parser:
     return p
 
 
-def _hotkeys(text: str) -> dict[str, str]:
-    out = dict(DEFAULT_HOTKEYS)
-    for part in filter(None, (s.strip() for s in text.split(","))):
-        role, sep, key = part.partition("=")
-        if not sep:
-            raise EngineError(f"--hotkeys wants ROLE=KEY pairs like stop=f12, got {part!r}")
-        out[role.strip().lower()] = key.strip().lower()
+# What a config value must be, by the flag's type: the config goes through the flags' own parsers.
+_EXPECTED: dict[Any, str] = {
+    a.positive_float: "a positive number",
+    a.nonnegative_float: "a number >= 0",
+    a.integer: "an integer",
+    a.size: 'a size "WxH" like "160x120"',
+    a.region: 'a rectangle "X,Y,W,H" like "0,40,800,600"',
+    a.window: "a window title or id",
+    _hotkeys: 'hotkeys like "start=f9,pause=f10,stop=f12"',
+    Path: "a path",
+}
+_NOT_IN_CONFIG = ("help", "config")
+
+
+def _config_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The flags a config file may set, by dest (data_dir), from the parser itself."""
+    return {act.dest: act for act in parser._actions if act.option_strings and act.dest not in _NOT_IN_CONFIG}
+
+
+def _config_value(act: argparse.Action, value: Any) -> Any:
+    """A TOML value as the flag would take it; ValueError(what is expected) when it is not one."""
+    if act.nargs == 0:  # a switch (--wait)
+        if isinstance(value, bool):
+            return value
+        raise ValueError("true or false")
+    expected = (f"one of {', '.join(map(str, act.choices))}" if act.choices is not None
+                else _EXPECTED.get(act.type, "a string"))
+    # TOML gives numbers and arrays their own types; the flag parsers take text.
+    if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        text = ("x" if act.dest == "size" else ",").join(str(v) for v in value)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise ValueError(expected)
+    try:
+        out = act.type(text) if callable(act.type) else text
+    except (argparse.ArgumentTypeError, ValueError, TypeError):
+        raise ValueError(expected) from None
+    if act.choices is not None and out not in act.choices:
+        raise ValueError(expected)
     return out
 
 
-def _load_config(path: Path, game: str | None) -> dict[str, Any]:
+def _load_config(path: Path, game: str | None, parser: argparse.ArgumentParser | None = None) -> dict[str, Any]:
+    """The options of ``path`` for ``game`` (top-level keys, then its table), checked and converted by the
+    flags' own parsers, keyed by dest. Every bad key or value is an EngineError naming the file and key."""
     try:
         data = tomllib.loads(path.read_text())
     except OSError as e:
         raise EngineError(f"cannot read config {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise EngineError(f"config {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise EngineError(f"config {path} is not valid TOML: {e}") from None
-    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    items = [(k, v, "") for k, v in data.items() if not isinstance(v, dict)]
     if game is not None:
         if game not in data or not isinstance(data[game], dict):
             games = [k for k, v in data.items() if isinstance(v, dict)]
             raise EngineError(f"config {path} has no [{game}] table; it has: {', '.join(games) or 'none'}")
-        top.update(data[game])
-    return {k.replace("-", "_"): v for k, v in top.items()}
+        items += [(k, v, f" in [{game}]") for k, v in data[game].items()]
+    options = _config_options(parser or build_parser())
+    out: dict[str, Any] = {}
+    for key, value, where in items:
+        act = options.get(key.replace("-", "_"))
+        if act is None:
+            valid = ", ".join(o.option_strings[-1].removeprefix("--") for o in options.values())
+            raise EngineError(f"config {path}: unknown key {key!r}{where}; valid keys: {valid}")
+        try:
+            out[act.dest] = _config_value(act, value)
+        except ValueError as e:
+            raise EngineError(f"config {path}: {key}{where} must be {e}, got {value!r}") from None
+    return out
 
 
-def make_config(ns: argparse.Namespace) -> RecordConfig:
+def make_config(ns: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> RecordConfig:
     values: dict[str, Any] = {}
     if ns.config is not None:
-        values.update(_load_config(ns.config, ns.game))
+        values.update(_load_config(ns.config, ns.game, parser))
+    wait = bool(ns.wait or values.pop("wait", False))
     for key, val in vars(ns).items():
         if val is not None and key not in ("config", "wait"):
-            values[key] = val
-    conv: dict[str, Any] = {"size": a.size, "region": a.region, "hotkeys": _hotkeys}
-    for key, fn in conv.items():
-        if isinstance(values.get(key), str):
-            try:
-                values[key] = fn(values[key])
-            except argparse.ArgumentTypeError as e:
-                raise EngineError(f"{key}: {e}") from None
-    if isinstance(values.get("window"), str):
-        values["window"] = a.window(values["window"])
-    known = set(RecordConfig.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise EngineError(f"unknown option(s) in config: {', '.join(unknown)}")
+            values[key] = val  # flags given on the command line win
     cfg = RecordConfig(**values)
-    cfg.wait_for_start = bool(ns.wait)
+    cfg.wait_for_start = wait
     if isinstance(cfg.actions, str):
         cfg.actions = cfg.actions.split(",")
     if ns.game is None and cfg.window is not None and "game" not in values:
@@ -123,9 +174,10 @@ def make_config(ns: argparse.Namespace) -> RecordConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
     try:
-        cfg = make_config(ns)
+        cfg = make_config(ns, parser)
         summary = Recorder(cfg).run()
     except RecordingStopped as e:
         for line in e.summary.lines():
@@ -134,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     except (EngineError, ValueError, CaptureError) as e:
         print(f"engine-record: {e}", file=sys.stderr)
         return 2
+    except MemoryError:
+        # The frame queue and the session's mapped chunk are sized from --size, --color and --fps.
+        print("engine-record: out of memory for the frame buffers; lower --size, use --color gray or lower --fps",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before recording began (once it has, Ctrl-C stops cleanly)
+        print("engine-record: interrupted before recording started; nothing was recorded", file=sys.stderr)
+        return 130
     for line in summary.lines():
         print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
     return 0
