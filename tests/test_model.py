@@ -9,14 +9,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from engine import _native
 from engine.errors import EngineError
 from engine.play import RUNTIMES, Decoder, Model, ModelError, load_interpreter
+from engine.play.tflite_file import TFLiteFileError, check_tflite
 from engine.sidecar import InputScale, ModelSidecar, SidecarError
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
@@ -109,7 +114,23 @@ def _bad_file(tmp_path: Path, kind: str) -> Path:
         p.write_bytes(good[: len(good) // 2])
     elif kind == "corrupt":  # a valid header, then garbage: passes the identifier check, fails verification
         p.write_bytes(good[:8] + np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    elif kind == "unknown_op":  # structurally sound, but names an operator no runtime has
+        p.write_bytes(_with_unknown_op(good))
     return p
+
+
+def _with_unknown_op(model: bytes) -> bytes:
+    """The model with every operator code set to builtin 9999, located with LiteRT's own schema module."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = bytearray(model)
+    root = schema.Model.GetRootAs(data, 0)
+    for i in range(root.OperatorCodesLength()):
+        table = root.OperatorCodes(i)._tab
+        field = table.Offset(10)  # schema.fbs OperatorCode.builtin_code
+        assert field, "the fixture's operator codes carry builtin_code"
+        struct.pack_into("<i", data, table.Pos + field, 9999)
+    return bytes(data)
 
 
 @pytest.mark.parametrize(
@@ -119,8 +140,9 @@ def _bad_file(tmp_path: Path, kind: str) -> Path:
         ("directory", "is a directory"),
         ("empty", "is empty"),
         ("text", "not a TensorFlow Lite model"),
-        ("truncated", "could not load"),
-        ("corrupt", "could not load"),
+        ("truncated", "is truncated or corrupt"),
+        ("corrupt", "is truncated or corrupt"),
+        ("unknown_op", "ai_edge_litert could not load"),
     ],
 )
 def test_unloadable_file_is_one_clear_line(tmp_path: Path, kind: str, words: str) -> None:
@@ -132,6 +154,39 @@ def test_unloadable_file_is_one_clear_line(tmp_path: Path, kind: str, words: str
         assert words in text and str(path) in text
         assert "re-export" in text or "pass" in text  # says what to do
         assert isinstance(e.value, EngineError)
+
+
+def test_every_truncation_is_refused_before_a_runtime_sees_it(tmp_path: Path) -> None:
+    # Every cut point of the small fixtures, and 200 across each larger one: a cut-off FlatBuffer always
+    # leaves some offset pointing past the end, which the structural check must find.
+    p = tmp_path / "cut.tflite"
+    for name in ALL:
+        good = model_path(name).read_bytes()
+        check_tflite(model_path(name))
+        cuts = range(len(good)) if len(good) < 6000 else np.linspace(0, len(good) - 1, 200).astype(int)
+        for cut in cuts:
+            p.write_bytes(good[:cut])
+            with pytest.raises(TFLiteFileError):
+                check_tflite(p)
+
+
+def test_a_runtime_that_refuses_the_file_is_final(tmp_path: Path) -> None:
+    # LiteRT imports fine and refuses the file: tensorflow.lite must not be tried (it can crash on a file
+    # LiteRT refused). A subprocess, so "tensorflow was never imported" is observable.
+    bad = _bad_file(tmp_path, "unknown_op")
+    code = (
+        "import sys\n"
+        "from engine.play.model import ModelError, load_interpreter\n"
+        "try:\n"
+        f"    load_interpreter({str(bad)!r}, runtimes=('ai_edge_litert', 'tensorflow'))\n"
+        "except ModelError as e:\n"
+        "    print(e)\n"
+        "print('tensorflow imported' if 'tensorflow' in sys.modules else 'tensorflow not imported')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    message, verdict = proc.stdout.strip().splitlines()
+    assert message.startswith(f"ai_edge_litert could not load {bad}") and verdict == "tensorflow not imported"
 
 
 # ---- input transform -------------------------------------------------------------------------------------
@@ -199,6 +254,35 @@ def test_lut_buffer_path_is_bit_exact_with_prepare(any_model: Model) -> None:
         via_set_tensor = any_model.predict(frames)
         assert np.array_equal(via_buffer, via_set_tensor)
         assert via_buffer.dtype == np.float32 and via_buffer.shape == (any_model.output_size,)
+
+
+@pytest.mark.parametrize("skip", [1, 3])
+@pytest.mark.parametrize("name", sorted(p.stem for p in MODELS.glob("*.tflite")))
+def test_native_feed_window_is_bit_exact_with_prepare(name: str, skip: int) -> None:
+    # The play loop's path (frames pushed into a LatestRing, the native feed writing the newest window
+    # through the LUT into the input tensor) against the oracle, for every fixture: float32, uint8, int8,
+    # both layouts, gray and rgb, with and without frame skip, over enough frames to wrap the ring.
+    m = Model.load(model_path(name), overrides={"skip": skip})
+    s = m.spec
+    shape = (s.height, s.width) if s.color == "gray" else (s.height, s.width, 3)
+    ring = _native.LatestRing(s.span, shape, 4)
+    rng = np.random.default_rng(skip)
+    frames = rng.integers(0, 256, (s.span + 12, *shape), dtype=np.uint8)
+    frames[:, 0, 0] = 0
+    frames[:, -1, -1] = 255  # both ends of the LUT in every frame
+    t_ns = 10**9 + np.arange(len(frames), dtype=np.int64) * 33_333_333
+    for end, frame in enumerate(frames):
+        assert _native.push_frame(ring, frame, int(t_ns[end]), end)
+        if end < s.span - 1:
+            continue  # no complete window yet
+        buf = m.input_buffer()
+        stamp = _native.feed_window(ring, end, s.window, s.skip, m.input_lut(), s.layout, buf)
+        fed = buf.copy()
+        del buf
+        window = frames[end - (s.window - 1) * s.skip : end + 1 : s.skip]  # oldest first
+        assert stamp == (t_ns[end], end)
+        ref = m.prepare(window)
+        assert fed.dtype == ref.dtype and np.array_equal(fed, ref), f"window ending at {end}"
 
 
 def test_gray_window_may_omit_the_channel_axis() -> None:

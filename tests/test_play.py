@@ -21,9 +21,10 @@ import pytest
 from engine import _native
 from engine.capture import open_source
 from engine.play.loop import Player, PlayStopped
-from engine.play.model import Model
-from engine.play.outputs import DryRunOutput, UinputOutput, XTestOutput
+from engine.play.model import Decoder, Model
+from engine.play.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.session import Session, SessionWriter
+from engine.sidecar import ModelSidecar
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 H, W = 96, 128  # the window; the model sees it resized to 32x24 gray
@@ -119,28 +120,87 @@ def test_window_disappearing_releases_everything(xvfb, image_window) -> None:  #
     assert server_keys(xvfb.display) == [False, False]
 
 
-class FailingOutput(XTestOutput):
-    """A real XTest output whose 20th apply raises, as a failing decode/actuation would mid-game."""
+# Fault injection: the real model, decoder and output, one of which raises on its FAIL_AT-th call, noting
+# what the X server held at that moment (so the test shows a key was down and then released).
+FAIL_AT = 20
 
-    def __init__(self, display: str) -> None:
+
+class _Fault:
+    def __init__(self, display: str, what: str) -> None:
+        self.display, self.what, self.calls = display, what, 0
+        self.held_at_failure: list[bool] = []
+
+    def tick(self) -> None:
+        self.calls += 1
+        if self.calls == FAIL_AT:
+            self.held_at_failure = server_keys(self.display)
+            raise RuntimeError(f"{self.what} failed (injected)")
+
+
+class FailingModel(Model):
+    """The real model; its invoke raises once (``fault`` set by the test), as a runtime failing mid-game."""
+
+    fault: _Fault | None = None
+
+    def invoke(self) -> np.ndarray:
+        if self.fault is not None:
+            self.fault.tick()
+        return super().invoke()
+
+
+class FailingDecoder(Decoder):
+    def __init__(self, spec: ModelSidecar, fault: _Fault) -> None:
+        super().__init__(spec)
+        self.fault = fault
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        self.fault.tick()
+        return super().decode(output)
+
+
+class DecodeFailingModel(Model):
+    """The real model, handing the loop a real decoder that raises once."""
+
+    fault: _Fault | None = None
+
+    def decoder(self) -> Decoder:
+        assert self.fault is not None
+        return FailingDecoder(self.spec, self.fault)
+
+
+class FailingOutput(XTestOutput):
+    """A real XTest output whose apply raises once, as a failing actuation would mid-game."""
+
+    def __init__(self, display: str, fault: _Fault) -> None:
         super().__init__(["left", "right"], display, watchdog=False)
-        self.calls = 0
+        self.fault = fault
 
     def apply(self, state: np.ndarray) -> int:
-        self.calls += 1
-        if self.calls == 20:
-            raise RuntimeError("decode failed (injected)")
+        self.fault.tick()
         return super().apply(state)
 
 
-def test_exception_in_the_loop_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
-    image_window(half_image("left"), title="play-raise")
-    out = FailingOutput(xvfb.display)
-    player = Player(Model.load(MODELS / "brighter_half.tflite"), out, duration=30, kill_key=None)
-    thread, result = play_in_thread(player, "play-raise")
+@pytest.mark.parametrize("where", ["invoke", "decode", "apply"])
+def test_exception_in_the_loop_releases_everything(xvfb, image_window, where: str) -> None:  # type: ignore[no-untyped-def]
+    image_window(half_image("left"), title=f"play-raise-{where}")
+    fault = _Fault(xvfb.display, where)
+    path = MODELS / "brighter_half.tflite"
+    if where == "apply":
+        model: Model = Model.load(path)
+        out = FailingOutput(xvfb.display, fault)
+    else:
+        cls = FailingModel if where == "invoke" else DecodeFailingModel
+        model = cls.load(path)
+        model.fault = fault  # type: ignore[attr-defined]
+        out = XTestOutput(["left", "right"], xvfb.display, watchdog=False)
+    player = Player(model, out, duration=30, kill_key=None)
+    thread, result = play_in_thread(player, f"play-raise-{where}")
     thread.join(20)
-    assert "decode failed (injected)" in str(result["stopped"])
-    assert server_keys(xvfb.display) == [False, False]
+    assert not thread.is_alive()
+    assert f"{where} failed (injected)" in str(result["stopped"])
+    assert fault.held_at_failure == [True, False]  # left was down when it raised...
+    assert server_keys(xvfb.display) == [False, False]  # ...and nothing is now
+    assert result["stopped"].summary.stop_reason == "error"
 
 
 def _play_cli(*args: str) -> subprocess.Popen[str]:
@@ -226,6 +286,11 @@ def test_dry_run_prints_decisions_and_sends_nothing(xvfb, image_window, tmp_path
         (["--model", str(MODELS / "brighter_half.tflite"), "--window", "no such window"], "no window titled"),
         (["--model", str(MODELS / "brighter_half.tflite"), "--output", "joystick"], "invalid choice"),
         (["--model", str(MODELS / "brighter_half.tflite"), "--replay", "nope"], "no session 'nope'"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--scale", "1,2,3"], "at most two numbers"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--log", "/nonexistent/dir/t.csv"],
+         "directory /nonexistent/dir does not exist"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--log", "tel.log"], ".npz or .csv"),
+        (["--model", str(MODELS / "brighter_half.tflite"), "--log", "/tmp"], "is a directory"),
     ],
 )
 def test_bad_input_is_one_line(xvfb, flags: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -290,6 +355,30 @@ def test_history_model_is_fed_the_actions_actually_sent(xvfb, image_window) -> N
         player.stop("test over")
         thread.join()
     assert server_keys(xvfb.display) == [False, False]
+
+
+def test_a_slow_model_skips_frames_and_never_queues() -> None:
+    # slow.tflite's invoke takes several frame periods at 240 fps: capture (the replay producer) keeps the
+    # recorded spacing, each decision takes the newest window, and what it passed over is counted.
+    model = Model.load(MODELS / "slow.tflite", overrides={"fps": 240.0})
+    n = 120
+    frames = np.random.default_rng(0).integers(0, 256, (n, 84, 84), dtype=np.uint8)
+    t = 10**9 + np.arange(n, dtype=np.int64) * round(1e9 / 240)
+    player = Player(model, NullOutput(2), kill_key=None)
+    summary = player.replay(frames, t, install_signals=False)
+    data = player.telemetry.arrays()
+    ticks, skipped = data["tick"], data["skipped"]
+    assert summary.skipped > 0 and summary.stop_reason == "end of replay"
+    assert np.all(np.diff(ticks) > 0)  # each decision on a newer frame than the last
+    assert np.array_equal(skipped[1:], np.diff(ticks) - 1)  # every frame passed over is counted...
+    assert skipped.sum() == summary.skipped == ticks[-1] - ticks[0] + 1 - summary.decisions  # ...once
+    assert ticks[-1] == n - 1 and summary.captured == n  # the newest frame always gets its decision
+    lines = summary.lines()
+    assert f"{summary.decisions} decisions" in lines[0] and f"{summary.skipped} skipped" in lines[0]
+    every = round(n / summary.decisions)
+    suffix = "th" if 10 <= every % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(every % 10, "th")
+    slow = [w for w in lines if "slower than the frame period" in w]
+    assert len(slow) == 1 and f"the model sees about every {every}{suffix} frame" in slow[0], lines
 
 
 def test_dry_run_output_prints_changes_only() -> None:

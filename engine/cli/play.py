@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from engine.play.loop import Player, PlayStopped, agreement
 from engine.play.model import Model
 from engine.play.outputs import OUTPUTS, NullOutput, default_output, open_output
 from engine.session import Session, data_dir
+from engine.signals import stop_on_signals
 
 EPILOG = """\
 The model's spec comes from m.json beside m.tflite (written by engine-dataset / engine-train); the
@@ -86,6 +88,8 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
             parts = [float(x) for x in ns.scale.split(",")]
         except ValueError:
             raise EngineError(f"--scale wants MULTIPLY[,ADD], got {ns.scale!r}") from None
+        if len(parts) > 2:
+            raise EngineError(f"--scale wants MULTIPLY[,ADD] (at most two numbers), got {ns.scale!r}")
         o["scale"] = {"multiply": parts[0], "add": parts[1] if len(parts) > 1 else 0.0}
     if ns.thresholds is not None:
         try:
@@ -110,10 +114,37 @@ def _session_path(name: str, data: Path | None) -> Path:
     raise EngineError(f"no session {name!r} (looked for the directory and under {data_dir(data) / 'sessions'})")
 
 
+def _check_log(path: Path) -> None:
+    """Refuse a --log path before play, not after it: its format comes from the suffix, and a directory
+    that is missing or unwritable would otherwise lose the whole run's telemetry at exit."""
+    if path.is_dir():
+        raise EngineError(f"--log {path} is a directory; give a file name ending in .npz or .csv")
+    if path.suffix.lower() not in (".npz", ".csv"):
+        raise EngineError(f"--log {path}: the suffix picks the format, .npz or .csv, not "
+                          f"{path.suffix or 'none'}; e.g. --log {path.with_suffix('.npz')}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise EngineError(f"--log {path}: directory {parent} does not exist; create it or log elsewhere")
+    existed = path.exists()
+    try:  # a real open, not os.access: it also catches read-only file systems and root-squashed mounts
+        with path.open("ab"):
+            pass
+    except OSError as e:
+        raise EngineError(f"--log {path}: cannot write there ({e.strerror or e}); log elsewhere") from None
+    if not existed:
+        path.unlink(missing_ok=True)  # written for real at exit; leave nothing behind if play fails first
+
+
+def _fps_matches(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6)
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     player: Player | None = None
     try:
+        if ns.log is not None:
+            _check_log(ns.log)
         actions = parse_actions(ns.actions) if ns.actions else None
         model = Model.load(ns.model, overrides=_overrides(ns), actions=actions, threads=ns.threads)
         spec = model.spec
@@ -122,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         display = ns.display or os.environ.get("DISPLAY", "")
         if ns.replay is not None:
             session = Session.open(_session_path(ns.replay, ns.data_dir))
+            if ns.fps is None and not _fps_matches(session.fps, spec.fps):
+                # Frames spaced for another rate would be judged by a model trained on this one.
+                raise EngineError(f"the session was recorded at {session.fps:g} fps but the model runs at "
+                                  f"{spec.fps:g} fps; replay a {spec.fps:g} fps session, or pass --fps "
+                                  f"{session.fps:g} to run it at the session's rate anyway")
             missing = [x for x in spec.actions if x not in session.actions_names]
             if missing:
                 raise EngineError(f"the session did not record {', '.join(missing)}; it has "
@@ -135,21 +171,31 @@ def main(argv: list[str] | None = None) -> int:
                 f"{x} {v:.1%}" for x, v in zip(spec.actions, agree, strict=True)))
         else:
             kind = "dry-run" if ns.dry_run else ns.output
-            source = open_source(region=ns.region, window=ns.window, monitor=ns.monitor, backend=ns.backend,
-                                 display=ns.display)
-            output = open_output(kind, list(spec.actions), display)
             kill = None if ns.kill_key.lower() == "none" else parse_actions([ns.kill_key], what="kill key")[0]
             if kill in spec.actions:
                 raise EngineError(f"the kill key {kill} is one of the model's actions; pick another with --kill-key")
-            player = Player(model, output, duration=ns.duration, kill_key=kill if hotkeys_available(display) else None,
-                            display=display)
-            if ns.countdown:
-                import time
-
-                print(f"playing in {ns.countdown:g} s: focus the game; {str(kill).upper()} stops", file=sys.stderr)
-                time.sleep(ns.countdown)
+            source = open_source(region=ns.region, window=ns.window, monitor=ns.monitor, backend=ns.backend,
+                                 display=ns.display)
+            output = open_output(kind, list(spec.actions), display)  # last: it may start a watchdog
             try:
-                summary = player.live(source)
+                hotkeys = hotkeys_available(display)
+                player = Player(model, output, duration=ns.duration, kill_key=kill if hotkeys else None,
+                                display=display)
+                # One signal scope from the countdown to the end of play: Ctrl-C or SIGTERM at any point
+                # stops cleanly (play's own handlers nest inside it).
+                with stop_on_signals(player.stop):
+                    if ns.countdown:
+                        if kill is None:
+                            stops = "no kill switch (--kill-key none); Ctrl-C stops"
+                        elif not hotkeys:
+                            stops = f"the {kill.upper()} kill switch needs a display here; Ctrl-C stops"
+                        else:
+                            stops = f"{kill.upper()} or Ctrl-C stops"
+                        print(f"playing in {ns.countdown:g} s: focus the game; {stops}", file=sys.stderr)
+                        if not player.countdown(ns.countdown):
+                            print(f"stopped by {player.stop_reason} during the countdown; no key was sent")
+                            return 0
+                    summary = player.live(source)
             finally:
                 output.close()
     except PlayStopped as e:
@@ -162,14 +208,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for line in summary.lines():
         print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
-    _save_log(ns, player)
-    return 0
+    return 0 if _save_log(ns, player) else 2
 
 
-def _save_log(ns: argparse.Namespace, player: Player | None) -> None:
+def _save_log(ns: argparse.Namespace, player: Player | None) -> bool:
+    """Write --log if asked; False (after one line) when that failed, e.g. the disk filled during play."""
     if ns.log is not None and player is not None:
-        player.telemetry.save(ns.log, list(player.spec.actions))
+        try:
+            player.telemetry.save(ns.log, list(player.spec.actions))
+        except OSError as e:
+            print(f"engine-play: cannot write telemetry to {ns.log}: {e.strerror or e}", file=sys.stderr)
+            return False
         print(f"telemetry: {ns.log}", file=sys.stderr)
+    return True
 
 
 if __name__ == "__main__":

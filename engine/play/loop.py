@@ -59,15 +59,18 @@ class Telemetry:
         return out
 
     def save(self, path: Path, actions: list[str]) -> None:
+        """Write to ``path`` exactly: CSV when its suffix is .csv, else npz (through a file object, so
+        NumPy does not append .npz to the name the user gave)."""
         data = self.arrays()
-        if path.suffix == ".csv":
+        if path.suffix.lower() == ".csv":
             cols = [*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns", *(f"held_{a}" for a in actions)]
             table = np.column_stack([data[c] for c in (*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns")]
                                     + [data["decision"]])
             np.savetxt(path, table, fmt="%d", delimiter=",", header=",".join(cols), comments="")
         else:
             data["actions"] = np.array(actions)
-            np.savez(path, **data)  # type: ignore[arg-type]
+            with path.open("wb") as f:
+                np.savez(f, **data)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -98,6 +101,12 @@ class PlaySummary:
             f"{self.runtime}, output {self.output}",
             *(f"warning: {w}" for w in self.warnings),
         ]
+
+
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 11 -> "11th", 23 -> "23rd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _p(values: np.ndarray, q: float) -> float:
@@ -141,6 +150,18 @@ class Player:
         if not self._stop.is_set():
             self._stop_reason = reason
         self._stop.set()
+
+    @property
+    def stop_reason(self) -> str:
+        """Why play stopped (the first :meth:`stop` reason, e.g. "SIGINT"), "" while it has not."""
+        return self._stop_reason
+
+    def countdown(self, seconds: float) -> bool:
+        """Wait ``seconds`` before play starts (time to focus the game); returns False if :meth:`stop` was
+        called meanwhile. The wait is on the stop event, so a signal handler calling :meth:`stop` (wrap this
+        in engine.signals.stop_on_signals) ends it at once instead of raising out of a sleep."""
+        self._stop.wait(seconds)
+        return not self._stop.is_set()
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, ring: Any, *, producer_error: Callable[[], str], producer_done: Callable[[], bool] = lambda: False,
@@ -274,9 +295,12 @@ class Player:
         if error:
             warnings.append(f"stopped early: {error}; all keys were released")
         if len(inv) and np.percentile(inv, 50) > 1e9 / self.spec.fps:
+            # Frames captured per decision: every frame either got a decision or was skipped (or was warm-up).
+            every = round(captured / len(inv))
+            sees = f"about every {_ordinal(every)} frame" if every >= 2 else "nearly every frame, late"
             warnings.append(f"invoke (p50 {np.percentile(inv, 50) / 1e6:.1f} ms) is slower than the frame period "
-                            f"({1e3 / self.spec.fps:.1f} ms): the model sees every {skipped // max(1, len(inv)) + 1}"
-                            f"-th frame or so")
+                            f"({1e3 / self.spec.fps:.1f} ms): the model sees {sees} ({len(inv)} decisions over "
+                            f"{captured} frames captured)")
         warnings += [f"{f} was not given by m.json or flags; assumed the default" for f in self.model.assumed]
         return PlaySummary(
             decisions=len(inv), elapsed_s=elapsed, fps_target=self.spec.fps, captured=captured, skipped=skipped,

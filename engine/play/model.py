@@ -1,10 +1,12 @@
 """Model runtime for engine-play: load a .tflite, check it against its sidecar, feed it frames, decode it.
 
-Loading. :func:`load_interpreter` tries the runtimes in ``RUNTIMES`` order (LiteRT first: it works with
-NumPy 2) and reports which one loaded. :meth:`Model.load` reads ``<stem>.json`` beside the model when no
-sidecar is given, lets ``overrides`` (the CLI flags) win over it, and without any sidecar infers what the
-input shape allows and requires ``actions``. A model that does not fit the spec is refused naming the
-dimension that differs and the flag to pass. Every problem a user can cause is a one-line ``ModelError``.
+Loading. The file is checked structurally first (engine.play.tflite_file), then :func:`load_interpreter`
+takes the first runtime of ``RUNTIMES`` that is installed (LiteRT first: it works with NumPy 2) and reports
+which one loaded; a runtime that refuses the file is the answer, not a reason to try the next one.
+:meth:`Model.load` reads ``<stem>.json`` beside the model when no sidecar is given, lets ``overrides`` (the
+CLI flags) win over it, and without any sidecar infers what the input shape allows and requires ``actions``.
+A model that does not fit the spec is refused naming the dimension that differs and the flag to pass. Every
+problem a user can cause is a one-line ``ModelError``.
 
 Feeding. The frames input is float32 (real = pixel * multiply + add) or uint8/int8 quantised
 (q = round(real / scale) + zero_point, clipped, ties away from zero like TFLite's Quantize kernel). Since a
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError
+from engine.play.tflite_file import NotTFLiteError, TFLiteFileError, check_tflite
 from engine.sidecar import CHANNELS, DEFAULT_THRESHOLD, InputScale, ModelSidecar, SidecarError
 
 # Runtimes in order of preference; the module names are also the names reported.
@@ -57,7 +60,6 @@ FLAGS: dict[str, str] = {
     "history": "--history",
 }
 
-_TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer (schema.fbs file_identifier)
 _INPUT_DTYPES = (np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.int8))
 
 
@@ -87,41 +89,43 @@ def _interpreter_class(runtime: str) -> Any:
 
 
 def _check_file(path: Path) -> None:
-    """Refuse what no runtime can load, before a runtime sees it (their errors are less clear)."""
+    """Refuse what no runtime should see, before a runtime sees it: their errors are less clear, and
+    tensorflow.lite crashes the process (SIGSEGV) on a truncated file instead of raising."""
     try:
-        with path.open("rb") as f:
-            head = f.read(8)
+        check_tflite(path)
     except FileNotFoundError:
         raise ModelError(f"model file {path} does not exist; pass the path of a .tflite file") from None
     except IsADirectoryError:
         raise ModelError(f"model path {path} is a directory; pass the path of a .tflite file") from None
     except OSError as e:
         raise ModelError(f"cannot read model file {path}: {_one_line(e)}; check its permissions") from None
-    if len(head) < 8 or head[4:8] != _TFLITE_IDENTIFIER:
-        what = "empty" if not head else "not a TensorFlow Lite model (no TFL3 identifier)"
+    except NotTFLiteError as e:
         raise ModelError(
-            f"model file {path} is {what}; pass a .tflite file (convert Keras or SavedModel models with "
+            f"model file {path} is {e}; pass a .tflite file (convert Keras or SavedModel models with "
             "tf.lite.TFLiteConverter)"
-        )
+        ) from None
+    except TFLiteFileError as e:
+        raise ModelError(f"model file {path} is truncated or corrupt: {e}; copy or re-export it") from None
 
 
 def load_interpreter(
     path: str | os.PathLike[str], threads: int | None = None, *, runtimes: Sequence[str] = RUNTIMES
 ) -> tuple[Any, str]:
-    """Load ``path`` with the first runtime that can, and allocate its tensors.
+    """Load ``path`` with the first runtime that is installed, and allocate its tensors.
 
     Returns (interpreter, runtime name), the name being one of ``RUNTIMES``. ``threads`` is the number of
-    CPU threads the runtime may use (None: the runtime's default). A runtime that is not installed is
-    skipped; one that fails on this file hands over to the next (a model with ops LiteRT lacks may still
-    load in TensorFlow). Raises ModelError (one line) when the file is missing or not a TFLite model, when
-    no runtime is installed, or with the first runtime's reason when none could load it.
+    CPU threads the runtime may use (None: the runtime's default). A runtime that is not installed (or
+    fails to import) is skipped. The first one that imports has the last word on the file: if it refuses
+    the file, no other runtime is tried, because the file is the problem, and a fallback runtime handed
+    a file the preferred one rejected may crash the process rather than raise (tensorflow.lite does).
+    Raises ModelError (one line) when the file is missing, not a TFLite model or structurally broken
+    (checked before any runtime sees it), when no runtime is installed, or with the runtime's reason.
     """
     p = Path(path)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ModelError(f"threads must be a whole number >= 1, got {threads!r}; pass e.g. --threads 2")
     _check_file(p)
     unavailable: list[str] = []
-    failures: list[tuple[str, BaseException]] = []
     for runtime in runtimes:
         try:
             interpreter_class = _interpreter_class(runtime)
@@ -134,18 +138,14 @@ def load_interpreter(
             interpreter = interpreter_class(model_path=str(p), num_threads=threads)
             interpreter.allocate_tensors()
         except Exception as e:  # the runtimes raise ValueError or RuntimeError with multi-line text
-            failures.append((runtime, e))
-            continue
+            raise ModelError(
+                f"{runtime} could not load {p}: {_one_line(e)}; the file is corrupt, truncated or needs ops "
+                "this runtime lacks: re-export it"
+            ) from None
         return interpreter, runtime
-    if not failures:
-        raise ModelError(
-            f"no TFLite runtime could be imported (tried {', '.join(unavailable) or 'none'}); "
-            "pip install ai-edge-litert"
-        )
-    runtime, err = failures[0]
     raise ModelError(
-        f"{runtime} could not load {p}: {_one_line(err)}; the file is corrupt, truncated or needs ops this "
-        "runtime lacks: re-export it"
+        f"no TFLite runtime could be imported (tried {', '.join(unavailable) or 'none'}); "
+        "pip install ai-edge-litert"
     )
 
 
