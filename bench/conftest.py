@@ -1,9 +1,13 @@
 """Benchmark harness: a real Xvfb with game-like content, quick/full modes, and one side-by-side table.
 
 Every benchmark measures the engine and its reference in the same run and records rows with
-``report.add(...)``; at the end of ``pytest bench/`` the rows are printed as one table and written to
-bench/results/latest.json with a description of the machine. Benchmarks assert that what they ran is
-right (real frames, counts), never how fast it was.
+``report.add(...)``; at the end of ``pytest bench/`` the rows are printed as one table, after
+pytest-benchmark's own tables (so it is the last thing on screen before pytest's summary line), and
+written to bench/results/ with a description of the machine, the mode and the bench modules that ran.
+Only a complete run (every bench module, nothing deselected or picked by node id, every test passed)
+writes ``latest.json``; any other run writes ``partial-<modules>.json`` beside it, so running one file
+never replaces the full picture. Benchmarks assert that what they ran is right (real frames, counts),
+never how fast it was.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from harness import ROOT, DemoGame, Report, game_scene, machine
 
 from engine.xvfb import Xvfb, virtual_display
 
-RESULTS = Path(__file__).parent / "results"
+BENCH = Path(__file__).parent
+RESULTS = BENCH / "results"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-mode", choices=("quick", "full"), default="quick",
                      help="quick: a few minutes in all; full: more rounds and longer runs")
     parser.addoption("--bench-results", default=str(RESULTS), metavar="DIR",
-                     help="where latest.json and the line_profiler tables go (default bench/results)")
+                     help="where latest.json (partial-*.json for a partial run) and the line_profiler tables go "
+                          "(default bench/results)")
 
 
 _REPORT: Report | None = None
@@ -51,6 +57,44 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--bench-mode"))
 
 
+_SELECTED: list[str] = []  # node ids of the bench tests selected to run
+_DESELECTED: list[str] = []
+_OUTCOMES: dict[str, str] = {}  # node id -> "passed" / "failed" / "skipped", from the call phase (or a setup error)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _SELECTED[:] = [item.nodeid for item in session.items]  # final: after -k/-m/--lf deselection
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _DESELECTED.extend(item.nodeid for item in items)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # The call's outcome, unless a phase failed or skipped (a failed or skipped setup never reaches the call;
+    # a failed teardown comes after a passed one): the first outcome that is not "passed" sticks.
+    if (report.when == "call" or report.outcome != "passed") and _OUTCOMES.get(report.nodeid, "passed") == "passed":
+        _OUTCOMES[report.nodeid] = report.outcome
+
+
+def _module(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
+def _coverage(config: pytest.Config) -> dict[str, Any]:
+    """Which bench modules ran, and whether the run was the whole bench: every bench/test_*.py module
+    selected, no test deselected (-k, -m) or picked by node id (file.py::test), every selected test
+    passed. Only such a run stands for the bench as a whole."""
+    every = sorted(p.stem for p in BENCH.glob("test_*.py"))
+    ran = sorted({_module(n) for n in _SELECTED})
+    by_node_id = any("::" in str(arg) for arg in config.args)
+    not_passed = sorted(n for n in _SELECTED if _OUTCOMES.get(n) != "passed")
+    complete = ran == every and not _DESELECTED and not by_node_id and not not_passed
+    return {"complete": complete, "modules": ran, "missing_modules": sorted(set(every) - set(ran)),
+            "deselected": len(_DESELECTED), "selected_by_node_id": by_node_id, "not_passed": not_passed}
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables, so the side-by-side table is not buried
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _REPORT is None or not _REPORT.rows:
         return
@@ -61,13 +105,27 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(text)
         slug = re.sub(r"[^a-z0-9]+", "_", title.split("(")[0].lower()).strip("_")[:96]
         (results / f"{slug}.txt").write_text(f"{title}\n\n{text}\n")
-    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode): side by side, ratios from this run")
+    coverage = _coverage(terminalreporter.config)
+    if coverage["complete"]:
+        path = results / "latest.json"
+    else:
+        names = "+".join(m.removeprefix("test_") for m in coverage["modules"]) or "none"
+        path = results / f"partial-{names}.json"
+    out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **coverage,
+           "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows], "texts": dict(_REPORT.texts)}
+    path.write_text(json.dumps(out, indent=1))
+    ran = ", ".join(coverage["modules"])
+    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode, {ran}): side by side, ratios from this run")
     terminalreporter.write_line(_REPORT.table())
-    out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows],
-           "texts": dict(_REPORT.texts)}
-    (results / "latest.json").write_text(json.dumps(out, indent=1))
-    terminalreporter.write_line(f"written: {results / 'latest.json'}")
+    if coverage["complete"]:
+        terminalreporter.write_line(f"written: {path}")
+    else:
+        why = [f"missing {', '.join(coverage['missing_modules'])}" if coverage["missing_modules"] else "",
+               f"{coverage['deselected']} deselected" if coverage["deselected"] else "",
+               "tests picked by node id" if coverage["selected_by_node_id"] else "",
+               f"{len(coverage['not_passed'])} not passed" if coverage["not_passed"] else ""]
+        terminalreporter.write_line(f"written: {path} (a partial run: {'; '.join(w for w in why if w)}; "
+                                    f"{path.parent / 'latest.json'} is left as it was)")
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,9 @@ class Row:
     name: str  # who did it: "engine", "mss+numpy+opencv", ...
     value: float  # the measured quantity, in `unit`
     unit: str  # "ms/frame", "fps", "MB", "GB/s", ...
-    ratio: float | None = None  # reference / engine (> 1: the engine is better), same run
+    # > 1: the engine is better, same run. On the engine row: the engine against the reference row of its
+    # group (the one marked 1.0); on any other row (naive loops...): the engine against that row.
+    ratio: float | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     module: str = ""  # the bench module that measured it (filled in by Report.add)
@@ -57,6 +59,8 @@ class Report:
             last = r.group
             ratio = f"{r.ratio:6.1f}x" if r.ratio is not None else ""
             lines.append(f"{group:<52} {r.name:<30} {r.value:12.4g} {r.unit:<10} {ratio:>7}  {r.note}")
+        lines.append("ratio: > 1 means the engine is better; on an engine row, the engine against its group's row "
+                     "marked 1.0x; on any other row, the engine against that row")
         return "\n".join(lines)
 
 
