@@ -29,8 +29,9 @@ from engine.play.loop import Player
 from engine.play.model import Model
 from engine.play.outputs import XTestOutput
 from engine.record import RecordConfig, Recorder
-from engine.report import build_report, load, pacing, render
+from engine.report import Rendered, build_report, load, pacing, render
 from engine.report.canvas import PNG_SIGNATURE, area_resize, encode_png, nice_ceil, nice_ticks
+from engine.report.render import HIST_LABEL_ROOM
 from engine.session import Session, SessionWriter
 from engine.xvfb import Xvfb
 
@@ -67,6 +68,22 @@ def png_size(data: bytes) -> tuple[int, int]:
     w, h, depth, color, _, _, _ = struct.unpack(">IIBBBBB", ihdr)
     assert depth == 8 and color in (0, 2)
     return w, h
+
+
+def assert_panels_drawn(drawn: Rendered, image: np.ndarray, names: set[str]) -> None:
+    """Each plot is there and has its data drawn inside its frame: over time, one unbroken line across more
+    than half the plot (the axis also spans the last decision's hold, and the rate starts at the second
+    sample: a short play log's line stops short of the right edge); in a histogram, bars that stop below
+    its "tallest bar" label."""
+    assert set(drawn.panels) == names
+    for name, (x, y, w, h) in drawn.panels.items():
+        ink = np.all(image[y:y + h, x:x + w] == drawn.panel_ink[name], axis=2)
+        cols = np.flatnonzero(ink.any(axis=0))
+        assert len(cols), f"{name}: nothing drawn"
+        if name in ("latency", "latency minus invoke"):
+            assert not ink[: HIST_LABEL_ROOM - 4].any(), f"{name}: a bar reaches the label row"
+        else:
+            assert cols[-1] - cols[0] + 1 == len(cols) > w / 2, f"{name}: its line covers {len(cols)} of {w} columns"
 
 
 def run_main(argv: list[str]) -> int:
@@ -199,6 +216,7 @@ def test_report_of_a_recorded_session(xvfb: Xvfb, image_window: Callable[..., An
     cols = np.all(decoded[right[1]:right[1] + right[3], right[0]:right[0] + right[2]] == drawn.bar_colors[1],
                   axis=2).any(axis=0)
     assert cols.sum() > 5 * 1072 / (2 * 30)
+    assert_panels_drawn(drawn, decoded, {"rate", "pacing"})
 
     # The page: the same PNG embedded, the numbers as text.
     page = report.html.read_text()
@@ -230,6 +248,32 @@ def test_report_cli_defaults_beside_the_session(xvfb: Xvfb, tmp_path: Path) -> N
     pace = pacing(run)
     assert pace.missed == 2 and pace.gap_t.tolist() == [t[6]]
     assert np.allclose(pace.error_ns, 0) and run.slots.tolist() == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11]
+
+
+@pytest.mark.parametrize("late", [0.3, 0.6])
+def test_pacing_error_is_lateness_even_when_the_first_frame_is_late(tmp_path: Path, late: float) -> None:
+    # 25 fps (40 ms), frames on time within 0..0.5 ms of jitter except the first, `late` periods late, and
+    # two slots missed before frame 20. Anchored on the first frame, every other error would be about
+    # -late periods; past half a period, the nearest-slot rule would also give frames 0 and 1 one slot.
+    period = 40_000_000
+    n = 40
+    slots = np.r_[np.arange(20), np.arange(22, 22 + n - 20)]
+    jitter = np.random.default_rng(4).integers(0, 500_000, n)
+    jitter[5] = 0  # one frame exactly on time: the schedule's origin is then exactly 10**9
+    jitter[0] = round(late * period)
+    t = 10**9 + slots * period + jitter
+    with SessionWriter.create(tmp_path, name="late", game="t", fps=25.0, frame_shape=(24, 32), color="gray",
+                              actions=["left"], resize=(32, 24), source={}) as w:
+        w.frames_buffer(n)[:] = 128
+        w.commit(n, t.astype(np.int64), np.zeros((n, 1), np.uint8))
+    run = load(tmp_path / "sessions" / "late")
+    pace = pacing(run)
+    assert run.slots.tolist() == slots.tolist()
+    assert pace.missed == 2 and pace.gap_t.tolist() == [t[20]]
+    assert pace.s0_ns == 10**9 and np.array_equal(pace.error_ns, jitter.astype(np.float64))
+    assert (pace.error_ns >= 0).all() and pace.error_ns.min() == 0
+    rows = dict(build_report(tmp_path / "sessions" / "late").rows)
+    assert rows["pacing error (lateness) p50 / p99 / max"].endswith(f" / {late * 40:.3f} ms")
 
 
 def test_an_empty_session_still_gets_a_report(tmp_path: Path) -> None:
@@ -310,6 +354,7 @@ def test_report_of_a_play_log_npz_and_csv(xvfb: Xvfb, image_window: Callable[...
     drawn = render(run, pacing(run))
     for (_, (x, y, w, h)), color in zip(drawn.lanes, drawn.bar_colors, strict=True):
         assert np.all(drawn.image[y:y + h, x:x + w] == color, axis=2).any()
+    assert_panels_drawn(drawn, drawn.image, {"rate", "pacing", "invoke", "latency", "latency minus invoke"})
 
 
 # ---------------------------------------------------------------- bad input

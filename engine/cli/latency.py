@@ -28,7 +28,7 @@ game (engine-demo) the default probe region is KEY's indicator box (left, up or 
 
 The keys go to the window with the keyboard focus: focus the game during --countdown.
 Exit status: 0 measured, 1 no probe saw a change, interrupted or window lost, 2 bad input.
-Not yet a console script: run it as `python -m engine.cli.latency`.
+Installed as the `engine-latency` console script; `python -m engine.cli.latency` runs the same.
 """
 
 

@@ -15,9 +15,9 @@ engine-play --log (.npz or .csv). Writes <name>.report.png and <name>.report.htm
 the numbers as text) into --out, by default beside the input.
 
 The image shows: evenly spaced frames (sessions), one lane per action with held intervals and
-press/release ticks, the instantaneous rate and the pacing error against the ideal schedule
-(t0 + slot / fps) with gaps marked, and for play logs invoke time and capture -> keys latency
-histograms (with and without invoke).
+press/release ticks, the instantaneous rate and the pacing error (each sample's lateness against
+the ideal schedule s0 + slot / fps, s0 the earliest origin with no sample early) with gaps marked,
+and for play logs invoke time and capture -> keys latency histograms (with and without invoke).
 """
 
 

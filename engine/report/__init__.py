@@ -2,11 +2,11 @@
 
 The image (``render.render``): a header with the key numbers; for a session, a strip of evenly spaced
 frame thumbnails; the action timeline (one lane per action, held intervals as bars, presses and
-releases as ticks); the instantaneous rate and the pacing error against the ideal schedule over time,
-gaps (missed schedule slots) marked in red; for a play log also invoke time over time and histograms
-of capture -> keys latency with and without invoke. The HTML page embeds the PNG as a data URI and
-lists the numbers (``data.summary``) as text. No plotting library: NumPy draws, pygame.font writes
-the labels, ``canvas.encode_png`` writes the file.
+releases as ticks); the instantaneous rate and the pacing error (lateness against the ideal schedule,
+``data.pacing``) over time, gaps (missed schedule slots) marked in red; for a play log also invoke time
+over time and histograms of capture -> keys latency with and without invoke. The HTML page embeds the
+PNG as a data URI and lists the numbers (``data.summary``) as text. No plotting library: NumPy draws,
+pygame.font writes the labels, ``canvas.encode_png`` writes the file.
 
 Outputs are ``<name>.report.png`` and ``<name>.report.html`` where name is the session's directory
 name or the play log's file name (suffix included), in ``out_dir`` (default: beside the input, i.e. the
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.report.canvas import encode_png
-from engine.report.data import Run, load, pacing, summary
+from engine.report.data import Pacing, Run, load, pacing, summary
 from engine.report.render import Rendered, render
 
 
@@ -90,4 +90,4 @@ td {{ font-variant-numeric: tabular-nums; }}
 """
 
 
-__all__ = ["Rendered", "Report", "Run", "build_report", "load", "pacing", "render", "summary"]
+__all__ = ["Pacing", "Rendered", "Report", "Run", "build_report", "load", "pacing", "render", "summary"]

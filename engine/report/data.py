@@ -4,11 +4,16 @@ Both inputs become one :class:`Run`: sample instants on the engine clock (frame 
 session; for a play log, the capture instants of the frames the model decided on), the schedule slot
 of each sample, the held state of each action over time and the press/release events.
 
-Pacing (:func:`pacing`): the ideal schedule is ``t0 + k * period`` with t0 the first sample. A play
-log knows k exactly (the capture loop's tick number); a session stores only timestamps, so k is the
-nearest slot, which is exact while lateness varies by less than half a period (the pacer drops a tick
-that is a whole period late, so a slot is never shared). Missed slots (dropped or skipped frames) are
-the gaps.
+Pacing (:func:`pacing`): the ideal schedule is ``s0 + k * period``. A play log knows the slot k exactly
+(the capture loop's tick number); a session stores only timestamps, so k is found from the phase of the
+bulk of the samples (their circular mean, modulo the period): a sample's slot is the last one due no
+more than a quarter period after it. That is exact while each sample is less than a quarter period
+earlier and less than three quarters later than the bulk's phase, late first frame included (the pacer
+drops a tick that is a whole period late, so a slot is never shared). The origin s0 is where no sample
+is early: the smallest ``t[i] - k[i] * period``. A sample is never captured before its deadline, so
+that schedule is the closest one the samples allow, and each error is a lateness, >= 0 (an origin on
+the first sample would shift every error by that sample's own lateness). Missed slots (dropped or
+skipped frames) are the gaps.
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ def _load_session(path: Path, fps: float | None) -> Run:
         raise EngineError(f"cannot read the session {path}: {e}; it is damaged or not a session") from e
     t = np.asarray(ses.timestamps, np.int64)
     period = 1e9 / (fps or ses.fps)
-    slots = np.round((t - t[0]) / period).astype(np.int64) if len(t) else np.zeros(0, np.int64)
+    slots = session_slots(t, period)
     ev = ses.events
     return Run(
         kind="session", name=ses.name, path=path, t_ns=t, slots=slots, period_ns=period,
@@ -102,6 +107,21 @@ def _load_session(path: Path, fps: float | None) -> Run:
         event_t=np.asarray(ev["t_ns"], np.int64), event_action=np.asarray(ev["action"], np.int64),
         event_value=np.asarray(ev["value"], np.int64), frames=ses.frames, meta=dict(ses.meta),
     )
+
+
+EARLY_SLACK = 0.25  # periods: how much earlier than the bulk's phase a sample may be and keep its slot
+
+
+def session_slots(t: np.ndarray, period: float) -> np.ndarray:
+    """Schedule slot of each capture instant ``t`` (int64 ns, increasing), ``slots[0] == 0``; see the module
+    docs. The bulk's phase is their circular mean, so a late first frame (or any one late frame) does not
+    move it, and phases near a slot boundary do not wrap around as a plain mean would."""
+    if not len(t):
+        return np.zeros(0, np.int64)
+    x = (t - t[0]).astype(np.float64) / period  # periods since the first sample
+    phase = float(np.angle(np.mean(np.exp(2j * np.pi * x)))) / (2 * np.pi)  # in (-0.5, 0.5]
+    k = np.floor(x - phase + EARLY_SLACK).astype(np.int64)
+    return k - k[0]
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -189,9 +209,10 @@ class Pacing:
     """Rate and schedule error of a run's samples (all arrays of length N, NaN where undefined)."""
 
     rate_hz: np.ndarray  # instantaneous rate 1e9 / (t[i] - t[i-1]); rate_hz[0] is NaN
-    error_ns: np.ndarray  # t[i] - (t0 + slots[i] * period)
+    error_ns: np.ndarray  # t[i] - (s0 + slots[i] * period) >= 0: each sample's lateness (NaN: period unknown)
     gap_t: np.ndarray  # instants (int64) of samples that follow missed slots
     missed: int  # total missed slots
+    s0_ns: float = float("nan")  # the schedule's origin (engine clock): min over i of t[i] - slots[i] * period
 
 
 def pacing(run: Run) -> Pacing:
@@ -201,10 +222,15 @@ def pacing(run: Run) -> Pacing:
         dt = np.diff(t).astype(np.float64)
         with np.errstate(divide="ignore"):
             rate[1:] = np.where(dt > 0, 1e9 / dt, np.inf)
-    error = (t - run.t0 - run.slots * run.period_ns).astype(np.float64) if run.period_ns else np.full(len(t), np.nan)
+    error, s0 = np.full(len(t), np.nan), float("nan")
+    if run.period_ns and len(t):
+        # Relative to t0 first, so float64 keeps nanoseconds on a clock that has run for days.
+        offset = (t - run.t0).astype(np.float64) - run.slots * run.period_ns
+        error = offset - offset.min()
+        s0 = run.t0 + float(offset.min())
     jump = np.diff(run.slots)
     gaps = np.flatnonzero(jump > 1) + 1
-    return Pacing(rate, error, t[gaps], int((jump[jump > 1] - 1).sum()))
+    return Pacing(rate, error, t[gaps], int((jump[jump > 1] - 1).sum()), s0)
 
 
 def held_intervals(run: Run, action: int) -> tuple[np.ndarray, np.ndarray]:
@@ -253,9 +279,9 @@ def summary(run: Run, pace: Pacing) -> list[tuple[str, str]]:
         rows.append(("achieved rate", f"{(n - 1) / run.duration_s:.3f} Hz" if run.duration_s else "-"))
         iv = _ms(np.diff(run.t_ns))
         rows.append(("interval p50 / p99 / max", f"{iv['p50']:.3f} / {iv['p99']:.3f} / {iv['max']:.3f} ms"))
-        err = _ms(np.abs(pace.error_ns))
+        err = _ms(pace.error_ns)
         if err:
-            rows.append(("|pacing error| p50 / p99 / max",
+            rows.append(("pacing error (lateness) p50 / p99 / max",
                          f"{err['p50']:.3f} / {err['p99']:.3f} / {err['max']:.3f} ms"))
         rows.append(("missed schedule slots", f"{pace.missed} in {len(pace.gap_t)} gaps"))
     if run.kind == "session" and "dropped" in run.meta:
@@ -274,4 +300,4 @@ def summary(run: Run, pace: Pacing) -> list[tuple[str, str]]:
     return rows
 
 
-__all__ = ["Kind", "Pacing", "Run", "frame_size", "held_intervals", "load", "pacing", "summary"]
+__all__ = ["Kind", "Pacing", "Run", "frame_size", "held_intervals", "load", "pacing", "session_slots", "summary"]

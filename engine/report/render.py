@@ -31,6 +31,7 @@ THUMB_MAX_H = 150
 LANE_H, LANE_GAP = 20, 4
 PANEL_H = 130
 HIST_H = 150
+HIST_LABEL_ROOM = 24  # rows at the top of a histogram kept free of bars for its "tallest bar" label
 
 GAP_RED: Color = (214, 48, 49)
 LINE_BLUE: Color = (31, 100, 200)
@@ -43,6 +44,9 @@ PALETTE: list[Color] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39,
 def _lighten(c: Color, f: float = 0.55) -> Color:
     r, g, b = c
     return round(r + (255 - r) * f), round(g + (255 - g) * f), round(b + (255 - b) * f)
+
+
+BAR_BLUE: Color = _lighten(LINE_BLUE, 0.3)  # histogram bars
 
 
 class _TimeAxis:
@@ -90,8 +94,10 @@ def _panel(c: Canvas, top: int, height: int, title: str, lo: float, hi: float, u
     step = float(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
     span = hi - lo if hi > lo else 1.0
 
+    # Onto the rows inside the frame (y0 + 1 .. y1 - 2), so a series sitting at lo or hi (zero lateness)
+    # is drawn beside the frame, not under it.
     def ymap(v: np.ndarray) -> np.ndarray:
-        return np.clip(y1 - 1 - (np.asarray(v, np.float64) - lo) / span * (height - 2), y0, y1 - 1)
+        return np.clip(y1 - 2 - (np.asarray(v, np.float64) - lo) / span * (height - 3), y0 + 1, y1 - 2)
 
     for v in ticks:
         y = float(ymap(np.array(v)))
@@ -129,6 +135,15 @@ class Rendered:
     thumbs: list[tuple[int, Rect]] = field(default_factory=list)  # (frame index, (x, y, w, h)) of the strip
     lanes: list[tuple[str, Rect]] = field(default_factory=list)  # (action, (x, y, w, h)) of the timeline
     bar_colors: list[Color] = field(default_factory=list)  # the held-bar colour of each lane
+    # name -> (x, y, w, h) inside the frame of each plot ("rate", "pacing"; play logs also "invoke",
+    # "latency", "latency minus invoke"), and the colour its data is drawn in there
+    panels: dict[str, Rect] = field(default_factory=dict)
+    panel_ink: dict[str, Color] = field(default_factory=dict)
+
+
+def _plot_area(top: int, height: int) -> Rect:
+    """Inside the frame that :func:`_panel` draws at ``top``: where the data go."""
+    return LEFT + 1, top + 21, WIDTH - RIGHT - LEFT - 2, height - 2
 
 
 def _strip(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> int:
@@ -181,7 +196,7 @@ def _gap_marks(c: Canvas, axis: _TimeAxis, pace: Pacing, top: int) -> None:
     c.vlines(axis.x(pace.gap_t), top + 20, top + 28, GAP_RED)
 
 
-def _rate(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int) -> int:
+def _rate(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int, out: Rendered) -> int:
     finite = pace.rate_hz[np.isfinite(pace.rate_hz)]
     # Up to 1.5x the target: the successor of a late frame comes early, and such spikes are clipped to
     # the frame rather than squashing the normal rate into a line.
@@ -196,26 +211,27 @@ def _rate(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int) -> int:
     clip = (LEFT + 1, y + 21, WIDTH - RIGHT - 1, y + 19 + PANEL_H)
     c.polyline(axis.x(run.t_ns[1:]), ymap(np.minimum(pace.rate_hz[1:], hi)), LINE_BLUE, clip)
     _gap_marks(c, axis, pace, y)
+    out.panels["rate"], out.panel_ink["rate"] = _plot_area(y, PANEL_H), LINE_BLUE
     return axis.draw(c, y + 20 + PANEL_H)
 
 
-def _pacing(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int) -> int:
+def _pacing(c: Canvas, run: Run, axis: _TimeAxis, pace: Pacing, y: int, out: Rendered) -> int:
     err_ms = pace.error_ns / 1e6
-    finite = np.abs(err_ms[np.isfinite(err_ms)])
+    finite = err_ms[np.isfinite(err_ms)]  # lateness: >= 0 by the choice of s0 (engine.report.data)
     # The range follows the bulk (p99.9), so ordinary jitter is visible; larger errors are clipped to
     # the frame and their maximum is printed.
     r = nice_ceil(max(float(np.percentile(finite, 99.9)) * 1.3, 0.02)) if len(finite) else 1.0
-    worst = f"max |error| {finite.max():.3f} ms; " if len(finite) else ""
-    ymap = _panel(c, y, PANEL_H, "pacing error, t[i] - (t0 + slot[i] / fps)", -r, r, "ms",
-                  f"{worst}red marks: gaps")
-    c.hline(LEFT, WIDTH - RIGHT, float(ymap(np.array(0.0))), AXIS)
+    worst = f"max {finite.max():.3f} ms; " if len(finite) else ""
+    ymap = _panel(c, y, PANEL_H, "pacing error (lateness), t[i] - (s0 + slot[i] / fps), s0: no sample early",
+                  0.0, r, "ms", f"{worst}red marks: gaps")
     clip = (LEFT + 1, y + 21, WIDTH - RIGHT - 1, y + 19 + PANEL_H)
     c.polyline(axis.x(run.t_ns), ymap(err_ms), LINE_BLUE, clip)
     _gap_marks(c, axis, pace, y)
+    out.panels["pacing"], out.panel_ink["pacing"] = _plot_area(y, PANEL_H), LINE_BLUE
     return axis.draw(c, y + 20 + PANEL_H)
 
 
-def _invoke(c: Canvas, run: Run, axis: _TimeAxis, y: int) -> int:
+def _invoke(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> int:
     inv = run.play["invoke_ns"] / 1e6
     p50, p99 = (float(np.percentile(inv, q)) for q in (50, 99))
     hi = nice_ceil(max(p99 * 1.5, 0.01))  # a stall above this is clipped to the frame; its max is printed
@@ -224,11 +240,13 @@ def _invoke(c: Canvas, run: Run, axis: _TimeAxis, y: int) -> int:
     c.hline(LEFT, WIDTH - RIGHT, float(ymap(np.array(p50))), TARGET_GREEN, dash=6)
     clip = (LEFT + 1, y + 21, WIDTH - RIGHT - 1, y + 19 + PANEL_H)
     c.polyline(axis.x(run.t_ns), ymap(inv), LINE_BLUE, clip)
+    out.panels["invoke"], out.panel_ink["invoke"] = _plot_area(y, PANEL_H), LINE_BLUE
     return axis.draw(c, y + 20 + PANEL_H)
 
 
-def _histogram(c: Canvas, x0: int, x1: int, y: int, title: str, values_ns: np.ndarray) -> None:
-    """Counts of values in 40 bins from 0 (or the minimum, if negative) to just past the p99.9."""
+def _histogram(c: Canvas, x0: int, x1: int, y: int, title: str, values_ns: np.ndarray) -> Rect:
+    """Counts of values in 40 bins from 0 (or the minimum, if negative) to just past the p99.9; returns
+    the area inside its frame."""
     v = values_ns.astype(np.float64) / 1e6
     p50, p99 = float(np.percentile(v, 50)), float(np.percentile(v, 99))
     micro = p99 < 1.0  # label in µs when everything is under a millisecond
@@ -246,18 +264,18 @@ def _histogram(c: Canvas, x0: int, x1: int, y: int, title: str, values_ns: np.nd
     c.frame(x0, top, x1, bottom, AXIS)
     peak = max(1, int(counts.max()))
     width = (x1 - x0 - 2) / bins
-    bar = _lighten(LINE_BLUE, 0.3)
     for i, n in enumerate(counts):
         if n:
-            h = n / peak * (HIST_H - 6)
-            c.rect(x0 + 2 + i * width, bottom - 1 - h, x0 + 1 + (i + 1) * width, bottom - 1, bar)
-    c.text(x1 - 6, top + 4, f"tallest bar: {peak} of {len(v)}", MUTED, 13, "right")
+            # The tallest bar stops below the "tallest bar" label (top-right corner), never under it.
+            h = n / peak * (HIST_H - HIST_LABEL_ROOM)
+            c.rect(x0 + 2 + i * width, bottom - 1 - h, x0 + 1 + (i + 1) * width, bottom - 1, BAR_BLUE)
 
     def xmap(val: float) -> float:
         return x0 + 1 + (val - lo) / (hi - lo) * (x1 - x0 - 2)
 
     c.vline(xmap(p50), top, bottom, TARGET_GREEN)
     c.vline(min(xmap(p99), x1 - 2), top, bottom, P99_ORANGE)
+    c.text(x1 - 6, top + 4, f"tallest bar: {peak} of {len(v)}", MUTED, 13, "right")  # over the p50/p99 lines
     ticks = nice_ticks(lo * scale, hi * scale, 5)
     step = float(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
     for t in ticks:
@@ -266,6 +284,7 @@ def _histogram(c: Canvas, x0: int, x1: int, y: int, title: str, values_ns: np.nd
             c.vline(x, bottom, bottom + 4, AXIS)
             c.text(x, bottom + 5, fmt_tick(float(t), step), MUTED, 13, "center")
     c.text(x1, bottom + 20, f"{unit} (green p50, orange p99)", MUTED, 13, "right")
+    return x0 + 1, top + 1, x1 - x0 - 2, HIST_H - 2
 
 
 def render(run: Run, pace: Pacing) -> Rendered:
@@ -276,14 +295,16 @@ def render(run: Run, pace: Pacing) -> Rendered:
     y = _header(c, run, pace, PAD)
     y = _strip(c, run, axis, y, out) + 6
     y = _timeline(c, run, axis, y, out) + 6
-    y = _rate(c, run, axis, pace, y) + 6
-    y = _pacing(c, run, axis, pace, y) + 6
+    y = _rate(c, run, axis, pace, y, out) + 6
+    y = _pacing(c, run, axis, pace, y, out) + 6
     if run.play and len(run.t_ns):
-        y = _invoke(c, run, axis, y) + 6
+        y = _invoke(c, run, axis, y, out) + 6
         lat = run.play["t_sent_ns"] - run.play["t_capture_ns"]
         mid = WIDTH // 2
-        _histogram(c, LEFT, mid - 30, y, "capture -> keys sent", lat)
-        _histogram(c, mid + 30, WIDTH - RIGHT, y, "capture -> keys minus invoke", lat - run.play["invoke_ns"])
+        out.panels["latency"] = _histogram(c, LEFT, mid - 30, y, "capture -> keys sent", lat)
+        out.panels["latency minus invoke"] = _histogram(c, mid + 30, WIDTH - RIGHT, y, "capture -> keys minus invoke",
+                                                        lat - run.play["invoke_ns"])
+        out.panel_ink["latency"] = out.panel_ink["latency minus invoke"] = BAR_BLUE
         y += HIST_H + 50
     out.image = c.pixels[: y + PAD].copy()
     return out
