@@ -201,7 +201,7 @@ EARLY = [
 LATE = [
     ([], "no data given"),
     (["--game", "bars", "--data", "x.h5"], "--data and --game given"),
-    (["--game", "nosuchgame"], "not a session directory"),
+    (["--game", "nosuchgame"], "no sessions of game 'nosuchgame'"),
     (["--game", "bars", "--classes", "none,left"], "--classes needs --encoding combo"),
     (["--game", "bars", "--mask", "500,500,4,4"], "outside the 32x24 frame"),
     (["--game", "bars", "--split", "1.0"], "validation part"),
@@ -342,3 +342,42 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     x = data.val.windows(np.arange(10))
     ma, mb = Model.load(a.float32), Model.load(b.float32)
     assert all(np.array_equal(ma.predict(w), mb.predict(w)) for w in x)
+
+
+@needs_tf
+def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path: Path) -> None:
+    # Labels drawn at random, independent of the frames: nothing generalises, so after an epoch or two the
+    # model only memorises the training part and the validation loss stops falling. With patience 1 the
+    # trainer must stop at the first epoch that is not better than the best, and restore the best weights.
+    from engine.train import train
+
+    n = 240
+    frames, _ = bar_game(n, 6)
+    labels = np.random.default_rng(6).integers(0, 2, (n, 3)).astype(np.uint8)
+    w = SessionWriter.create(tmp_path, name="noise", game="noise", fps=30.0, frame_shape=frames.shape[1:],
+                             color="gray", actions=ACTIONS, resize=None, source={})
+    w.frames_buffer(n)[:] = frames
+    w.commit(n, 1_000_000_000 + np.arange(n, dtype=np.int64) * 33_333_333, labels)
+    w.close()
+    data = TrainData.from_windows(Windows(Session.open(tmp_path / "sessions" / "noise"), window=2), (0.75, 0.25),
+                                  by="time", blocks=2)
+    cfg = TrainConfig(epochs=20, patience=1, batch_size=16, learning_rate=3e-3, quantize=False, name="noise")
+    result = train(data, tmp_path / "out", cfg, log=lambda _: None, live_progress=False)
+
+    losses = [h["val_loss"] for h in result.history]
+    print(f"val losses {[round(v, 4) for v in losses]}; best epoch {result.best_epoch}; {result.stop_reason}")
+    # The trainer's promise (engine.train.trainer, step 2): stop after `patience` epochs without a better
+    # validation loss; best_epoch is 1-based, so the run is best_epoch + patience epochs long.
+    assert result.stop_reason == "early stop: no better validation loss for 1 epoch"
+    assert len(result.history) == result.best_epoch + cfg.patience < cfg.epochs
+    assert losses[result.best_epoch - 1] == min(losses) < losses[-1]
+    # The exported model holds the best epoch's weights, not the last epoch's: its own validation loss,
+    # computed here from its outputs, is the best epoch's.
+    model = Model.load(result.float32)
+    x = data.val.windows(np.arange(len(data.val)))
+    p = np.clip(np.stack([model.predict(win) for win in x]).astype(np.float64), 1e-7, 1 - 1e-7)
+    y = data.val.labels.astype(np.float64)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert abs(loss - losses[result.best_epoch - 1]) < 1e-4 < abs(loss - losses[-1]), (loss, losses)
+    training = model.spec.extra["training"]
+    assert training["best_epoch"] == result.best_epoch and training["epochs_run"] == len(result.history)

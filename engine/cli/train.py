@@ -110,6 +110,7 @@ def _data(ns: argparse.Namespace) -> TrainData:
     from engine.dataset.balance import parse_weights
     from engine.dataset.labels import parse_classes
     from engine.dataset.split import parse_fractions
+    from engine.dataset.windows import game_sessions
     from engine.train import TrainData
 
     given = [name for name, on in (("--data", ns.data is not None), ("--game", ns.game is not None),
@@ -122,9 +123,11 @@ def _data(ns: argparse.Namespace) -> TrainData:
     if ns.data is not None:
         return TrainData.from_file(ns.data)
     fractions = parse_fractions(ns.split)
+    # --game matches games only, as in engine-dataset build: resolved as a SESSION it could take a session's name.
     windows = Windows(
-        ns.game if ns.game is not None else ns.sessions, window=ns.window, skip=ns.skip, stride=ns.stride,
-        offset=ns.offset, encoding=ns.encoding, classes=parse_classes(ns.classes) if ns.classes else None,
+        game_sessions(ns.game, ns.data_dir) if ns.game is not None else ns.sessions, window=ns.window,
+        skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding,
+        classes=parse_classes(ns.classes) if ns.classes else None,
         actions=[x.strip() for x in ns.actions.split(",")] if ns.actions else None, data_dir=ns.data_dir,
         max_gap=ns.max_gap,
     )

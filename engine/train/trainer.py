@@ -224,7 +224,8 @@ def train(
                      f"val loss {val_loss:.4f} accuracy {val_acc:.1%} | {row['seconds']:.1f} s"
                      + ("  (best)" if better else ""))
         if stale >= config.patience:
-            stop_reason = f"early stop: no better validation loss for {config.patience} epochs"
+            stop_reason = (f"early stop: no better validation loss for {config.patience} "
+                           f"epoch{'' if config.patience == 1 else 's'}")
             break
     assert best_weights is not None  # epochs >= 1, and the first epoch (finite, or we raised) is "better"
     model.set_weights(best_weights)
