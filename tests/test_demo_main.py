@@ -3,16 +3,14 @@ with no display: it starts its own Xvfb, records the scripted driver with engine
 model play with engine-play, and prints what the README promises. Shortened (--seconds, --play-seconds);
 marked slow like the other end-to-end tests, as it starts a display, two games and two engine commands.
 
-engine.demo.main keeps the game logs and play telemetry it prints the paths of in a ``mkdtemp`` directory
-(``engine-demo-*``) that it never removes; here TMPDIR points into the test's own directory, so nothing is
-left behind in /tmp.
+The game logs and play telemetry it prints the paths of go to DATA_DIR/demo/, nowhere else (TMPDIR points
+into the test's own directory to see that nothing lands in a temporary directory).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +54,8 @@ def test_demo_main_records_plays_and_reports_without_a_display(tmp_path: Path) -
     assert re.search(r"^  invoke p50 [\d.]+ ms p99 [\d.]+ ms \| capture->keys p50 [\d.]+ ms p99 [\d.]+ ms", out,
                      re.M), out
 
-    # Its scratch directory (game logs, play telemetry) went where TMPDIR said, and only there.
-    left = list(tmp.glob("engine-demo-*"))
-    assert all(str(p) in out for p in left), (left, out)
-    for p in left:
-        shutil.rmtree(p)
+    # The game logs and play telemetry it named are in DATA_DIR/demo; nothing was left in TMPDIR.
+    work = tmp_path / "data" / "demo"
+    assert (work / "game.csv").is_file() and str(work / "game.csv") in out, out
+    assert any(work.glob("play-*.npz")), sorted(work.iterdir())
+    assert not any(tmp.iterdir()), sorted(tmp.iterdir())

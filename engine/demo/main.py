@@ -6,7 +6,9 @@ session is. Then the model shipped with engine (``engine/demo/models/demo.tflite
 scripted driver by ``make_demo_model.py``) plays a fresh game, without the scripted driver, on a road it
 was not trained on, through the real ``engine-play`` command with ``--duration``; it prints how well it
 drove (the game's own on-road fraction, from its log, beside what no keys at all would score on that
-road) and engine-play's decision-rate and latency summary. No TensorFlow is needed.
+road) and engine-play's decision-rate and latency summary. No TensorFlow is needed. The game logs and
+the play telemetry whose paths it prints stay in DATA_DIR/demo/ (replaced by the next run), beside the
+sessions, rather than in a temporary directory nobody removes.
 
     python -m engine.demo.main [--seconds 20] [--data-dir DIR] [--play-seconds 10] [--play-seed 5]
                                [--model PATH]
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from engine.demo.game import WINDOW_TITLE
@@ -26,6 +28,7 @@ from engine.demo.log import load_log
 from engine.demo.models import DEMO_MODEL
 from engine.demo.process import DemoProcess
 from engine.errors import EngineError
+from engine.session.layout import data_dir
 from engine.xvfb import Xvfb
 
 ACTIONS = "left,right,up"
@@ -59,7 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         server = Xvfb(width=1280, height=720).start()
         os.environ["DISPLAY"] = server.display
         print(f"demo: no usable display, started a virtual one (Xvfb {server.display})", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="engine-demo-"))
+    work = data_dir(ns.data_dir) / "demo"
+    shutil.rmtree(work, ignore_errors=True)  # the previous run's logs: only this directory, never sessions
+    try:
+        work.mkdir(parents=True)
+    except OSError as e:
+        if server is not None:
+            server.stop()
+        raise SystemExit(f"demo: cannot create {work} ({e.strerror}); pick a writable --data-dir") from None
     try:
         game = DemoProcess("--autodrive", "--seed", str(ns.seed), "--log", str(work / "game.csv"))
     except RuntimeError as e:
