@@ -3,8 +3,13 @@
     python image_window.py TITLE X Y IMAGE.npy
 
 IMAGE.npy is uint8 (H, W, 3) RGB. Prints "READY <window id>" once the window is mapped and drawn, then
-redraws until stdin closes or it is terminated. A line "LOAD OTHER.npy" on stdin switches to another
-image of the same size and answers "LOADED" once it is on screen.
+stays until stdin closes or it is terminated, redrawing only when the X server says part of it was
+exposed (another window moved off it). A line "LOAD OTHER.npy" on stdin switches to another image of the
+same size and answers "LOADED" once it is on screen.
+
+It used to redraw every 50 ms: for a full-screen 1080p window that is 8 MB pushed through the X server
+20 times a second, which on a 2-core machine loaded both cores under every test and benchmark that ran
+beside it (the pacing and play-latency tails in `make bench` were this window).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ def main() -> None:
     import numpy as np
     import pygame
 
+    # What says the window's pixels need drawing again (SDL2's names for X11 Expose and MapNotify).
+    EXPOSED = {pygame.VIDEOEXPOSE, pygame.WINDOWEXPOSED, pygame.WINDOWSHOWN, pygame.WINDOWRESTORED}
     image = np.load(path)
     pygame.display.init()
     screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
@@ -46,10 +53,12 @@ def main() -> None:
                 pygame.display.flip()
                 pygame.event.pump()
                 print("LOADED", flush=True)
-        if any(e.type == pygame.QUIT for e in pygame.event.get()):
+        events = {e.type for e in pygame.event.get()}
+        if pygame.QUIT in events:
             break
-        screen.blit(surface, (0, 0))
-        pygame.display.flip()
+        if events & EXPOSED:
+            screen.blit(surface, (0, 0))
+            pygame.display.flip()
 
 
 if __name__ == "__main__":
