@@ -27,6 +27,11 @@ def test_demo_main_records_plays_and_reports_without_a_display(tmp_path: Path) -
     tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["TMPDIR"] = str(tmp)
+    # A previous run's log is replaced; a file the demo did not write is left alone.
+    work = tmp_path / "data" / "demo"
+    work.mkdir(parents=True)
+    (work / "play-99.npz").write_bytes(b"stale")
+    (work / "notes.txt").write_text("mine")
     done = subprocess.run(
         [sys.executable, "-m", "engine.demo.main", "--seconds", "3", "--play-seconds", "3",
          "--data-dir", str(tmp_path / "data")],
@@ -55,7 +60,7 @@ def test_demo_main_records_plays_and_reports_without_a_display(tmp_path: Path) -
                      re.M), out
 
     # The game logs and play telemetry it named are in DATA_DIR/demo; nothing was left in TMPDIR.
-    work = tmp_path / "data" / "demo"
+    assert not (work / "play-99.npz").exists() and (work / "notes.txt").read_text() == "mine"
     assert (work / "game.csv").is_file() and str(work / "game.csv") in out, out
     assert any(work.glob("play-*.npz")), sorted(work.iterdir())
     assert not any(tmp.iterdir()), sorted(tmp.iterdir())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DISPLAY"] = server.display
         print(f"demo: no usable display, started a virtual one (Xvfb {server.display})", flush=True)
     work = data_dir(ns.data_dir) / "demo"
-    shutil.rmtree(work, ignore_errors=True)  # the previous run's logs: only this directory, never sessions
     try:
-        work.mkdir(parents=True)
+        work.mkdir(parents=True, exist_ok=True)
+        # The previous run's logs, by the names this demo writes: nothing else in the directory is touched.
+        for old in [*work.glob("game*.csv"), *work.glob("play-*.npz")]:
+            old.unlink()
     except OSError as e:
         if server is not None:
             server.stop()
