@@ -156,8 +156,6 @@ def screen_content(xvfb: Xvfb, tmp_path_factory: pytest.TempPathFactory) -> Iter
         proc.wait(5)
 
 
-
-
 @pytest.fixture
 def demo_game(xvfb: Xvfb) -> Iterator[Callable[..., DemoGame]]:
     """Factory: demo_game(*engine-demo args) -> a running DemoGame on the bench display, stopped after the test."""
