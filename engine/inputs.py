@@ -23,7 +23,7 @@ import numpy as np
 
 from engine import _native
 from engine.errors import EngineError
-from engine.keys import evdev_code
+from engine.actions.names import evdev_code
 
 InputName = Literal["x11", "evdev", "rawinput"]
 

@@ -43,7 +43,7 @@ from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.capture import CaptureSource, NativeX11Source, open_source
 from engine.errors import EngineError
-from engine.keys import parse_actions
+from engine.actions.names import parse_actions
 
 QUIET_POLL_NS = 5_000_000  # how often the region is looked at during the random gap (cheap, no spinning)
 Rect = tuple[int, int, int, int]

@@ -27,7 +27,7 @@ from engine._pacer import monotonic_ns
 from engine.capture import CaptureSource, CaptureStream, Color, open_source
 from engine.errors import EngineError
 from engine.inputs import InputSource, default_input, open_input
-from engine.keys import parse_actions
+from engine.actions.names import parse_actions
 from engine.labels import Labeler
 from engine.session import SessionWriter, StorageError
 from engine.signals import stop_on_signals

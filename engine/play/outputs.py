@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import _native
 from engine.errors import EngineError
-from engine.keys import evdev_code
+from engine.actions.names import evdev_code
 from engine.play.watchdog import Watchdog
 
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
