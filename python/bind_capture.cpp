@@ -14,6 +14,18 @@
 
 namespace engine::py_bind {
 
+#if !defined(_WIN32)
+namespace {
+WindowSource parse_window_source(const std::string& s) {
+  if (s == "auto") return WindowSource::kAuto;
+  if (s == "composite") return WindowSource::kComposite;
+  if (s == "window") return WindowSource::kDrawable;
+  if (s == "screen") return WindowSource::kScreen;
+  throw InvalidArgument("window_source must be auto, composite, window or screen, not '" + s + "'");
+}
+}  // namespace
+#endif
+
 #if defined(_WIN32)
 namespace {
 
@@ -110,7 +122,7 @@ void bind_capture(py::module_& m) {
 #else
   py::class_<X11Grabber, Source, std::shared_ptr<X11Grabber>>(m, "X11Grabber")
       .def(py::init([](const std::string& display, std::uint64_t window_id, const std::string& window_title,
-                       std::optional<std::array<int, 4>> region, bool use_shm) {
+                       std::optional<std::array<int, 4>> region, bool use_shm, const std::string& window_source) {
              X11CaptureOptions o;
              o.display = display;
              o.window_id = window_id;
@@ -120,11 +132,14 @@ void bind_capture(py::module_& m) {
                o.region = *region;
              }
              o.use_shm = use_shm;
+             o.window_source = parse_window_source(window_source);
              return std::make_shared<X11Grabber>(o);
            }),
            py::arg("display") = "", py::arg("window_id") = 0, py::arg("window_title") = "",
-           py::arg("region") = py::none(), py::arg("use_shm") = true)
+           py::arg("region") = py::none(), py::arg("use_shm") = true, py::arg("window_source") = "auto")
       .def_property_readonly("window_id", &X11Grabber::window_id)
+      .def_property_readonly("read_from", &X11Grabber::read_from,
+                             "What a window's pixels are read from: 'composite', 'window' or 'screen'.")
       .def_property_readonly("screen_size", &X11Grabber::screen_size);
 
   m.def("x11_list_windows", [](const std::string& display) {

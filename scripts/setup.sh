@@ -6,9 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext, XInput2 in Xi, XTest in Xtst).
-# Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows.
-PACKAGES=(g++ make libx11-dev libxext-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils g++-mingw-w64-x86-64-posix wine64)
+# Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext, Composite in Xcomposite, XInput2 in
+# Xi, XTest in Xtst).
+# Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows, and headless
+# weston with Xwayland (a Wayland desktop's XWayland windows, where the root window holds no pixels).
+PACKAGES=(g++ make libx11-dev libxext-dev libxcomposite-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils
+          weston xwayland g++-mingw-w64-x86-64-posix wine64)
 
 # Python: the one that makes .venv ($PYTHON, python3 by default) must create a venv (Debian moves
 # ensurepip into python3-venv) and have Python.h (python3-dev), which CMake's Development.Module needs.

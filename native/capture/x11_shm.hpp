@@ -1,8 +1,16 @@
-// X11 screen grabber: MIT-SHM XShmGetImage (the X server writes straight into our shared memory),
-// falling back to XGetSubImage into a preallocated image when SHM cannot be used, with the reason
-// recorded. Captures the root window, or a window found by id or title (its inside, or a region of
-// it), and follows the window when it moves. A window moved (partly) off screen cannot be grabbed:
-// grab() throws CaptureError saying so until it is back on screen.
+// X11 grabber: MIT-SHM XShmGetImage (the X server writes straight into our shared memory), falling
+// back to XGetSubImage into a preallocated image when SHM cannot be used, with the reason recorded.
+//
+// What is read:
+// - the screen (root window) for a region or monitor;
+// - for a window (by id or title; its inside, or a region of it), the window's OWN pixels: its
+//   Composite pixmap (XCompositeRedirectWindow, automatic mode, so the desktop still shows it; the
+//   pixmap is named again after a resize), else the window drawable itself. Under a Wayland
+//   compositor's XWayland the root holds no pixels (black) while the window's pixmap holds the game,
+//   and on X11 a window on top of the game is not read into its frames. The composite path also reads
+//   windows that are partly off screen or covered; the drawable and screen paths cannot (grab() throws
+//   CaptureError until the window is back on screen). WindowSource::kScreen keeps the old behaviour
+//   (the screen at the window's place), for comparison in the bench.
 #pragma once
 
 #include <array>
@@ -15,6 +23,9 @@
 
 namespace engine {
 
+// Where a window's pixels come from (see the header comment).
+enum class WindowSource { kAuto, kComposite, kDrawable, kScreen };
+
 struct X11CaptureOptions {
   std::string display;           // "" means $DISPLAY
   std::uint64_t window_id = 0;   // 0: no window by id
@@ -22,6 +33,7 @@ struct X11CaptureOptions {
   bool has_region = false;       // region relative to the window's inside (or the screen)
   std::array<int, 4> region{0, 0, 0, 0};
   bool use_shm = true;           // false forces the XGetImage path
+  WindowSource window_source = WindowSource::kAuto;  // kAuto: composite, else the window drawable
 };
 
 struct X11WindowInfo {
@@ -44,6 +56,8 @@ class X11Grabber final : public Source {
   std::string backend() const override;
   std::string fallback_reason() const override;
   std::uint64_t window_id() const;
+  // What the pixels are read from: "composite", "window" (the drawable) or "screen".
+  std::string read_from() const;
   std::array<int, 2> screen_size() const;
 
  private:
