@@ -85,3 +85,33 @@ def test_convert_resize_kernel_paths(benchmark, report, mode, screen_content, pa
     group = "convert+resize 1920x1080 (padded) -> 160x120 gray"
     report.add(group, f"engine kernel {path}", eng, "ms/frame", ratio=ref / eng)
     report.add(group, f"opencv (for {path} row)", ref, "ms/frame")
+
+
+WINDOW_CASES = [((0, 0, 1920, 1080), (160, 120), "gray"), ((560, 240, 800, 600), (160, 120), "gray")]
+
+
+@pytest.mark.parametrize(("region", "size", "color"), WINDOW_CASES, ids=[_label(*c) for c in WINDOW_CASES])
+def test_window_path_beside_screen_path(benchmark, report, mode, screen_content, region, size, color) -> None:  # type: ignore[no-untyped-def]
+    """A window read through its Composite pixmap (what --window does) beside the same pixels read from the
+    screen (what it did before): the copy is the same size, so the two should cost about the same."""
+    rounds = 200 if mode == "quick" else 1000
+    window = next(w["id"] for w in _native.x11_list_windows() if w["title"] == "bench-screen")
+    plan = _native.ConvertResize(region[2], region[3], *size, color)
+    out = np.empty((size[1], size[0]), np.uint8)
+    grabbers = {src: _native.X11Grabber(window_id=window, region=region, window_source=src)
+                for src in ("composite", "screen")}
+    assert grabbers["composite"].read_from == "composite" and grabbers["screen"].read_from == "screen"
+    results = {}
+    for src, g in grabbers.items():
+        results[src] = float(np.median(per_call_ms(lambda g=g: plan.run(g.grab(), out), rounds)))
+    # The same pixels either way (nothing covers the bench window), so the same frame.
+    frames = [plan.run(g.grab(), out).copy() for g in grabbers.values()]
+    assert np.array_equal(*frames)
+    group = f"window capture {region[2]}x{region[3]} -> {size[0]}x{size[1]} {color}"
+    benchmark.group = group
+    benchmark.extra_info.update(size=f"{region[2]}x{region[3]}")
+    benchmark.pedantic(lambda: plan.run(grabbers["composite"].grab(), out), rounds=rounds // 4, warmup_rounds=5,
+                       iterations=1)
+    report.add(group, "engine, window pixmap (Composite)", results["composite"], "ms/frame",
+               ratio=results["screen"] / results["composite"])
+    report.add(group, "engine, screen at the window's place (before)", results["screen"], "ms/frame", ratio=1.0)
