@@ -277,6 +277,11 @@ def test_engine_record_says_at_once_when_the_window_draws_nothing(
     meta = json.loads((tmp_path / "sessions" / "s" / "meta.json").read_text())
     assert meta["blank_frames"] >= 20 and meta["blank_spans"][0][0] == 0
     assert "blank frames:" in r.stdout + r.stderr  # and the summary counts them
+    rep = subprocess.run([sys.executable, "-m", "engine.cli.report", str(tmp_path / "sessions" / "s"), "--out",
+                          str(tmp_path / "report")], capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    html = (tmp_path / "report" / "s.report.html").read_text()
+    assert "BLANK FRAMES (one uniform value)" in html and "BLANK FRAMES" in rep.stdout
 
 
 def test_engine_record_of_a_dark_textured_window_is_quiet(

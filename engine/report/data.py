@@ -286,6 +286,11 @@ def summary(run: Run, pace: Pacing) -> list[tuple[str, str]]:
         rows.append(("missed schedule slots", f"{pace.missed} in {len(pace.gap_t)} gaps"))
     if run.kind == "session" and "dropped" in run.meta:
         rows.append(("dropped (meta.json)", str(run.meta["dropped"])))
+    if run.kind == "session" and run.meta.get("blank_frames"):
+        spans = ", ".join(f"{a}-{b}" for a, b in run.meta.get("blank_spans", [])[:5])
+        rows.append(("BLANK FRAMES (one uniform value)",
+                     f"{run.meta['blank_frames']} frames (frames {spans}): the capture saw nothing there; "
+                     "leave them out of training"))
     if run.play and n:
         lat, inv = run.play["t_sent_ns"] - run.play["t_capture_ns"], run.play["invoke_ns"]
         for label, v in (("capture -> keys", lat), ("capture -> keys minus invoke", lat - inv), ("invoke", inv),
