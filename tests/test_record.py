@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from scenes import scene
 
 from engine import _native, monotonic_ns
-from engine.labels import Labeler, label_reference
 from engine.record import RecordConfig, Recorder, auto_size
+from engine.record.labeler import Labeler, label_reference
 from engine.session import Session, sessions
 
 
