@@ -8,11 +8,8 @@ from the queue straight into the session's memory-mapped frames file (one copy, 
 Frames are labelled a short holdback after their capture instant, so events stamped before a frame
 but delivered a moment later by the X server still count for it.
 
-Recorder.run reads top to bottom as its steps: open and start (_open, _prepare), then per wake-up
-take the input (_take_input: events to the labeler and the log, hotkeys to start/pause/stop), start
-capture when due and stop on a failed thread (_start_capture_when_due, _failed), drain ready frames
-(_drain), stop at --duration (_check_duration), report (_report_status), sleep (_sleep_until_work);
-and at the end (_finish) drain the rest, close everything and build the summary (_summary).
+Recorder.run is a list of steps: open and prepare; per wake-up take input (events, hotkeys), start
+capture when due, stop on a failed thread, drain ready frames, check --duration, report, sleep; finish.
 """
 
 from __future__ import annotations
@@ -40,8 +37,7 @@ from engine.signals import stop_on_signals
 HOLDBACK_NS = 30_000_000
 # The writer wakes once frames are this much older than the holdback, so each wake-up moves a batch (a
 # few frames at 60 fps, a dozen at 240): the per-wake Python cost is paid per batch, not per frame.
-# Crash recovery keeps every frame committed before the last flush (at most a second ago), so batching
-# adds at most BATCH_NS to what a crash can lose.
+# A crash loses only frames not yet committed (still queued): batching adds at most BATCH_NS to those.
 BATCH_NS = 50_000_000
 QUEUE_BYTES = 512 << 20
 # With stderr not a terminal (a log file, a pipe), the status goes out as whole lines this often, the
