@@ -29,7 +29,7 @@ import numpy as np
 from baselines import naive_pickle, naive_recorder, python_pipeline
 from harness import game_scene, ratio
 
-from engine.labels import Labeler
+from engine.record.labeler import Labeler
 from engine.session import Session, SessionWriter
 
 HERE = Path(__file__).resolve().parent

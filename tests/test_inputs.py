@@ -23,7 +23,7 @@ INPUT_MAJOR, FREE_MINOR = 13, 250
 
 
 def _evdev_input(**kw: object) -> None:
-    from engine.inputs import EvdevInput
+    from engine.actions.inputs import EvdevInput
 
     EvdevInput(["left", "right"], ["f12"], **kw)  # type: ignore[arg-type]
 
@@ -96,7 +96,7 @@ def _in_unprivileged_child(fn: object) -> str:
 def test_an_unreadable_device_gets_the_input_group_fix() -> None:
     import evdev
 
-    from engine.inputs import event_devices
+    from engine.actions.inputs import event_devices
 
     # Not under tmp_path: pytest's base temp dir is 0700, so another user could not even look inside.
     with tempfile.TemporaryDirectory(prefix="engine-evdev-") as d:

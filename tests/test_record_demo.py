@@ -90,7 +90,7 @@ def test_labels_are_the_keys_the_game_saw(recording) -> None:  # type: ignore[no
     first_shown = glog["t_ns"][0]
     assert (ev["t_ns"] > first_shown).all()
     # Labels are that state plus the presses since the previous frame (the tap rule).
-    from engine.labels import label_reference
+    from engine.record.labeler import label_reference
 
     assert np.array_equal(ses.actions[:], label_reference(t, ev["t_ns"], ev["action"], ev["value"], 3))
     assert ses.actions[:].any(axis=0).all()  # every key was used in this run

@@ -474,3 +474,29 @@ def test_the_package_exports_session_and_sessions_without_loading_them_at_import
     (info,) = engine.sessions(tmp_path, game="racer")
     ses = engine.Session.open(info.path)
     assert len(ses) == 1 and (ses.frames[0] == 7).all() and ses.actions[0, 0] == 1 and ses.timestamps[0] == 5
+
+
+def test_storage_loads_no_compiled_module_capture_or_play_at_import() -> None:
+    """A training server without X reads sessions: importing engine.session (in a fresh interpreter, no
+    DISPLAY) adds no compiled module, no X library and nothing of capture, play, actions or record. The
+    package's own __init__ and engine.errors are judged by their own tests: what they load is the baseline."""
+    code = (
+        "import importlib.util, sys, types\n"
+        "spec = importlib.util.find_spec('engine')\n"
+        "pkg = types.ModuleType('engine')\n"
+        "pkg.__path__ = list(spec.submodule_search_locations)\n"
+        "sys.modules['engine'] = pkg\n"
+        "def loaded():\n"
+        "    libs = {line.split()[-1] for line in open('/proc/self/maps') if 'libX' in line}\n"
+        "    return {m for m in sys.modules if m.startswith('engine._')} | libs\n"
+        "import engine.errors\n"
+        "base = loaded()\n"
+        "import engine.session\n"
+        "print(sorted(loaded() - base))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['engine', 'capture'], ['engine', 'play'],"
+        " ['engine', 'actions'], ['engine', 'record'])))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["[]", "[]"], r.stdout

@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 
 from engine import _native
+from engine.actions.inputs import INPUTS, default_input, hotkey_listener, hotkeys_available, inputs_for, open_input
 from engine.capture import BACKENDS, backends_for, win_target
 from engine.cli.play import build_parser as play_parser
 from engine.cli.record import build_parser as record_parser
 from engine.errors import EngineError
-from engine.inputs import INPUTS, default_input, hotkey_listener, hotkeys_available, inputs_for, open_input
 from engine.play.outputs import OUTPUTS, default_output, open_output, outputs_for
 from engine.record import RecordConfig
 

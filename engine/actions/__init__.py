@@ -3,6 +3,8 @@ and the layers that read them from a person (inputs) and send them to a game (ou
 
 from __future__ import annotations
 
+from engine.actions.inputs import INPUTS, InputSource, default_input, hotkey_listener, open_input
 from engine.actions.names import ACTION_NAMES, evdev_code, parse_actions
 
-__all__ = ["ACTION_NAMES", "evdev_code", "parse_actions"]
+__all__ = ["ACTION_NAMES", "INPUTS", "InputSource", "default_input", "evdev_code", "hotkey_listener", "open_input",
+           "parse_actions"]

@@ -9,10 +9,10 @@ from typing import Any
 
 import tomllib
 
+from engine.actions.inputs import INPUTS, default_input
 from engine.capture import BACKENDS, CaptureError
 from engine.cli import args as a
 from engine.errors import EngineError
-from engine.inputs import INPUTS, default_input
 from engine.record import DEFAULT_ACTIONS, DEFAULT_HOTKEYS, RecordConfig, Recorder, RecordingStopped
 
 EPILOG = """\

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -28,6 +29,15 @@ META, LOCK = "meta.json", "writer.lock"
 _REQUIRED_META = ("name", "game", "created", "fps", "frame_shape", "color", "actions", "frames", "status")
 
 _log = logging.getLogger("engine.session")
+
+
+def _engine_version() -> str:
+    """meta.json's engine_version: the installed package's, from its metadata (pyproject.toml's version, which
+    the compiled module is built with too), so that storage loads no compiled module."""
+    try:
+        return importlib.metadata.version("engine")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "unknown"
 
 
 class StorageError(EngineError):

@@ -1,4 +1,9 @@
-"""SessionWriter: one new session, written at capture rate (see engine.session for the format)."""
+"""SessionWriter: one new session, written at capture rate (see engine.session for the format).
+
+Imports no capture, play or compiled module (the engine's clock is loaded by create(), when first used).
+Over 400 lines because it is one class kept whole: every method keeps the commit order (actions, then
+timestamps, then at most once a second the counts) that crash recovery relies on.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine._native import __version__ as _ENGINE_VERSION
-from engine._pacer import monotonic_ns
-from engine.capture import Color
 from engine.errors import EngineError
 from engine.session import fileio
 from engine.session.layout import (
@@ -35,8 +37,10 @@ from engine.session.layout import (
     _data_dir,
     _disk_usage,
     _duration_s,
+    _engine_version,
 )
 from engine.session.npy import HEADER_BYTES, _npy_header
+from engine.sidecar import Color
 
 # ---------------------------------------------------------------------------------------------------
 # Writing
@@ -76,7 +80,7 @@ class SessionWriter:
         self._dropped = 0
         self._t_first = 0
         self._t_last = 0  # 0 = none yet; timestamps are positive
-        self._last_flush_ns = monotonic_ns()
+        self._last_flush_ns = time.monotonic_ns()  # flush pacing: any monotonic clock does
         self._flushed: tuple[int, int, int] = (0, 0, 0)
         self._final: dict[str, Any] | None = None  # the meta written by close()
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
@@ -162,9 +166,13 @@ class SessionWriter:
             ) from None
         except OSError as e:
             raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
+        # start_monotonic_ns is on the frames' clock, the engine's (native/common/clock.hpp): on Windows
+        # that is QueryPerformanceCounter, which time.monotonic_ns() reads only from Python 3.13.
+        from engine._pacer import monotonic_ns
+
         meta = {
             "format_version": FORMAT_VERSION,
-            "engine_version": _ENGINE_VERSION,
+            "engine_version": _engine_version(),
             "name": name,
             "game": game,
             "created": now.isoformat(timespec="milliseconds"),
@@ -299,7 +307,7 @@ class SessionWriter:
         commit() calls it, so a reader is never more than about a second behind."""
         if self._final is not None:
             return
-        now = monotonic_ns()
+        now = time.monotonic_ns()
         if not force and now - self._last_flush_ns < FLUSH_INTERVAL_NS:
             return
         self._last_flush_ns = now

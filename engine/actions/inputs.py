@@ -22,8 +22,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from engine import _native
-from engine.errors import EngineError
 from engine.actions.names import evdev_code
+from engine.errors import EngineError
 
 InputName = Literal["x11", "evdev", "rawinput"]
 
