@@ -99,18 +99,27 @@ def test_resized_window_is_read_at_its_new_size(xvfb: Xvfb, image_window: object
     g = _native.X11Grabber(display=xvfb.display, window_id=game.window_id, region=(0, 0, 80, 60))
     subprocess.run(["xdotool", "windowsize", str(game.window_id), "200", "150"], check=True,
                    env=dict(os.environ, DISPLAY=xvfb.display))
+    want = game.bgra[:60, :80, :3]
     deadline = time.monotonic() + 5
+    seen_size = False
     frame = np.array(g.grab(), copy=True)
-    while time.monotonic() < deadline:  # the pixmap is named again after the resize; the grab never fails
+    # The pixmap is named again after the resize, so no grab fails; the new pixmap holds the window's
+    # pixels once the client has redrawn them (the test window redraws on expose).
+    while time.monotonic() < deadline:
         frame = np.array(g.grab(), copy=True)
+        sizes = [w["rect"][2:] for w in _native.x11_list_windows(xvfb.display) if w["id"] == game.window_id]
+        seen_size |= sizes == [(200, 150)]
+        if seen_size and (frame[..., :3] == want).all():
+            break
         time.sleep(0.02)
-        if _native.x11_list_windows(xvfb.display) and g.read_from == "composite":
-            sizes = [w["rect"][2:] for w in _native.x11_list_windows(xvfb.display) if w["id"] == game.window_id]
-            if sizes == [(200, 150)]:
-                break
-    frame = np.array(g.grab(), copy=True)
-    assert frame.shape == (60, 80, 4)
-    assert (frame[..., :3] == game.bgra[:60, :80, :3]).all()  # the kept part of the image is unchanged
+    assert seen_size and frame.shape == (60, 80, 4)
+    assert (frame[..., :3] == want).all()  # the kept part of the image, read from the new pixmap
+    game.show(scene(120, 160, seed=26))  # drawn into the new pixmap only: a stale name would miss it
+    want = game.bgra[:60, :80, :3]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (np.array(g.grab(), copy=True)[..., :3] == want).all():
+        time.sleep(0.02)
+    assert (np.array(g.grab(), copy=True)[..., :3] == want).all()
 
 
 def test_closing_a_redirected_window_still_raises_window_lost(xvfb: Xvfb, image_window: object) -> None:
@@ -272,8 +281,8 @@ def test_engine_record_says_at_once_when_the_window_draws_nothing(
     env = dict(os.environ, DISPLAY=xvfb.display)
     r = _record(env, tmp_path, "--window", "black-game")
     assert r.returncode == 0, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if "uniform value" in ln]
-    assert len(lines) == 1 and lines[0].startswith("engine-record: the captured frames have been one uniform value (0)")
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("engine-record: the captured frames")]
+    assert len(lines) == 1 and "one uniform value (0) for 1.0 s" in lines[0]  # once, after the first second
     meta = json.loads((tmp_path / "sessions" / "s" / "meta.json").read_text())
     assert meta["blank_frames"] >= 20 and meta["blank_spans"][0][0] == 0
     assert "blank frames:" in r.stdout + r.stderr  # and the summary counts them
@@ -281,7 +290,8 @@ def test_engine_record_says_at_once_when_the_window_draws_nothing(
                           str(tmp_path / "report")], capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     html = (tmp_path / "report" / "s.report.html").read_text()
-    assert "BLANK FRAMES (one uniform value)" in html and "BLANK FRAMES" in rep.stdout
+    assert "BLANK FRAMES (one uniform value)" in html
+    assert f"engine-report: warning: blank frames (one uniform value): {meta['blank_frames']} frames" in rep.stderr
 
 
 def test_engine_record_of_a_dark_textured_window_is_quiet(

@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as e:
         print(f"engine-report: {e}", file=sys.stderr)
         return 2
+    for label, value in report.rows:
+        if label.startswith("BLANK FRAMES"):  # a row the report flags: say it here too
+            print(f"engine-report: warning: {label.lower()}: {value}", file=sys.stderr)
     print(f"report: {report.png} ({report.width}x{report.height})")
     print(f"report: {report.html}")
     return 0

@@ -27,6 +27,7 @@ import numpy as np
 
 from engine._pacer import monotonic_ns
 from engine.actions.inputs import Events, InputSource, open_input
+from engine.blank import BlankGuard
 from engine.capture import CaptureSource, CaptureStream, open_source
 from engine.errors import EngineError
 from engine.record.config import DEFAULT_HOTKEYS, RecordConfig, auto_size
@@ -84,6 +85,7 @@ class _Run:
     writer: SessionWriter
     signals: contextlib.ExitStack
     labeler: Labeler
+    blank: BlankGuard  # says at once when the frames stay one uniform value
     queue: Any  # stream.sink: the native FrameQueue
     t_scratch: np.ndarray  # capture instants of a popped batch
     tick_scratch: np.ndarray  # pacer tick indices of a popped batch (not stored)
@@ -190,6 +192,7 @@ class Recorder:
         self._next_status_line = 0.0
         return _Run(source=source, stream=stream, inputs=inputs, writer=writer, signals=signals,
                     labeler=Labeler(len(self.config.actions)), queue=stream.sink,
+                    blank=BlankGuard(self.config.fps, what="engine-record"),
                     t_scratch=np.empty(capacity, np.int64), tick_scratch=np.empty(capacity, np.uint64))
 
     def _prepare(self, run: _Run) -> None:
@@ -272,8 +275,21 @@ class Recorder:
             except StorageError:
                 run.uncommitted += k  # popped from the queue, never written
                 raise
+            self._watch_blank(run, buf[:k], t, writer.frames_written - k)
             done += k
         return done
+
+    def _watch_blank(self, run: _Run, frames: np.ndarray, t: np.ndarray, first: int) -> None:
+        """Feed committed frames to the blank guard; say it at once (stderr) when it fires."""
+        for i in range(len(frames)):
+            message = run.blank.feed(frames[i], first + i, int(t[i]))
+            if message:
+                if self.out.isatty():  # a status line is being rewritten in place: end it first
+                    print(file=self.out, flush=True)
+                print(message, file=sys.stderr, flush=True)
+                run.writer.note_blank(run.blank.blank_frames, run.blank.spans)
+        if run.blank.spans:
+            run.writer.note_blank(run.blank.blank_frames, run.blank.spans)
 
     def _check_duration(self, run: _Run) -> None:
         c = self.config
@@ -380,6 +396,8 @@ class Recorder:
             achieved = frames / active if active > 0 else 0.0
             if frames and achieved < 0.95 * c.fps:
                 warnings.append(f"achieved {achieved:.2f} fps, below 95% of the target {c.fps:g}")
+        if run.blank.summary():
+            warnings.append(f"{run.blank.summary()}: the capture saw nothing there; see the line above")
         if dropped:
             warnings.append(f"{dropped} frames dropped: the machine could not keep up (lower --fps or --size)")
         if run.error and not run.storage_failed:

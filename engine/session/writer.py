@@ -78,10 +78,11 @@ class SessionWriter:
         self._t = 0  # committed frames
         self._e = 0  # events written
         self._dropped = 0
+        self._blank: tuple[int, list[list[int]]] = (0, [])  # frames in blank runs, their [first, last] spans
         self._t_first = 0
         self._t_last = 0  # 0 = none yet; timestamps are positive
         self._last_flush_ns = time.monotonic_ns()  # flush pacing: any monotonic clock does
-        self._flushed: tuple[int, int, int] = (0, 0, 0)
+        self._flushed: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._final: dict[str, Any] | None = None  # the meta written by close()
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
         self._fds: dict[str, int] = {}
@@ -221,6 +222,7 @@ class SessionWriter:
             "frames": self._t,
             "events": self._e,
             "dropped": self._dropped,
+            **({"blank_frames": self._blank[0], "blank_spans": self._blank[1]} if self._blank[0] else {}),
             "duration_s": _duration_s(self._t_first, self._t_last, self._t, self._fps),
             "status": "recording",
         }
@@ -302,6 +304,11 @@ class SessionWriter:
             raise ValueError(f"dropped frames cannot be negative, got {n}")
         self._dropped += n
 
+    def note_blank(self, frames: int, spans: list[list[int]]) -> None:
+        """Frames that were one uniform value (engine.blank's guard): meta.json's "blank_frames" and
+        "blank_spans" ([first, last] frame of each run), so every reader can tell and leave them out."""
+        self._blank = (int(frames), [list(map(int, s)) for s in spans])
+
     def flush(self, force: bool = False) -> None:
         """Bring the headers' counts and meta.json up to date, at most once a second unless forced.
         commit() calls it, so a reader is never more than about a second behind."""
@@ -311,7 +318,7 @@ class SessionWriter:
         if not force and now - self._last_flush_ns < FLUSH_INTERVAL_NS:
             return
         self._last_flush_ns = now
-        state = (self._t, self._e, self._dropped)
+        state = (self._t, self._e, self._dropped, self._blank[0])
         if state == self._flushed:
             return
         try:
