@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from engine import _native
+from engine.actions.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.capture import open_source
+from engine.play import Decoder, Model
 from engine.play.loop import Player, PlayStopped
-from engine.play.model import Decoder, Model
-from engine.play.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.session import Session, SessionWriter
 from engine.sidecar import ModelSidecar
 

@@ -26,11 +26,11 @@ import numpy as np
 
 from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
+from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
 from engine.inputs import hotkey_listener
 from engine.play.model import Model
-from engine.play.outputs import Output
 from engine.signals import stop_on_signals
 
 TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
