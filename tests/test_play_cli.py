@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.play.loop import TELEMETRY_FIELDS
+from engine.telemetry import TELEMETRY_FIELDS
 from engine.session import SessionWriter
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
