@@ -31,7 +31,7 @@ test: setup
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) -m engine.demo.main
+	$(PY) -m engine.demo.tour
 
 bench: setup
 	$(PY) -m pytest bench/ --bench-mode=$${BENCH_MODE:-quick}

@@ -29,11 +29,11 @@ from baselines.python_player import PythonPlayer
 from harness import ROOT, ratio
 
 from engine import _native
+from engine.actions.outputs import XTestOutput
 from engine.capture import open_source
 from engine.demo import WINDOW_TITLE
 from engine.play.loop import Player
 from engine.play.model import Model
-from engine.play.outputs import XTestOutput
 
 MODELS = ROOT / "tests" / "fixtures" / "models"
 CASES = {"brighter_half": 60.0, "slow": 30.0}  # model -> target fps

@@ -19,20 +19,21 @@ Contract of one probe (all instants on the engine's monotonic clock, int64 ns):
 latency = seen_ns - press_ns. A probe whose change is not seen within ``timeout`` s is a timeout
 (``seen_ns`` -1); the key is released and the next probe goes on.
 
-Only the probe region is grabbed, so a poll costs the same on a 4K screen as on a 14x14 box. On the
-demo game (window title ``engine.demo.game.WINDOW_TITLE``) the probe region defaults to the key's
-indicator box (``engine.demo.game.indicator_rects``), which changes only with that key: the
-measurement there is exact up to one poll.
+Only the probe region is grabbed, so a poll costs the same on a 4K screen as on a 14x14 box. A window
+whose key indicators are known (``LatencyConfig.indicators``, by title; engine-latency gives the demo
+game's, ``engine.demo.game.indicator_rects``) gets the key's indicator box as its default probe region,
+which changes only with that key: the measurement there is exact up to one poll.
 
-Keys: the key is held only between steps 3 and 5; :func:`measure` releases it on every exit path
-(``finally``, and the actuator's destructor as a last resort).
+Keys: the key is sent through the engine's output layer (engine.actions.outputs.XTestOutput) and held only
+between steps 3 and 5; :func:`measure` releases it on every exit path (``finally``, the actuator's
+destructor, and the output's crash watchdog process if this one is killed).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,23 +42,26 @@ import numpy as np
 
 from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
+from engine.actions.names import parse_actions
+from engine.actions.outputs import XTestOutput
 from engine.capture import CaptureSource, NativeX11Source, open_source
 from engine.errors import EngineError
-from engine.actions.names import parse_actions
 
 QUIET_POLL_NS = 5_000_000  # how often the region is looked at during the random gap (cheap, no spinning)
 Rect = tuple[int, int, int, int]
+# Key indicator boxes of a window, from its size: {key: (x, y, w, h) inside the window}.
+Indicators = Callable[[tuple[int, int]], Mapping[str, Rect]]
 
 
 @dataclass
 class LatencyConfig:
     """What to press and where to look. Give ``window`` (title or X id) or ``region`` (screen X,Y,W,H).
 
-    probe_region: X,Y,W,H inside the window (or the region); None means the demo game's indicator box
-    of ``key`` on the demo game, else the whole window. threshold: mean absolute gray difference
-    (0-255 levels) from the baseline that counts as a change. timeout: seconds per probe to wait for the
-    change (and again for the revert). spacing: (min, max) seconds of the random gaps before a
-    press and before its release.
+    probe_region: X,Y,W,H inside the window (or the region); None means the indicator box of ``key`` on a
+    window listed in ``indicators`` (window title -> its boxes), else the whole window. threshold: mean
+    absolute gray difference (0-255 levels) from the baseline that counts as a change. timeout: seconds
+    per probe to wait for the change (and again for the revert). spacing: (min, max) seconds of the random
+    gaps before a press and before its release.
     """
 
     key: str
@@ -70,6 +74,7 @@ class LatencyConfig:
     spacing: tuple[float, float] = (0.05, 0.15)
     display: str = ""
     seed: int | None = None
+    indicators: Mapping[str, Indicators] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise EngineError (one line) for values a measurement cannot run with; normalises ``key``."""
@@ -133,7 +138,7 @@ class LatencyResult:
     key: str
     target: str  # what was probed, for people: 'window "engine demo" (0x200002)' or 'region 0,0,640,480'
     probe_rect: Rect  # absolute screen rectangle that was grabbed
-    demo: bool  # the target is the demo game and the probe region is the key's indicator box
+    demo: bool  # the probe region is the key's indicator box (a window of LatencyConfig.indicators: the demo)
     threshold: float
     timeout: float
     capture: str  # capture backend/path, e.g. "x11/xshm"
@@ -186,7 +191,7 @@ class LatencyResult:
         out = [
             f"input-to-photon {self.key} on {self.target}: p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms "
             f"min {lat['min']:.2f} ms max {lat['max']:.2f} ms ({found} of {n} probes)",
-            f"probe region {','.join(map(str, self.probe_rect))}{' (demo key indicator)' if self.demo else ''}, "
+            f"probe region {','.join(map(str, self.probe_rect))}{' (key indicator)' if self.demo else ''}, "
             f"threshold {self.threshold:g} levels, capture {self.capture}, resolution p50 {res['p50'] * 1e3:.0f} µs "
             f"max {res['max'] * 1e3:.0f} µs",
         ]
@@ -225,8 +230,6 @@ class _Target:
 
 
 def _resolve(cfg: LatencyConfig) -> _Target:
-    from engine.demo.game import WINDOW_TITLE, indicator_rects
-
     if cfg.window is not None:
         with open_source(window=cfg.window, display=cfg.display) as whole:
             if not isinstance(whole, NativeX11Source):
@@ -234,13 +237,13 @@ def _resolve(cfg: LatencyConfig) -> _Target:
             wid, size = whole.window_id, (whole.width, whole.height)
         titles = {int(w["id"]): str(w["title"]) for w in _native.x11_list_windows(cfg.display)}
         title = titles.get(wid, "")
-        demo = title == WINDOW_TITLE
+        indicators = cfg.indicators.get(title)
         desc = f'window "{title}" ({wid:#x})'
         probe = cfg.probe_region
-        if probe is None and demo:
-            boxes = indicator_rects(size)
+        if probe is None and indicators is not None:
+            boxes = indicators(size)
             if cfg.key not in boxes:
-                raise EngineError(f"the demo game shows no indicator for {cfg.key}; use --key "
+                raise EngineError(f'window "{title}" shows no indicator for {cfg.key}; use --key '
                                   f"{'|'.join(boxes)} or give --probe-region X,Y,W,H")
             return _Target(desc, boxes[cfg.key], wid, None, True)
         return _Target(desc, _inside(probe, size, "window"), wid, None, False)
@@ -316,7 +319,11 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
     cfg.validate()
     target = _resolve(cfg)
     source = _open_probe(cfg, target)
-    actuator = _native.XTestActuator(cfg.display, [cfg.key])
+    try:
+        output = XTestOutput([cfg.key], cfg.display)  # with its crash watchdog, as engine-play's keys
+    except BaseException:
+        source.close()
+        raise
     rng = random.Random(cfg.seed)
     result = LatencyResult(key=cfg.key, target=target.description, probe_rect=source.rect, demo=target.demo,
                            threshold=cfg.threshold, timeout=cfg.timeout,
@@ -324,7 +331,7 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
     down, up = np.ones(1, np.uint8), np.zeros(1, np.uint8)
     timeout_ns = round(cfg.timeout * 1e9)
     try:
-        if actuator.server_state()[0]:
+        if output.server_state()[0]:
             # Our press would change nothing and our release would let go of someone else's key.
             raise EngineError(f"{cfg.key} is already held down on the X server; release it and run again")
         watcher = _Watcher(source)
@@ -332,12 +339,12 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
             result.unstable += _quiet_gap(watcher, cfg.threshold, round(rng.uniform(*cfg.spacing) * 1e9))
             watcher.baseline = watcher.gray()
             press_ns = monotonic_ns()
-            actuator.apply(down)
+            output.apply(down)
             seen, prev, d, polls = watcher.wait(True, cfg.threshold, press_ns + timeout_ns)
             if seen >= 0:
                 sleep_until_ns(monotonic_ns() + round(rng.uniform(*cfg.spacing) * 1e9), 0)
             release_ns = monotonic_ns()
-            actuator.apply(up)
+            output.apply(up)
             reverted, _, _, more = watcher.wait(False, cfg.threshold, release_ns + timeout_ns)
             result.polls += polls + more
             probe = Probe(press_ns, prev if seen >= 0 else -1, seen, d, release_ns, reverted)
@@ -347,8 +354,10 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        actuator.release_all()  # XSync: the release has reached the server before we go on
-        source.close()
+        try:
+            output.close()  # XSync: the release has reached the server before we go on; ends the watchdog
+        finally:
+            source.close()
     return result
 
 

@@ -386,16 +386,20 @@ def test_escape_quits(game: Callable[..., Game], xvfb: Xvfb) -> None:
 
 
 def test_stopped_keys_refuse_to_press(xvfb: Xvfb) -> None:
-    from engine.demo.driver import Decision, XTestKeys
+    from engine.actions.outputs import XTestOutput
+    from engine.demo.driver import Decision, DriverKeys
 
-    keys = XTestKeys(xvfb.display)
-    keys.send(Decision(held=LEFT | UP))
-    assert keys.server_state() == LEFT | UP
-    keys.stop()
-    assert keys.server_state() == 0
-    assert keys.send(Decision(held=RIGHT, tap=LEFT)) == 0
-    assert keys.server_state() == 0
-    keys.stop()
+    keys = DriverKeys(XTestOutput(list(ACTIONS), xvfb.display))
+    try:
+        keys.send(Decision(held=LEFT | UP))
+        assert keys.server_state() == LEFT | UP
+        keys.stop()
+        assert keys.server_state() == 0
+        assert keys.send(Decision(held=RIGHT, tap=LEFT)) == 0
+        assert keys.server_state() == 0
+        keys.stop()
+    finally:
+        keys.close()
 
 
 @pytest.mark.parametrize("argv", [

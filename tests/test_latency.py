@@ -52,7 +52,7 @@ def run_main(argv: list[str]) -> int:
 def test_every_probe_on_the_demo_game_is_detected_and_keys_end_released(demo: DemoProcess, xvfb: Xvfb) -> None:
     seen: list[int] = []
     cfg = LatencyConfig(key="left", window=WINDOW_TITLE, probes=12, timeout=5.0, spacing=(0.02, 0.06),
-                        display=xvfb.display, seed=1)
+                        display=xvfb.display, seed=1, indicators={WINDOW_TITLE: indicator_rects})
     result = measure(cfg, on_probe=lambda i, p: seen.append(i))
     assert seen == list(range(12))
     assert result.demo and len(result.probes) == 12 and len(result.detected) == 12 and result.timeouts == 0
@@ -111,6 +111,31 @@ def test_sigterm_mid_probe_releases_the_key(demo: DemoProcess, xvfb: Xvfb) -> No
     assert server_keys(xvfb.display) == [False, False, False]
     done = int(last.split()[3])  # the probes completed before SIGTERM are still reported
     assert out.startswith("input-to-photon left") and (f"of {done} probes)" in out if done else "no probe" in out)
+
+
+def test_kill_9_mid_probe_is_covered_by_the_watchdog(xvfb: Xvfb, image_window: Callable[..., object]) -> None:
+    # A window the key does not change: the probe holds the key for its whole --timeout, so when it is
+    # killed the key is certainly down, and SIGKILL skips every finally: only the output's watchdog process
+    # can release it. communicate() returns once the watchdog is done (it holds the probe's stdout/stderr).
+    image_window(scene(60, 80, seed=5), title="latency-kill")
+    env = dict(os.environ, DISPLAY=xvfb.display)
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.latency", "--window", "latency-kill", "--key", "left",
+                             "--probes", "1", "--timeout", "59", "--spacing", "0,0", "--countdown", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while server_keys(xvfb.display)[0] is False:  # wait until it holds the key
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.002)
+        proc.kill()
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert "engine watchdog: a process died holding 1 xtest key(s); released them" in err
+    assert server_keys(xvfb.display) == [False, False, False]
 
 
 def test_a_window_that_never_changes_times_out_every_probe_with_one_clear_line(

@@ -176,7 +176,7 @@ def test_a_runtime_that_refuses_the_file_is_final(tmp_path: Path) -> None:
     bad = _bad_file(tmp_path, "unknown_op")
     code = (
         "import sys\n"
-        "from engine.play.model import ModelError, load_interpreter\n"
+        "from engine.play.runtime import ModelError, load_interpreter\n"
         "try:\n"
         f"    load_interpreter({str(bad)!r}, runtimes=('ai_edge_litert', 'tensorflow'))\n"
         "except ModelError as e:\n"
@@ -626,10 +626,38 @@ def test_without_sidecar_stacked_channels_need_window(tmp_path: Path) -> None:
     m = Model.load(path, actions=["left", "right", "up"], overrides={"window": 3, **combo})
     assert m.spec.color == "rgb" and m.spec.window == 3 and m.spec.layout == "channels"
     assert m.decoder().decode(m.predict(_solid((10, 220, 10)))).tolist() == [False, True, False]
+    assert m.notes == ("model input (1, 24, 32, 9) stacks 9 channels: read as 3 rgb frames (the only reading "
+                       "that fits --frames 3)",)
     m = Model.load(path, actions=["left", "right", "up"], overrides={"color": "gray", **combo})
-    assert m.spec.window == 9
-    slow = Model.load(copy_model(tmp_path, "slow", "s"), actions=["l", "r"], overrides={"window": 4})
-    assert slow.spec.color == "gray" and slow.spec.frame_size == (84, 84)
+    assert m.spec.window == 9 and m.spec.color == "gray"
+    assert m.notes == ("model input (1, 24, 32, 9) stacks 9 channels: read as 9 gray frames (the only reading "
+                       "that fits --color gray)",)
+    m = Model.load(path, actions=["left", "right", "up"], overrides={"color": "rgb", "window": 3, **combo})
+    assert m.notes == ()  # the flags said it all
+
+
+@pytest.mark.parametrize("flags", [{}, {"color": "gray"}, {"window": 4}])
+def test_without_sidecar_the_one_reading_that_fits_is_taken_and_said(tmp_path: Path, flags: dict[str, Any]) -> None:
+    # slow.tflite stacks 4 channels of 84x84: 3 does not divide 4, so 4 gray frames is the only reading.
+    path = copy_model(tmp_path, "slow", "s")
+    m = Model.load(path, actions=["l", "r"], overrides=flags)
+    assert (m.spec.window, m.spec.color, m.spec.layout, m.spec.frame_size) == (4, "gray", "channels", (84, 84))
+    (note,) = m.notes
+    assert note.startswith("model input (1, 84, 84, 4) stacks 4 channels: read as 4 gray frames (the only reading")
+    frames = np.random.default_rng(0).integers(0, 256, (4, 84, 84), dtype=np.uint8)
+    assert m.predict(frames).shape == (2,)
+
+
+def test_without_sidecar_a_reading_the_flags_rule_out_is_refused(tmp_path: Path) -> None:
+    path = copy_model(tmp_path, "slow", "s")
+    with pytest.raises(ModelError) as e:
+        Model.load(path, actions=["l", "r"], overrides={"color": "rgb"})
+    assert one_line(e) == ("model input expects 4 stacked channels of 84x84 (1, 84, 84, 4) but --color is rgb: "
+                           "pass --color gray")
+    with pytest.raises(ModelError) as e:
+        Model.load(path, actions=["l", "r"], overrides={"window": 2})
+    assert one_line(e) == ("model input (1, 84, 84, 4) stacks 4 channels, which --frames 2 does not split into "
+                           "gray or rgb frames: pass --frames 4 (gray)")
 
 
 def test_without_sidecar_history_is_inferred(tmp_path: Path) -> None:

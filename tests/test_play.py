@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine._pacer import monotonic_ns
 
 from engine import _native
+from engine.actions.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.capture import open_source
+from engine.play import Decoder, Model
 from engine.play.loop import Player, PlayStopped
-from engine.play.model import Decoder, Model
-from engine.play.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.session import Session, SessionWriter
 from engine.sidecar import ModelSidecar
 
@@ -348,8 +349,18 @@ def test_history_model_is_fed_the_actions_actually_sent(xvfb, image_window) -> N
     thread, _ = play_in_thread(player, "play-history")
     try:
         assert wait_for(lambda: server_keys(xvfb.display) == [True, False])
-        win.show(half_image("none"))
-        time.sleep(0.5)
+        win.show(half_image("none"))  # returns once drawn: every frame captured from now on is a none-image
+        shown = monotonic_ns()
+
+        def decided_since() -> list[list[int]]:
+            t = player.telemetry
+            n = len(t.decisions)  # add() appends the row first: rows[:n] match decisions[:n]
+            return [d.tolist() for row, d in zip(t.rows[:n], t.decisions[:n], strict=True) if row[1] > shown]
+
+        # Enough decisions on none-images only (the model's window is 2 frames) that the brightness no
+        # longer holds the key: every one of them held it through the history alone, and so does the server.
+        assert wait_for(lambda: len(decided_since()) >= 5)
+        assert all(d == [1, 0] for d in decided_since())
         assert server_keys(xvfb.display) == [True, False]  # latched by its own history
     finally:
         player.stop("test over")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.play.loop import TELEMETRY_FIELDS
 from engine.session import SessionWriter
+from engine.telemetry import TELEMETRY_FIELDS
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 H, W = 24, 32  # brighter_half's frame: 32x24 gray at 30 fps
@@ -63,6 +63,21 @@ def test_truncated_model_is_one_line_never_a_signal(tmp_path: Path) -> None:
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("engine-play: model file"), f"cut at {cut}: {err}"
             assert "empty" in lines[0] or "truncated or corrupt" in lines[0] or "no TFL3" in lines[0], lines[0]
+
+
+def test_the_one_reading_of_a_sidecarless_model_is_said_in_one_line(tmp_path: Path) -> None:
+    # slow.tflite stacks 4 channels (4 gray frames is the only reading that fits); no m.json beside the copy.
+    model = tmp_path / "s.tflite"
+    model.write_bytes((MODELS / "slow.tflite").read_bytes())
+    proc = play("--model", str(model), "--actions", "left,right", "--color", "gray", "--replay", "nosuch",
+                "--data-dir", str(tmp_path))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err  # the session is missing, after the model loaded
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("INFO:")]
+    assert lines[0].startswith(f"model {model} on ") and "4 x 84x84 gray" in lines[0]
+    assert lines[1] == ("model input (1, 84, 84, 4) stacks 4 channels: read as 4 gray frames (the only reading "
+                        "that fits --color gray)")
+    assert lines[2].startswith("engine-play: no session 'nosuch'") and len(lines) == 3
 
 
 @pytest.mark.parametrize(("sig", "kill_key"), [(signal.SIGINT, "f12"), (signal.SIGTERM, "f12"),

@@ -31,11 +31,11 @@ import pytest
 
 from engine import _native
 from engine.actions.inputs import INPUTS, default_input, hotkey_listener, hotkeys_available, inputs_for, open_input
+from engine.actions.outputs import OUTPUTS, default_output, open_output, outputs_for
 from engine.capture import BACKENDS, backends_for, win_target
 from engine.cli.play import build_parser as play_parser
 from engine.cli.record import build_parser as record_parser
 from engine.errors import EngineError
-from engine.play.outputs import OUTPUTS, default_output, open_output, outputs_for
 from engine.record import RecordConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_kill_switch_listener_is_the_platform_one(xvfb: Any) -> None:
 def test_sendinput_watchdog_program_runs_and_honours_clean() -> None:
     # The program SendInputOutput starts: it imports, reads the pipe, and exits 0 on "clean" without
     # touching the (Windows-only) actuator.
-    watchdog = [sys.executable, "-m", "engine.play.watchdog", "sendinput", ""]
+    watchdog = [sys.executable, "-m", "engine.actions.watchdog", "sendinput", ""]
     run = subprocess.run([*watchdog, "left,right"], input="clean\n", capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stderr) == (0, "")
     # Without "clean" it would release keys; here there is no SendInputActuator, so it says so in one line.

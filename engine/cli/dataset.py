@@ -126,7 +126,7 @@ def _build(ns: argparse.Namespace) -> int:
     # Imported here so that `engine-dataset --help` and `info` do not compile the kernels' callers.
     from engine.dataset import Windows, export
     from engine.dataset.balance import parse_weights
-    from engine.dataset.export import output_paths
+    from engine.dataset.files import output_paths
     from engine.dataset.labels import combo_name, parse_classes
     from engine.dataset.split import parse_fractions
     from engine.dataset.windows import game_sessions

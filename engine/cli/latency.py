@@ -73,11 +73,12 @@ def _sigterm(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
+    from engine.demo.game import WINDOW_TITLE, indicator_rects
     from engine.latency import LatencyConfig, measure
 
     cfg = LatencyConfig(key=ns.key, window=ns.window, region=ns.region, probe_region=ns.probe_region,
                         probes=ns.probes, threshold=ns.threshold, timeout=ns.timeout, spacing=ns.spacing,
-                        display=ns.display, seed=ns.seed)
+                        display=ns.display, seed=ns.seed, indicators={WINDOW_TITLE: indicator_rects})
     if ns.json is not None and not os.access(ns.json.parent, os.W_OK):
         # Before the measurement, not after a minute of it.
         print(f"engine-latency: cannot write {ns.json}: {ns.json.parent} is not a writable directory; "

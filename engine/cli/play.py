@@ -12,12 +12,12 @@ from typing import Any
 
 from engine.actions.inputs import hotkeys_available
 from engine.actions.names import parse_actions
+from engine.actions.outputs import OUTPUTS, NullOutput, default_output, open_output
 from engine.capture import BACKENDS, CaptureError, open_source
 from engine.cli import args as a
 from engine.errors import EngineError
 from engine.play.loop import Player, PlayStopped, agreement
 from engine.play.model import Model
-from engine.play.outputs import OUTPUTS, NullOutput, default_output, open_output
 from engine.session import Session, data_dir
 from engine.signals import stop_on_signals
 
@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = model.spec
         print(f"model {ns.model} on {model.runtime}: {spec.window} x {spec.width}x{spec.height} {spec.color} at "
               f"{spec.fps:g} fps -> {', '.join(spec.actions)} ({spec.encoding})", file=sys.stderr)
+        for note in model.notes:  # what was read from the input shape that no flag said
+            print(note, file=sys.stderr)
         display = ns.display or os.environ.get("DISPLAY", "")
         if ns.replay is not None:
             session = Session.open(_session_path(ns.replay, ns.data_dir))

@@ -9,16 +9,19 @@
 
 Modules: :mod:`~engine.dataset.windows` (the Windows API), :mod:`~engine.dataset.kernels` (Numba
 kernels; NumPy twins in :mod:`~engine.dataset._reference`), :mod:`~engine.dataset.labels`,
-:mod:`~engine.dataset.balance`, :mod:`~engine.dataset.split`, :mod:`~engine.dataset.export`,
-:mod:`~engine.dataset.spec`; the framework adapters :mod:`~engine.dataset.torch_adapter` and
-:mod:`~engine.dataset.tf_adapter` are imported only when used.
+:mod:`~engine.dataset.balance`, :mod:`~engine.dataset.split`, :mod:`~engine.dataset.spec`; exports:
+:mod:`~engine.dataset.export` (writing), :mod:`~engine.dataset.files` (the file layout, format choice
+and path checks), :mod:`~engine.dataset.writers`, :mod:`~engine.dataset.reader` (reading back). The
+framework adapters :mod:`~engine.dataset.torch_adapter` and :mod:`~engine.dataset.tf_adapter` are
+imported only when used.
 """
 
 from __future__ import annotations
 
 from engine.dataset.balance import BalanceReport
-from engine.dataset.export import ExportResult, describe, export, load, read_spec
+from engine.dataset.export import ExportResult, export
 from engine.dataset.labels import ARROWS9, WASD9
+from engine.dataset.reader import describe, load, read_spec
 from engine.dataset.spec import DatasetError, DatasetSpec
 from engine.dataset.windows import Windows, resolve_sessions
 

@@ -1,21 +1,9 @@
 """Export windows to .npz or HDF5 files that describe themselves, plus the model sidecar skeleton.
 
-File layout (the same names in both formats; in .npz a name is a member ``<name>.npy``, in HDF5 a dataset):
-
-    spec                  the dataset spec as JSON (npz: a 0-d unicode array; HDF5: root attribute "spec")
-    <part>/y              labels: (N, A) uint8 multi-hot rows, or (N,) int64 indices into spec["classes"]
-    <part>/source         (N,) int64: the window's session, an index into spec["sources"]
-    <part>/t              (N,) int64: the window's last frame in that session
-  store "windows" (default; what training code reads directly):
-    <part>/x              (N, W, H, W'[, C]) uint8, frame 0 the oldest
-  store "frames" (compact: each frame once, windows overlap):
-    <part>/frames         (F, H, W'[, C]) uint8: every frame some window of the part uses, in session order
-    <part>/ends           (N,) int64: window i = frames[ends[i] - (W-1-j)*skip for j in 0..W-1]
-
-``<part>`` is train / val / test (or "all" for an unsplit export). The spec (see
-:mod:`engine.dataset.spec`) adds: format "engine-dataset", store, layout, labels and scale (how to turn
-the uint8 pixels into the model input), engine_version, created, and per part: windows, split
-assignment, balancing report and class counts. :func:`load` reads either store back.
+The file layout is in engine.dataset.files; the writers in engine.dataset.writers; reading back in
+engine.dataset.reader. The spec (see :mod:`engine.dataset.spec`) a file carries adds: format
+"engine-dataset", store, layout, labels and scale (how to turn the uint8 pixels into the model input),
+engine_version, created, and per part: windows, split assignment, balancing report and class counts.
 
 HDF5 datasets are chunked (about 1 MiB per chunk, whole windows or frames) and compressed (gzip level 1
 by default, readable by any HDF5 tool; "lzf" is faster but h5py-only). .npz members are written
@@ -27,30 +15,24 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 import numpy as np
 
-from engine.dataset import kernels
-from engine.dataset.labels import combo_name
+from engine.dataset.files import FORMAT_NAME, Format, Store, output_paths
 from engine.dataset.spec import DatasetError, DatasetSpec
 from engine.dataset.windows import Windows
+from engine.dataset.writers import H5Writer, NpzWriter, Writer
 from engine.sidecar import InputScale, SidecarError
 
-Format = Literal["npz", "hdf5"]
-Store = Literal["windows", "frames"]
 Progress = Callable[[int, int], None]
 
-FORMAT_NAME = "engine-dataset"
-SUFFIXES: dict[str, Format] = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5"}
 BATCH_BYTES = 64 << 20  # frames gathered per write: bounds memory, amortises the kernel call
-CHUNK_BYTES = 1 << 20  # target HDF5 chunk size
 
 
 @dataclass(frozen=True)
@@ -66,79 +48,17 @@ class ExportResult:
     spec: dict[str, Any] = field(repr=False)
 
 
-def format_for(path: str | os.PathLike[str], format: str | None = None) -> Format:
-    """The format to write: ``format`` if given, else from the suffix (.npz, .h5/.hdf5). A given format
-    that the suffix contradicts (hdf5 into x.npz) is refused rather than guessed: whichever one won, a
-    file named like one format holding the other would mislead every later reader."""
-    suffix = Path(path).suffix.lower()
-    if format is not None:
-        if format not in ("npz", "hdf5"):
-            raise DatasetError(f"format must be npz or hdf5, not {format!r}")
-        if suffix in SUFFIXES and SUFFIXES[suffix] != format:
-            right = ".npz" if format == "npz" else ".h5"
-            raise DatasetError(f"{str(path)!r} has the suffix {suffix} but the format is {format}; "
-                               f"name it {Path(path).stem}{right}, or drop --format")
-        return format  # type: ignore[return-value]
-    if suffix not in SUFFIXES:
-        raise DatasetError(
-            f"cannot tell the format of {str(path)!r} from its suffix; use .npz or .h5, or give --format"
-        )
-    return SUFFIXES[suffix]
-
-
-def output_paths(
-    path: str | os.PathLike[str], format: str | None = None, sidecar: bool | str | os.PathLike[str] = True
-) -> tuple[Format, Path, Path | None]:
-    """(format, export path, sidecar path or None) that :func:`export` writes, checked before anything
-    is written: the format agrees with the suffix, the sidecar is not the export itself, and both
-    directories take a new file. So a bad path fails first and no export is left without its sidecar.
-    Raises DatasetError (one line)."""
-    out = Path(path)
-    _check_target(out, "")
-    fmt = format_for(out, format)
-    side = None if sidecar is False else out.with_suffix(".json") if sidecar is True else Path(sidecar)
-    if side is not None:
-        if _same_file(side, out):
-            # By default the sidecar is the export's name with .json: only an export named .json meets it.
-            right = ".npz" if fmt == "npz" else ".h5"
-            rename = f"name the export {out.stem}{right}, or " if sidecar is True else ""
-            raise DatasetError(f"the model sidecar would overwrite the export {out}; {rename}give --sidecar "
-                               "another path")
-        _check_target(side, "model sidecar ")
-    return fmt, out, side
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    # resolve() sees through symlinks and "..", samefile through hard links to an existing file.
-    if a.resolve() == b.resolve():
-        return True
+def engine_version() -> str:
+    """The installed engine's version, from its package metadata: reading it loads no compiled module (a
+    training server without X can export). "unknown" when the package is not installed (a bare checkout)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet
-        return False
-
-
-def _check_target(path: Path, what: str) -> None:
-    """Refuse a path that cannot take a new file: a directory, a missing or unwritable parent. The parent
-    is probed by creating a file in it, since os.access ignores read-only mounts, ACLs and (as root)
-    permissions."""
-    if path.is_dir():
-        raise DatasetError(f"cannot write {what}{path}: it is a directory; give a file path")
-    parent = path.parent
-    if not parent.is_dir():
-        raise DatasetError(f"cannot write {what}{path}: directory {parent} does not exist; create it first")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe", dir=parent)
-    except OSError as e:
-        raise DatasetError(f"cannot write {what}{path}: {e.strerror or e}; check the directory") from None
-    os.close(fd)
-    os.unlink(probe)
+        return metadata.version("engine")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
     """The spec a file carries: the parts' shared spec, minus per-part fields, plus the file's own."""
-    from engine._native import __version__
-
     specs = {name: w.spec for name, w in parts.items()}
     first = next(iter(specs.values()))
     shared = first.with_(split=None, balance=None, unlisted=0).to_dict()
@@ -164,7 +84,7 @@ def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
         "scale": {"multiply": scale.multiply, "add": scale.add},
         "split": None,
         "parts": {},
-        "engine_version": __version__,
+        "engine_version": engine_version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     for name, w in parts.items():
@@ -207,89 +127,6 @@ def _compact(w: Windows) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         runs.extend((s, int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True))
         base += int(used.sum())
     return runs, new_ends
-
-
-class _NpzWriter:
-    """A .npz (zip of .npy members) written member by member; a streamed member stays open until the next."""
-
-    def __init__(self, path: Path, compression: str | None) -> None:
-        if compression not in (None, "none", "default", "gzip"):
-            raise DatasetError(f"npz files support compression gzip or none, not {compression!r}")
-        mode = zipfile.ZIP_DEFLATED if compression == "gzip" else zipfile.ZIP_STORED
-        self.zf = zipfile.ZipFile(path, "w", compression=mode, allowZip64=True)
-        self.open: IO[bytes] | None = None
-
-    def array(self, name: str, a: np.ndarray) -> None:
-        self._end()
-        with self.zf.open(name + ".npy", "w", force_zip64=True) as f:
-            np.lib.format.write_array(f, np.asarray(a), allow_pickle=False)
-
-    def stream(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> Callable[[np.ndarray], None]:
-        self._end()
-        f = self.zf.open(name + ".npy", "w", force_zip64=True)
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_1_0(f, header)
-        self.open = f
-
-        def write(block: np.ndarray) -> None:
-            f.write(np.ascontiguousarray(block).reshape(-1).data)
-
-        return write
-
-    def _end(self) -> None:
-        if self.open is not None:
-            self.open.close()
-            self.open = None
-
-    def close(self, spec_json: str) -> None:
-        self._end()
-        self.array("spec", np.array(spec_json))
-        self.zf.close()
-
-    def abort(self) -> None:
-        self._end()
-        self.zf.close()
-
-
-class _H5Writer:
-    """An HDF5 file with chunked, compressed datasets."""
-
-    def __init__(self, path: Path, compression: str | None) -> None:
-        import h5py
-
-        if compression in ("default", "gzip"):
-            self.filters: dict[str, Any] = {"compression": "gzip", "compression_opts": 1}
-        elif compression == "lzf":
-            self.filters = {"compression": "lzf"}
-        elif compression in (None, "none"):
-            self.filters = {}
-        else:
-            raise DatasetError(f"HDF5 compression must be gzip, lzf or none, not {compression!r}")
-        self.f = h5py.File(path, "w")
-
-    def array(self, name: str, a: np.ndarray) -> None:
-        self.f.create_dataset(name, data=a, **(self.filters if a.size else {}))
-
-    def stream(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> Callable[[np.ndarray], None]:
-        row = int(np.prod(shape[1:])) * dtype.itemsize
-        chunk = (max(1, min(shape[0], CHUNK_BYTES // max(row, 1))), *shape[1:])
-        ds = self.f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunk if shape[0] else None,
-                                   **(self.filters if shape[0] else {}))
-        at = [0]
-
-        def write(block: np.ndarray) -> None:
-            ds[at[0] : at[0] + len(block)] = block
-            at[0] += len(block)
-
-        return write
-
-    def close(self, spec_json: str) -> None:
-        self.f.attrs["format"] = FORMAT_NAME
-        self.f.attrs["spec"] = spec_json
-        self.f.close()
-
-    def abort(self) -> None:
-        self.f.close()
 
 
 def export(
@@ -337,7 +174,7 @@ def export(
         total = sum(int(sum(b - a for _, a, b in runs)) * frame_bytes for runs, _ in plans.values())
     tmp = out.with_name(f".{out.name}.partial{os.getpid()}")
     try:
-        writer: _NpzWriter | _H5Writer = (_NpzWriter if fmt == "npz" else _H5Writer)(tmp, compression)
+        writer: Writer = (NpzWriter if fmt == "npz" else H5Writer)(tmp, compression)
     except OSError as e:
         raise DatasetError(f"cannot write {out}: {e.strerror or e}; check the directory") from None
     done = 0
@@ -390,138 +227,4 @@ def export(
     return ExportResult(out, fmt, store, {n: len(w) for n, w in parts.items()}, total, side, spec)
 
 
-# ---- reading --------------------------------------------------------------------------------------------
-def _kind(path: Path) -> Format:
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(8)
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist") from None
-    except OSError as e:
-        raise DatasetError(f"cannot read {path}: {e.strerror}") from None
-    if magic.startswith(b"PK"):
-        return "npz"
-    if magic == b"\x89HDF\r\n\x1a\n":
-        return "hdf5"
-    raise DatasetError(f"{path} is neither an .npz nor an HDF5 file")
-
-
-class _Reader:
-    """Arrays and spec of an exported file, whichever the format."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.kind = _kind(self.path)
-        try:
-            if self.kind == "npz":
-                self._npz = np.load(self.path, allow_pickle=False)
-                text = str(self._npz["spec"][()])
-            else:
-                import h5py
-
-                self._h5 = h5py.File(self.path, "r")
-                text = self._h5.attrs["spec"]
-            self.spec: dict[str, Any] = json.loads(text)
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
-            self.close()
-            raise DatasetError(f"{self.path} is not an engine-dataset export ({type(e).__name__}: {e})") from None
-        if self.spec.get("format") != FORMAT_NAME:
-            self.close()
-            raise DatasetError(f"{self.path} is not an engine-dataset export (format {self.spec.get('format')!r})")
-
-    def array(self, name: str) -> np.ndarray:
-        try:
-            return np.asarray(self._npz[name] if self.kind == "npz" else self._h5[name][()])
-        except KeyError:
-            raise DatasetError(f"{self.path} has no array {name!r}; it holds parts "
-                               f"{', '.join(self.spec.get('parts', {}))}") from None
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        """The shape of an array without reading it (an .npz member's .npy header only)."""
-        if self.kind == "hdf5":
-            return tuple(self._h5[name].shape)
-        with self._npz.zip.open(name + ".npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version[0] == 1 else np.lib.format.read_array_header_2_0
-            return tuple(read(f)[0])
-
-    def close(self) -> None:
-        if getattr(self, "_npz", None) is not None:
-            self._npz.close()
-        if getattr(self, "_h5", None) is not None:
-            self._h5.close()
-
-    def __enter__(self) -> _Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def read_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The spec an exported file carries (see the module docs)."""
-    with _Reader(path) as r:
-        return r.spec
-
-
-def load(
-    path: str | os.PathLike[str], part: str = "train", float32: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of one part of an exported file, as :meth:`Windows.gather` gives them: x (N, W, H, W'[, C])
-    uint8 (or float32, pixel / 255) with windows rebuilt from a "frames" store."""
-    with _Reader(path) as r:
-        spec = r.spec
-        if part not in spec.get("parts", {}):
-            raise DatasetError(f"{r.path} has no part {part!r}; it holds {', '.join(spec.get('parts', {}))}")
-        y = r.array(f"{part}/y")
-        if spec["store"] == "windows":
-            x = r.array(f"{part}/x")
-            return (kernels.scale_lut()[x] if float32 else x), y
-        frames, ends = r.array(f"{part}/frames"), r.array(f"{part}/ends")
-        out = np.empty((len(ends), spec["window"], *spec["frame_shape"]), np.float32 if float32 else np.uint8)
-        kernels.gather(kernels.FrameSource([frames]), np.zeros(len(ends), np.int64), ends, spec["window"],
-                       spec["skip"], out)
-        return out, y
-
-
-def describe(path: str | os.PathLike[str]) -> str:
-    """A few lines for people: what the file holds and how it was cut (engine-dataset info)."""
-    with _Reader(path) as r:
-        s = r.spec
-        size = r.path.stat().st_size
-        shape = s["frame_shape"]
-        lines = [
-            f"file      {r.path} ({r.kind}, store {s['store']}, {size / 1e6:.1f} MB)",
-            f"windows   {s['window']} frames, skip {s['skip']} (span {s['span']}), stride {s['stride']}, "
-            f"label offset {s['offset']}; a step over {s['max_gap']:g} frame periods is a gap",
-            f"frames    {shape[1]}x{shape[0]} {s['color']} at {s['fps']:g} fps",
-            f"actions   {', '.join(s['actions'])}",
-        ]
-        if s["encoding"] == "combo":
-            names = [combo_name(c) for c in s["classes"]]
-            extra = f"; {s['unlisted']} windows with other combinations dropped" if s.get("unlisted") else ""
-            lines.append(f"labels    combo, {len(names)} classes: {', '.join(names)}{extra}")
-        else:
-            lines.append("labels    multihot, one column per action")
-        split = s.get("split")
-        if split:
-            fr = ",".join(f"{f:g}" for f in split["fractions"])
-            lines.append(f"split     by {split['by']} {fr} (seed {split['seed']})")
-        for name, p in s["parts"].items():
-            key = f"{name}/x" if s["store"] == "windows" else f"{name}/frames"
-            line = f"  {name:<6}  {p['windows']} windows, {key} {r.shape(key)}, y {r.shape(name + '/y')}"
-            bal = p.get("balance")
-            if bal:
-                line += (f"; balanced ({bal['mode']}) {sum(bal['before'].values())} -> "
-                         f"{sum(bal['after'].values())}")
-            lines.append(line)
-            counts = ", ".join(f"{k} {v}" for k, v in p["class_counts"].items())
-            lines.append(f"          classes: {counts}")
-        names = [src["name"] for src in s["sources"]]
-        more = f", ... ({len(names)} in all)" if len(names) > 5 else ""
-        lines.append(f"sources   {', '.join(names[:5])}{more}")
-        return "\n".join(lines)
-
-
-__all__ = ["FORMAT_NAME", "ExportResult", "Format", "Progress", "Store", "describe", "export", "format_for",
-           "load", "output_paths", "read_spec"]
+__all__ = ["BATCH_BYTES", "ExportResult", "Progress", "engine_version", "export", "file_spec"]

@@ -1,10 +1,11 @@
-"""The scripted driver of the demo game: a policy that plays well, and the XTest sender for its keys.
+"""The scripted driver of the demo game: a policy that plays well, and the sender of its keys.
 
 Architecture: the driver runs inside the game process (``engine-demo --autodrive``). After each frame
 is presented, :class:`Driver` reads the exact game state (car, road) and decides which keys to hold
-next; :class:`XTestKeys` sends the changes through the engine's native XTest actuator. The keys
-therefore travel as real X events: the game sees them only through X (pygame's key state, one tick
-later), and a recorder's XInput2 listener sees exactly the same presses and releases. Reading the
+next; :class:`DriverKeys` sends the changes through an engine output (engine.actions.outputs; the game
+uses XTest, with its crash watchdog, like engine-play). The keys therefore travel as real X events: the
+game sees them only through X (pygame's key state, one tick later), and a recorder's XInput2 listener
+sees exactly the same presses and releases. Reading the
 state instead of the screen makes the driver exact, free of CPU cost and deterministic from the seed;
 putting it in the game process needs no IPC and no second window to focus.
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine._pacer import monotonic_ns, sleep_until_ns
+from engine.actions.outputs import NativeKeysOutput
 from engine.demo.sim import ACTIONS, LEFT, RIGHT, UP, Sim
 
 TAP_NS = 2_000_000  # how long a tap holds its key: well under a 30 fps frame (33 ms) and a 60 Hz tick
@@ -110,31 +112,30 @@ def mask_to_state(mask: int) -> np.ndarray:
     return np.array([(mask >> i) & 1 for i in range(len(ACTIONS))], dtype=np.uint8)
 
 
-class XTestKeys:
-    """Sends a :class:`Decision` as real X key events through XTest.
+class DriverKeys:
+    """Sends a :class:`Decision` through ``output`` (an output of engine.actions.outputs for the actions
+    ``ACTIONS``, in that order), which it owns: :meth:`close` closes it.
 
     Only changes are sent. A tap is press, sleep TAP_NS (GIL released, no spinning), release; it is sent
     after the held set was updated and only for a key that is not held.
 
     ``stop()`` releases every key and makes later sends no-ops. It may be called from a signal handler:
-    Python runs handlers between bytecodes of the main thread, so one can run between two actuator
+    Python runs handlers between bytecodes of the main thread, so one can run between two output
     calls of a ``send`` (never inside one); every ``send`` step re-checks after its call and releases
     again, so a key pressed just after ``stop()`` is released before ``send`` returns.
     """
 
-    def __init__(self, display: str) -> None:
-        from engine import _native
-
-        self._act = _native.XTestActuator(display, list(ACTIONS))
+    def __init__(self, output: NativeKeysOutput) -> None:
+        self._out = output
         self._stopped = threading.Event()
         self.held = 0
 
     def _apply(self, mask: int) -> bool:
         if self._stopped.is_set():
             return False
-        self._act.apply(mask_to_state(mask))
+        self._out.apply(mask_to_state(mask))
         if self._stopped.is_set():  # stopped while that call ran: undo what it pressed
-            self._act.release_all()
+            self._out.release_all()
             return False
         return True
 
@@ -153,17 +154,22 @@ class XTestKeys:
         return monotonic_ns() - t0
 
     def server_state(self) -> int:
-        """Key mask of ACTIONS the X server believes are down (from any client)."""
-        return sum(1 << i for i, down in enumerate(self._act.server_state()) if down)
+        """Key mask of ACTIONS the system believes are down (from any client)."""
+        return sum(1 << i for i, down in enumerate(self._out.server_state()) if down)
 
     def stop(self) -> None:
-        """Release everything and refuse further sends. Idempotent."""
+        """Release everything and refuse further sends. Idempotent; safe in a signal handler."""
         self._stopped.set()
-        self._act.release_all()
+        self._out.release_all()
         self.held = 0
 
     def close(self) -> None:
-        self.stop()
+        """stop(), then close the output (which ends its watchdog, telling it whether the keys were released).
+        Idempotent."""
+        try:
+            self.stop()
+        finally:
+            self._out.close()
 
 
 def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0,
@@ -198,4 +204,4 @@ def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick
     }
 
 
-__all__ = ["TAP_NS", "Decision", "Driver", "XTestKeys", "mask_to_state", "simulate"]
+__all__ = ["TAP_NS", "Decision", "Driver", "DriverKeys", "mask_to_state", "simulate"]

@@ -13,13 +13,14 @@ Contract:
 - Every frame shows its tick index as a block stamp in the top-left corner (``engine.demo.pattern``,
   144x16 px) and the arrow keys held (or tapped since the last frame) as lit boxes in the bottom-left
   corner (``indicator_rects``).
-- ``autodrive``: the scripted driver (``engine.demo.driver``) plays through XTest from inside this
-  process. Before polling, the game waits up to ``SETTLE_NS`` for the X events of the keys the driver
-  sent after the previous frame, so the run stays deterministic when the machine is loaded.
+- ``autodrive``: the scripted driver (``engine.demo.driver``) plays through XTest (the engine's output
+  layer, engine.actions.outputs) from inside this process. Before polling, the game waits up to
+  ``SETTLE_NS`` for the X events of the keys the driver sent after the previous frame, so the run stays
+  deterministic when the machine is loaded.
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
   and every key the driver holds is released (in ``finally`` and from the signal handler). A death
-  that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by a watchdog
-  child process that releases the keys still down (``engine.play.watchdog``, the one play uses).
+  that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by the output's watchdog
+  child process that releases the keys still down (``engine.actions.watchdog``, the one play uses).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from typing import Any
 import numpy as np
 
 from engine._pacer import Pacer, monotonic_ns, sleep_until_ns
+from engine.actions.outputs import XTestOutput
 from engine.demo import pattern
-from engine.demo.driver import Driver, XTestKeys
+from engine.demo.driver import Driver, DriverKeys
 from engine.demo.log import LogWriter
 from engine.demo.sim import ACTIONS, CAR_H, CAR_W, LEFT, RIGHT, UP, Sim
 from engine.errors import EngineError
-from engine.play.watchdog import Watchdog
 
 WINDOW_TITLE = "engine demo"
 DEFAULT_SIZE = (320, 240)
@@ -293,8 +294,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         except OSError as e:
             raise EngineError(f"cannot write the log {cfg.log_path}: {e.strerror}; pick a writable path") from e
 
-    keys: XTestKeys | None = None
-    watchdog: Watchdog | None = None
+    keys: DriverKeys | None = None
     stop_reason: list[str] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -322,8 +322,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         result.focus_fallback = focus_window(window_id)
         driver: Driver | None = None
         if cfg.autodrive:
-            watchdog = Watchdog("xtest", os.environ["DISPLAY"], ACTIONS)
-            keys = XTestKeys(os.environ["DISPLAY"])
+            keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"]))  # with its crash watchdog
             driver = Driver(cfg.seed)
         keyboard.poll()  # drop whatever arrived before the game started (focus events, stray keys)
         if on_ready is not None:
@@ -372,14 +371,10 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         result.taps = driver.taps if driver is not None else 0
         return result
     finally:
-        released = False
         try:
             if keys is not None:
-                keys.stop()
-            released = True
+                keys.close()  # releases every key, then tells the watchdog whether that went through
         finally:
-            if watchdog is not None:
-                watchdog.finish(clean=released)
             if log is not None:
                 log.close()
             pygame.display.quit()

@@ -18,8 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
@@ -27,50 +26,12 @@ import numpy as np
 from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
+from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
 from engine.play.model import Model
-from engine.play.outputs import Output
 from engine.signals import stop_on_signals
-
-TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
-
-
-@dataclass
-class Telemetry:
-    """One row per decision: when the newest frame was captured, when invoke started and how long it took,
-    when the keys were sent, frames skipped before it, and the decision itself."""
-
-    n_actions: int
-    rows: list[tuple[int, int, int, int, int, int, int]] = field(default_factory=list)
-    decisions: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, tick: int, t_cap: int, t_inv: int, inv_ns: int, t_sent: int, skipped: int, events: int,
-            decision: np.ndarray) -> None:
-        self.rows.append((tick, t_cap, t_inv, inv_ns, t_sent, skipped, events))
-        self.decisions.append(decision)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        rows = np.array(self.rows, np.int64).reshape(-1, len(TELEMETRY_FIELDS))
-        out: dict[str, np.ndarray] = {name: rows[:, i] for i, name in enumerate(TELEMETRY_FIELDS)}
-        out["decision"] = (np.array(self.decisions, np.uint8).reshape(-1, self.n_actions))
-        out["frame_age_ns"] = out["t_invoke_ns"] - out["t_capture_ns"]
-        out["latency_ns"] = out["t_sent_ns"] - out["t_capture_ns"]
-        return out
-
-    def save(self, path: Path, actions: list[str]) -> None:
-        """Write to ``path`` exactly: CSV when its suffix is .csv, else npz (through a file object, so
-        NumPy does not append .npz to the name the user gave)."""
-        data = self.arrays()
-        if path.suffix.lower() == ".csv":
-            cols = [*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns", *(f"held_{a}" for a in actions)]
-            table = np.column_stack([data[c] for c in (*TELEMETRY_FIELDS, "frame_age_ns", "latency_ns")]
-                                    + [data["decision"]])
-            np.savetxt(path, table, fmt="%d", delimiter=",", header=",".join(cols), comments="")
-        else:
-            data["actions"] = np.array(actions)
-            with path.open("wb") as f:
-                np.savez(f, **data)  # type: ignore[arg-type]
+from engine.telemetry import Telemetry
 
 
 @dataclass
@@ -317,4 +278,4 @@ def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> 
     return (decisions.astype(bool) == actions[ticks].astype(bool)).mean(axis=0)
 
 
-__all__ = ["PlayStopped", "PlaySummary", "Player", "Telemetry", "agreement"]
+__all__ = ["PlayStopped", "PlaySummary", "Player", "agreement"]

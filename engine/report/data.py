@@ -27,8 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.errors import EngineError
-from engine.play.loop import TELEMETRY_FIELDS
 from engine.session import META, Session, data_dir
+from engine.telemetry import HELD_PREFIX, TELEMETRY_FIELDS
 
 Kind = Literal["session", "play log"]
 
@@ -157,9 +157,9 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     except ValueError as e:
         raise EngineError(f"{path} is not a valid play log CSV ({e})") from e
     cols = {name: table[:, i] for i, name in enumerate(header)}
-    held = [c for c in header if c.startswith("held_")]
+    held = [c for c in header if c.startswith(HELD_PREFIX)]
     cols["decision"] = np.stack([cols[c] for c in held], axis=1) if held else np.zeros((len(table), 0), np.int64)
-    cols["actions"] = np.array([c[len("held_"):] for c in held])
+    cols["actions"] = np.array([c[len(HELD_PREFIX):] for c in held])
     return cols
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from engine.dataset import DatasetSpec, Windows, kernels
 from engine.dataset.balance import BalanceMode, Weights
-from engine.dataset.export import load, read_spec
+from engine.dataset.reader import load, read_spec
 from engine.dataset.spec import DatasetError
 from engine.dataset.split import SplitBy
 from engine.errors import EngineError

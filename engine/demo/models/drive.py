@@ -155,7 +155,7 @@ def drive_random(seconds: float, seed: int, workdir: Path, rates: Sequence[float
     """Every 1/fps s, hold each of ACTIONS (left, right, up) with probability ``rates[i]``, independently,
     for ``seconds`` on a fresh demo game (road ``seed``). Keys go through engine-play's XTest output."""
     from engine._pacer import Pacer, monotonic_ns
-    from engine.play.outputs import XTestOutput
+    from engine.actions.outputs import XTestOutput
 
     if len(rates) != len(ACTIONS) or not all(0 <= r <= 1 for r in rates):
         raise ValueError(f"rates must be {len(ACTIONS)} probabilities (one per action in {ACTIONS}), got {rates}")

@@ -1,9 +1,13 @@
-"""Where play's decisions go: XTest (native, X11), a uinput virtual keyboard (Linux), SendInput (native,
-Windows), or nowhere.
+"""The one output layer: every key the engine sends, in every command (engine-play, the demo game's scripted
+driver, engine-latency's probes), goes through an output here: XTest (native, X11), a uinput virtual
+keyboard (Linux), SendInput (native, Windows), or nowhere (dry run, replay).
 
-Every output sends only press/release changes and releases everything it holds in release_all(),
-which play calls on every exit path; the native XTest and SendInput actuators also release in their
-destructors. Outputs are chosen per OS from ``OUTPUTS``; :func:`default_output` is the first of them.
+Every output sends only press/release changes and releases everything it holds in release_all(), which
+its user calls on every exit path, and close() releases too; the native XTest and SendInput actuators
+also release in their destructors, and their crash watchdog (engine.actions.watchdog) releases if the
+process dies without closing them. Outputs are chosen per OS from ``OUTPUTS``; :func:`default_output` is
+the first of them. Importing this module loads no compiled module: an output loads engine._native when
+it is opened.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ from typing import Any, Literal, Protocol, TextIO
 
 import numpy as np
 
-from engine import _native
-from engine.errors import EngineError
 from engine.actions.names import evdev_code
-from engine.play.watchdog import Watchdog
+from engine.actions.watchdog import Watchdog
+from engine.errors import EngineError
 
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
 
@@ -53,13 +56,13 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
-class _NativeKeysOutput:
-    """A native actuator (XTest or SendInput) plus its crash watchdog (engine.play.watchdog).
+class NativeKeysOutput:
+    """A native actuator (XTest or SendInput) plus its crash watchdog (engine.actions.watchdog).
 
     Injected presses outlive the process that sent them (XTest for certain; SendInput per its docs, see
-    engine.play.watchdog), so with ``watchdog`` (the default) a small process releases the configured keys
-    if this one dies without closing the output. It runs in its own session / process group: a Ctrl-C in
-    the terminal is play's to handle, not the watchdog's.
+    engine.actions.watchdog), so with ``watchdog`` (the default) a small process releases the configured
+    keys if this one dies without closing the output. It runs in its own session / process group: a Ctrl-C
+    in the terminal is the sender's to handle, not the watchdog's.
     """
 
     name = ""
@@ -79,29 +82,39 @@ class _NativeKeysOutput:
         return list(self._act.server_state())
 
     def close(self) -> None:
-        self._act.release_all()
-        if self._watchdog is not None:
-            self._watchdog.finish(clean=True)
-            self._watchdog = None
+        """Release everything, then tell the watchdog: "clean" only when the release went through, so a
+        failed release leaves the watchdog to release what the system still reports down. Idempotent."""
+        released = False
+        try:
+            self._act.release_all()
+            released = True
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.finish(clean=released)
+                self._watchdog = None
 
 
-class XTestOutput(_NativeKeysOutput):
+class XTestOutput(NativeKeysOutput):
     """Keys through XTest (native, X11)."""
 
     name = "xtest"
 
     def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
+        from engine import _native
+
         display = display or os.environ.get("DISPLAY", "")
         super().__init__(_native.XTestActuator(display, actions), "xtest", display, actions, watchdog)
 
 
-class SendInputOutput(_NativeKeysOutput):
+class SendInputOutput(NativeKeysOutput):
     """Keys through SendInput (native, Windows), as hardware scan codes (what DirectInput/raw-input games
     read)."""
 
     name = "sendinput"
 
     def __init__(self, actions: list[str], *, watchdog: bool = True) -> None:
+        from engine import _native
+
         super().__init__(_native.SendInputActuator(actions), "sendinput", "", actions, watchdog)
 
 
@@ -215,6 +228,6 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
 
 
 __all__ = [
-    "OUTPUTS", "DryRunOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput", "XTestOutput",
-    "default_output", "open_output", "outputs_for", "uinput_error",
+    "OUTPUTS", "DryRunOutput", "NativeKeysOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput",
+    "XTestOutput", "default_output", "open_output", "outputs_for", "uinput_error",
 ]

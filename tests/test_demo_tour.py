@@ -1,4 +1,4 @@
-"""The README's first command (``make demo``: ``python -m engine.demo.main``) runs end to end on a machine
+"""The README's first command (``make demo``: ``python -m engine.demo.tour``) runs end to end on a machine
 with no display: it starts its own Xvfb, records the scripted driver with engine-record, lets the shipped
 model play with engine-play, and prints what the README promises. Shortened (--seconds, --play-seconds);
 marked slow like the other end-to-end tests, as it starts a display, two games and two engine commands.
@@ -22,7 +22,7 @@ from engine.session import Session
 pytestmark = pytest.mark.slow
 
 
-def test_demo_main_records_plays_and_reports_without_a_display(tmp_path: Path) -> None:
+def test_demo_tour_records_plays_and_reports_without_a_display(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
@@ -33,7 +33,7 @@ def test_demo_main_records_plays_and_reports_without_a_display(tmp_path: Path) -
     (work / "play-99.npz").write_bytes(b"stale")
     (work / "notes.txt").write_text("mine")
     done = subprocess.run(
-        [sys.executable, "-m", "engine.demo.main", "--seconds", "3", "--play-seconds", "3",
+        [sys.executable, "-m", "engine.demo.tour", "--seconds", "3", "--play-seconds", "3",
          "--data-dir", str(tmp_path / "data")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )

@@ -1,4 +1,6 @@
-"""The main job on the bundled demo, end to end, on any Linux machine (``make demo``).
+"""The guided tour of the engine on its bundled demo game, end to end, on any Linux machine (``make demo``).
+
+Not the game itself: that is ``engine-demo`` (engine.cli.demo, engine.demo.game).
 
 Starts a virtual display when there is none, opens the demo game with its scripted driver, and records
 it with the real ``engine-record`` command for 20 s; then prints the recorder's summary and where the
@@ -10,7 +12,7 @@ road) and engine-play's decision-rate and latency summary. No TensorFlow is need
 the play telemetry whose paths it prints stay in DATA_DIR/demo/ (replaced by the next run), beside the
 sessions, rather than in a temporary directory nobody removes.
 
-    python -m engine.demo.main [--seconds 20] [--data-dir DIR] [--play-seconds 10] [--play-seed 5]
+    python -m engine.demo.tour [--seconds 20] [--data-dir DIR] [--play-seconds 10] [--play-seed 5]
                                [--model PATH]
 """
 
@@ -46,7 +48,7 @@ def _display_works(display: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="engine-demo-main", description=__doc__,
+    p = argparse.ArgumentParser(prog="engine-demo-tour", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=20.0, help="how long to record (default 20)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the session goes (default ./data)")

@@ -1,19 +1,19 @@
-"""Crash watchdog for keys play injects (XTest on X11, SendInput on Windows).
+"""Crash watchdog for the keys the engine injects (XTest on X11, SendInput on Windows).
 
 Injected presses outlive the process that sent them. XTest: the X server keeps the key down (seen here
 with kill -9). SendInput: its events join the keyboard's input stream and do not reset key state
 (SendInput docs, Remarks), and nothing ties an injected press to the sender's lifetime (unlike
-BlockInput); users report keys stuck after killing the sender. So if play dies without running its
+BlockInput); users report keys stuck after killing the sender. So if the sender dies without running its
 cleanup (kill -9, a runtime crashing, the OOM killer), its keys would stay down.
 
-Play's output starts this process with a pipe on its stdin, in its own session, and writes "clean" and
-closes the pipe once it has released everything itself. If the pipe closes without that word, play died
-uncleanly, and this process releases every configured action the system still reports down.
+A native output (engine.actions.outputs: engine-play's, the demo driver's, engine-latency's) starts this
+process with a pipe on its stdin, in its own session, and writes "clean" and closes the pipe once it has
+released everything itself. If the pipe closes without that word, the sender died uncleanly, and this
+process releases every configured action the system still reports down.
 
-    python -m engine.play.watchdog xtest|sendinput DISPLAY ACTION[,ACTION...]
+    python -m engine.actions.watchdog xtest|sendinput DISPLAY ACTION[,ACTION...]
 
-The demo game's scripted driver (XTest) is watched by the same process: :class:`Watchdog` is the
-watched side for both.
+:class:`Watchdog` is the watched side; only engine.actions.outputs starts one.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Watchdog:
 
     def __init__(self, kind: str, display: str, actions: Sequence[str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.play.watchdog", kind, display, ",".join(actions)],
+            [sys.executable, "-m", "engine.actions.watchdog", kind, display, ",".join(actions)],
             stdin=subprocess.PIPE, text=True, start_new_session=os.name == "posix",
             creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
 
@@ -55,7 +55,7 @@ class Watchdog:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a console Ctrl-C is play's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a console Ctrl-C is the sender's to handle
     kind, display, actions = (sys.argv[1:] if argv is None else argv)[:3]
     clean = False
     for line in sys.stdin:  # blocks until the parent writes or dies

@@ -1,0 +1,55 @@
+"""Model output -> the actions to hold, per the spec's output encoding (engine.sidecar).
+
+Stateful: with hysteresis a held action stays held until its output falls below the release threshold, so a
+Decoder belongs to one run of one model (:meth:`Decoder.reset` after the output released everything).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.sidecar import DEFAULT_THRESHOLD, ModelSidecar
+
+
+class Decoder:
+    """Model output -> which actions to hold, per the spec's encoding.
+
+    multihot: action a is pressed when output[a] >= thresholds[a]; with hysteresis h, a held action stays
+    held until output[a] < thresholds[a] - h (stateful: :meth:`reset` forgets what is held). A NaN output
+    releases. combo: the class with the highest output (the first on ties) gives exactly the held set.
+    """
+
+    def __init__(self, spec: ModelSidecar) -> None:
+        self.actions = spec.actions
+        self.encoding = spec.encoding
+        n = len(spec.actions)
+        self._size = spec.outputs
+        self._on = np.asarray(spec.thresholds or (DEFAULT_THRESHOLD,) * n, dtype=np.float32)
+        self._off = self._on - np.float32(spec.hysteresis)
+        self._hysteresis = spec.hysteresis > 0
+        self._classes = np.zeros((len(spec.classes), n), dtype=bool)
+        index = {a: i for i, a in enumerate(spec.actions)}
+        for c, held in enumerate(spec.classes):
+            self._classes[c, [index[a] for a in held]] = True
+        self.held = np.zeros(n, dtype=bool)
+
+    def reset(self) -> None:
+        """Forget held actions (e.g. after the actuator released everything)."""
+        self.held[:] = False
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        """Decode one output vector (N,) into a new bool array (A,) of actions to hold."""
+        out = np.asarray(output, dtype=np.float32).reshape(-1)
+        if out.shape != (self._size,):
+            raise ValueError(f"expected {self._size} output values, got {out.shape[0]}")
+        if self.encoding == "combo":
+            held = self._classes[int(np.argmax(out))].copy()
+        elif self._hysteresis:
+            held = (out >= self._on) | (self.held & (out >= self._off))
+        else:
+            held = out >= self._on
+        self.held = held.copy()
+        return held
+
+
+__all__ = ["Decoder"]
