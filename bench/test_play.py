@@ -32,8 +32,8 @@ from engine import _native
 from engine.actions.outputs import XTestOutput
 from engine.capture import open_source
 from engine.demo import WINDOW_TITLE
+from engine.model.model import Model
 from engine.play.loop import Player
-from engine.play.model import Model
 
 MODELS = ROOT / "tests" / "fixtures" / "models"
 CASES = {"brighter_half": 60.0, "slow": 30.0}  # model -> target fps

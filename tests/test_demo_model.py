@@ -16,7 +16,7 @@ from engine.demo.models import DEMO_MODEL, DEMO_MODEL_UINT8
 from engine.demo.models.drive import drive_model, drive_nothing, no_keys_on_road
 from engine.demo.models.make_demo_model import COLOR, FPS, FRAME_SIZE, demo_masks
 from engine.demo.sim import ACTIONS
-from engine.play.model import Model
+from engine.model.model import Model
 from engine.train.data import mirrored_rects
 
 MODELS = (DEMO_MODEL, DEMO_MODEL_UINT8)
@@ -37,7 +37,7 @@ def test_loads_with_the_play_runtime_and_no_tensorflow() -> None:
     code = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
         "from engine.demo.models import DEMO_MODEL, DEMO_MODEL_UINT8\n"
-        "from engine.play.model import Model\n"
+        "from engine.model.model import Model\n"
         "for p in (DEMO_MODEL, DEMO_MODEL_UINT8):\n"
         "    m = Model.load(p)\n"
         "    print(p.name, m.runtime, m.input_dtype.name, m.sidecar_path.name)\n"

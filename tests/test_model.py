@@ -20,8 +20,8 @@ import pytest
 
 from engine import _native
 from engine.errors import EngineError
-from engine.play import RUNTIMES, Decoder, Model, ModelError, load_interpreter
-from engine.play.tflite_file import TFLiteFileError, check_tflite
+from engine.model import RUNTIMES, Decoder, Model, ModelError, load_interpreter
+from engine.model.tflite_file import TFLiteFileError, check_tflite
 from engine.sidecar import InputScale, ModelSidecar, SidecarError
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
@@ -176,7 +176,7 @@ def test_a_runtime_that_refuses_the_file_is_final(tmp_path: Path) -> None:
     bad = _bad_file(tmp_path, "unknown_op")
     code = (
         "import sys\n"
-        "from engine.play.runtime import ModelError, load_interpreter\n"
+        "from engine.model.runtime import ModelError, load_interpreter\n"
         "try:\n"
         f"    load_interpreter({str(bad)!r}, runtimes=('ai_edge_litert', 'tensorflow'))\n"
         "except ModelError as e:\n"

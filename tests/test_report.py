@@ -26,8 +26,8 @@ from engine import _native
 from engine.actions.outputs import XTestOutput
 from engine.capture import open_source
 from engine.cli.report import main
+from engine.model.model import Model
 from engine.play.loop import Player
-from engine.play.model import Model
 from engine.record import RecordConfig, Recorder
 from engine.report import Rendered, build_report, load, pacing, render
 from engine.report.canvas import PNG_SIGNATURE, area_resize, encode_png, nice_ceil, nice_ticks

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine.dataset import Windows, export
-from engine.play.model import Model
+from engine.model.model import Model
 from engine.session import Session, SessionWriter
 from engine.sidecar import ModelSidecar
 from engine.train import (

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ImageWindow
+from kernels_ref import convert_resize
+from scenes import scene
 
 from engine import _native
 from engine.blank import BlankGuard, is_uniform
 from engine.xvfb import Xvfb
-from conftest import ImageWindow
-from kernels_ref import convert_resize
-from scenes import scene
 
 pytestmark = pytest.mark.x11
 

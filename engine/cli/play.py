@@ -16,8 +16,8 @@ from engine.actions.outputs import OUTPUTS, NullOutput, default_output, open_out
 from engine.capture import BACKENDS, CaptureError, open_source
 from engine.cli import args as a
 from engine.errors import EngineError
+from engine.model.model import Model
 from engine.play.loop import Player, PlayStopped, agreement
-from engine.play.model import Model
 from engine.session import Session, data_dir
 from engine.signals import stop_on_signals
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from engine.actions.inputs import INPUTS, default_input
 from engine.capture import BACKENDS, CaptureError

@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
         "split": None,
         "parts": {},
         "engine_version": engine_version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     for name, w in parts.items():
         s = specs[name]

@@ -333,7 +333,7 @@ def _gather_f32_parallel(frames, sess, ends, window, skip, lut, out):
 
 def scale_lut(multiply: float = 1.0 / 255.0, add: float = 0.0) -> np.ndarray:
     """(256,) float32: ``pixel * multiply + add`` computed in float64 and rounded once, exactly the table
-    engine-play feeds a float32 model with (engine.play.model.Model.input_lut), so a model sees the same
+    engine-play feeds a float32 model with (engine.model.model.Model.input_lut), so a model sees the same
     numbers in training and in play."""
     lut = (np.arange(256, dtype=np.float64) * multiply + add).astype(np.float32)
     lut.flags.writeable = False

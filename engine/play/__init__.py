@@ -1,13 +1,9 @@
-"""engine-play's model side: runtime discovery and loading (runtime), the model fed from frames (model), the
-spec it is played with and whether it fits (fit), output decoding (decode), the structural .tflite check
-(tflite_file); the play loop (loop) builds on them.
+"""engine-play: the play loop (loop) over live frames, driven by frame arrival, sending only key changes.
+The model side it runs lives one layer down in engine.model (re-exported here for convenience).
 """
 
 from __future__ import annotations
 
-from engine.play.decode import Decoder
-from engine.play.fit import DEFAULT_FPS, FLAGS
-from engine.play.model import Model
-from engine.play.runtime import RUNTIMES, ModelError, load_interpreter
+from engine.model import DEFAULT_FPS, FLAGS, RUNTIMES, Decoder, Model, ModelError, load_interpreter
 
 __all__ = ["DEFAULT_FPS", "FLAGS", "RUNTIMES", "Decoder", "Model", "ModelError", "load_interpreter"]

@@ -29,7 +29,7 @@ from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
-from engine.play.model import Model
+from engine.model.model import Model
 from engine.signals import stop_on_signals
 from engine.telemetry import Telemetry
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,7 +151,7 @@ class SessionWriter:
             sessions_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if name is None:
             base = f"{game}_{now:%Y%m%dT%H%M%SZ}"
             name, n = base, 1

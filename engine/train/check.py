@@ -1,8 +1,8 @@
 """Check an exported .tflite against the Keras model it came from, the way engine-play will run it.
 
-The model is loaded with :meth:`engine.play.model.Model.load` (the sidecar beside it, the runtime play
+The model is loaded with :meth:`engine.model.model.Model.load` (the sidecar beside it, the runtime play
 picks, LiteRT first), fed each window through the play input LUT (:meth:`Model.feed`, the NumPy twin of
-the native feed), invoked and decoded with play's :class:`~engine.play.decode.Decoder`; the Keras outputs
+the native feed), invoked and decoded with play's :class:`~engine.model.decode.Decoder`; the Keras outputs
 on the same windows are decoded the same way. Reported: the fraction of windows whose decision (the set
 of actions held) is the same, per action agreement, the largest output difference, and invoke times.
 No TensorFlow is needed here.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.play import Decoder, Model
+from engine.model import Decoder, Model
 
 
 @dataclass(frozen=True)

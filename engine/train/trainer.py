@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -238,7 +238,7 @@ def train(
     note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
             "epochs_run": len(history), "masks": [list(r) for r in masks],
             "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
     say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
     f32_path, _ = tflite.write_model(tflite.convert(model), out / f"{config.name}.tflite",
                                      sidecar.replace(training={**note, "quantization": "float32"}))

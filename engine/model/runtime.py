@@ -1,7 +1,7 @@
 """The TFLite runtime seen from engine-play: which runtime is installed, loading a file into it, and what
 the engine needs of its tensors (shape, dtype, quantisation).
 
-Loading. The file is checked structurally first (engine.play.tflite_file), then :func:`load_interpreter`
+Loading. The file is checked structurally first (engine.model.tflite_file), then :func:`load_interpreter`
 takes the first runtime of ``RUNTIMES`` that is installed (LiteRT first: it works with NumPy 2) and reports
 which one loaded; a runtime that refuses the file is the answer, not a reason to try the next one. Every
 problem a user can cause is a one-line ``ModelError``.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError
-from engine.play.tflite_file import NotTFLiteError, TFLiteFileError, check_tflite
+from engine.model.tflite_file import NotTFLiteError, TFLiteFileError, check_tflite
 
 # Runtimes in order of preference; the module names are also the names reported.
 RUNTIMES: tuple[str, ...] = ("ai_edge_litert", "tflite_runtime", "tensorflow")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.play.runtime import ModelError, TensorInfo
+from engine.model.runtime import ModelError, TensorInfo
 from engine.sidecar import CHANNELS, DEFAULT_THRESHOLD, InputScale, ModelSidecar, SidecarError
 
 # What the spec assumes when there is no sidecar and no flag: recorded in Fit.assumed so the CLI can say.

@@ -1,17 +1,17 @@
 """A loaded .tflite model checked against the spec it is played with; feeding it frames and invoking it.
 
-:meth:`Model.load` loads the file with the first installed runtime (engine.play.runtime), finds its
-tensors and decides the spec (the sidecar, the flags, or what the input shape allows; engine.play.fit),
+:meth:`Model.load` loads the file with the first installed runtime (engine.model.runtime), finds its
+tensors and decides the spec (the sidecar, the flags, or what the input shape allows; engine.model.fit),
 refusing a model that does not fit. Every problem a user can cause is a one-line ``ModelError``.
 
 Feeding. The frames input is float32 (real = pixel * multiply + add) or uint8/int8 quantised as TFLite does
-(engine.play.runtime.TensorInfo.quantize). Since a pixel is a uint8, the whole transform is the 256-entry
+(engine.model.runtime.TensorInfo.quantize). Since a pixel is a uint8, the whole transform is the 256-entry
 table :meth:`Model.input_lut`: the native feed fills the input tensor with one lookup per pixel, straight
 from the frame ring. :meth:`Model.prepare` is the slow reference (the test oracle, and what replay uses);
 :meth:`Model.feed` is the NumPy LUT path into the tensor's own memory (:meth:`Model.input_buffer`).
 
 Frame order: index 0 of a window is the oldest frame, index W-1 the newest (see engine.sidecar for the
-layouts). Decoding output to held actions is engine.play.decode.Decoder's job (stateful: hysteresis).
+layouts). Decoding output to held actions is engine.model.decode.Decoder's job (stateful: hysteresis).
 
 Threads: a Model is not thread-safe; one thread (the inference loop) owns it. ``invoke()`` releases the
 GIL while the runtime runs.
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.play.decode import Decoder
-from engine.play.fit import Fit, Tensors, find_tensors, resolve_spec
-from engine.play.runtime import RUNTIMES, ModelError, load_interpreter, one_line
+from engine.model.decode import Decoder
+from engine.model.fit import Fit, Tensors, find_tensors, resolve_spec
+from engine.model.runtime import RUNTIMES, ModelError, load_interpreter, one_line
 from engine.sidecar import ModelSidecar
 
 
