@@ -306,3 +306,17 @@ def test_engine_record_of_a_dark_textured_window_is_quiet(
     meta = json.loads((tmp_path / "sessions" / "s" / "meta.json").read_text())
     assert meta.get("blank_frames", 0) == 0
 
+
+
+def test_engine_play_says_when_the_model_is_shown_nothing(xvfb: Xvfb, image_window: object) -> None:
+    image_window(np.zeros((96, 128, 3), np.uint8), title="black-play", x=900, y=400)  # type: ignore[operator]
+    model = Path(__file__).parent / "fixtures" / "models" / "brighter_half.tflite"
+    r = subprocess.run(
+        [sys.executable, "-m", "engine.cli.play", "--model", str(model), "--window", "black-play", "--output",
+         "dry-run", "--duration", "1.5", "--countdown", "0"],
+        env=dict(os.environ, DISPLAY=xvfb.display), capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    said = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("engine-play: the captured frames")]
+    assert len(said) == 1 and "one uniform value (0)" in said[0]
+    assert "blank frames:" in r.stdout + r.stderr

@@ -27,6 +27,7 @@ from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
+from engine.blank import BlankGuard
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
 from engine.model.model import Model
@@ -104,6 +105,7 @@ class Player:
         self.display = display
         self.out = out if out is not None else sys.stderr
         self.telemetry = Telemetry(len(self.spec.actions))
+        self.blank = BlankGuard(self.spec.fps, what="engine-play")  # the model watching nothing is said at once
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -182,6 +184,7 @@ class Player:
                     history[-1] = state
                     self.model.set_history(history)
                 self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state)
+                self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 last_end = end
                 first = False
         except Exception as e:  # invoke/decode/output failures: keys are released below, then reported
@@ -248,6 +251,16 @@ class Player:
             producer.join()
 
     # -- reporting --------------------------------------------------------------------------------
+    def _watch_blank(self, tick: int, t_cap: int) -> None:
+        """The window the model just saw (its input tensor, scaled: a uniform frame stays uniform)."""
+        buf = self.model.input_buffer()
+        try:
+            message = self.blank.feed(buf, tick, t_cap)
+        finally:
+            del buf  # the runtime refuses invoke() while a view of its input is alive
+        if message:
+            print(message, file=self.out, flush=True)
+
     def _summary(self, elapsed: float, captured: int, skipped: int, torn: int, error: str) -> PlaySummary:
         data = self.telemetry.arrays()
         inv = data["invoke_ns"]
@@ -263,6 +276,8 @@ class Player:
                             f"({1e3 / self.spec.fps:.1f} ms): the model sees {sees} ({len(inv)} decisions over "
                             f"{captured} frames captured)")
         warnings += [f"{f} was not given by m.json or flags; assumed the default" for f in self.model.assumed]
+        if self.blank.summary():
+            warnings.append(f"{self.blank.summary()}: the model was shown nothing there")
         return PlaySummary(
             decisions=len(inv), elapsed_s=elapsed, fps_target=self.spec.fps, captured=captured, skipped=skipped,
             torn_retries=torn, invoke_ms=(_p(inv, 50), _p(inv, 99)), latency_ms=(_p(lat, 50), _p(lat, 99)),
