@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.capture import BACKENDS, CaptureError, open_source
-from engine.cli import args as a
-from engine.errors import EngineError
-from engine.inputs import hotkeys_available
 from engine.actions.names import parse_actions
+from engine.capture import BACKENDS, open_source
+from engine.cli import args as a
+from engine.errors import CaptureError, EngineError
+from engine.inputs import hotkeys_available
 from engine.play.loop import Player, PlayStopped, agreement
 from engine.play.model import Model
 from engine.play.outputs import OUTPUTS, NullOutput, default_output, open_output

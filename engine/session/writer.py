@@ -16,7 +16,6 @@ import numpy as np
 
 from engine._native import __version__ as _ENGINE_VERSION
 from engine._pacer import monotonic_ns
-from engine.capture import Color
 from engine.errors import EngineError
 from engine.session import fileio
 from engine.session.layout import (
@@ -37,6 +36,7 @@ from engine.session.layout import (
     _duration_s,
 )
 from engine.session.npy import HEADER_BYTES, _npy_header
+from engine.sidecar import Color
 
 # ---------------------------------------------------------------------------------------------------
 # Writing
