@@ -314,6 +314,19 @@ def test_a_running_python_backend_stream_can_be_dropped(xvfb: Xvfb) -> None:
     src.close()
 
 
+def test_exit_with_a_python_backend_stream_still_running_is_clean(xvfb: Xvfb) -> None:
+    """Python stops such streams at exit: a capture thread asking for the GIL while the interpreter
+    finalizes is ended mid-grab by CPython (a crash, sometimes)."""
+    code = ("from engine.capture import CaptureStream, open_source\n"
+            "s = CaptureStream(open_source(backend='mss', region=(0, 0, 64, 64)), fps=1000, mode='latest')\n"
+            "s.start()\n"
+            "assert s.sink.wait_newer(0, 2.0) > 0, s.error\n")
+    for _ in range(3):
+        run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=xvfb.display),
+                             capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stderr) == (0, "")
+
+
 def test_importing_the_package_selects_no_backend() -> None:
     code = ("import sys, engine.capture\n"
             "loaded = [m for m in ('mss', 'engine.capture.x11', 'engine.capture.windows', 'engine.capture.mss_source')"
