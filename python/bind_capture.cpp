@@ -1,6 +1,10 @@
 #include <pybind11/stl.h>
 
+#include <array>
+#include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "bindings.hpp"
 #include "capture/capture_loop.hpp"
@@ -25,6 +29,84 @@ WindowSource parse_window_source(const std::string& s) {
 }
 }  // namespace
 #endif
+
+namespace {
+
+// A Source whose grab() calls a Python callable: how a Python backend (mss) runs in the one native
+// CaptureLoop, so pacing, drop counting and stats exist only there. The callable returns a uint8 BGRA
+// array of shape (height, width, 4) (rows may be padded); the array is kept until the next grab, which
+// is the Source contract. Only grab() holds the GIL, and only while the callable runs: the loop
+// converts into the sink without it. A Python exception becomes CaptureError (WindowLost when the
+// callable raised engine's WindowLost), so the loop reports it through error() like a native failure.
+class CallableSource final : public Source {
+ public:
+  CallableSource(py::object grab, const std::array<int, 4>& rect, std::string backend, std::string fallback_reason,
+                 py::handle window_lost_type)
+      : grab_(std::move(grab)),
+        rect_(rect),
+        backend_(std::move(backend)),
+        fallback_reason_(std::move(fallback_reason)),
+        window_lost_type_(window_lost_type) {
+    if (rect_[2] <= 0 || rect_[3] <= 0) throw InvalidArgument("a capture source needs a positive width and height");
+  }
+
+  // The last owner may let go without the GIL (a CaptureLoop is destroyed with the GIL released, see
+  // below); dropping Python references needs it. After the interpreter is gone, leak them.
+  ~CallableSource() override {
+    if (!Py_IsInitialized()) {
+      held_.release();
+      grab_.release();
+      return;
+    }
+    py::gil_scoped_acquire gil;
+    held_ = py::object();
+    grab_ = py::object();
+  }
+
+  // Owner thread only (the capture thread while a loop runs). Takes the GIL.
+  BgraView grab() override {
+    py::gil_scoped_acquire gil;
+    std::string failure;
+    bool lost = false;
+    try {
+      py::object out = grab_();
+      if (!py::isinstance<py::array>(out)) {
+        throw CaptureError(backend_ + " grab returned " + py::str(py::type::of(out).attr("__name__")).cast<std::string>() +
+                           ", not a BGRA numpy array");
+      }
+      auto pixels = py::reinterpret_borrow<py::array>(out);
+      const BgraView v = bgra_view(pixels);
+      if (v.width != rect_[2] || v.height != rect_[3]) {
+        throw CaptureError(backend_ + " grab returned " + std::to_string(v.width) + "x" + std::to_string(v.height) +
+                           " pixels for a " + std::to_string(rect_[2]) + "x" + std::to_string(rect_[3]) + " source");
+      }
+      held_ = std::move(pixels);
+      return v;
+    } catch (py::error_already_set& e) {
+      // Read the exception here, with the GIL, and let it go before leaving Python's world.
+      lost = e.matches(window_lost_type_);
+      failure = py::str(e.value()).cast<std::string>();
+      if (failure.empty()) failure = py::str(e.type().attr("__name__")).cast<std::string>();
+    }
+    if (lost) throw WindowLost(failure);
+    throw CaptureError(failure);
+  }
+
+  int width() const override { return rect_[2]; }
+  int height() const override { return rect_[3]; }
+  std::array<int, 4> rect() const override { return rect_; }
+  std::string backend() const override { return backend_; }
+  std::string fallback_reason() const override { return fallback_reason_; }
+
+ private:
+  py::object grab_;
+  py::object held_;  // the last grab's pixels: what the returned BgraView points into
+  const std::array<int, 4> rect_;
+  const std::string backend_, fallback_reason_;
+  py::handle window_lost_type_;  // engine._native.WindowLost, owned by the module
+};
+
+}  // namespace
 
 #if defined(_WIN32)
 namespace {
@@ -72,6 +154,20 @@ void bind_capture(py::module_& m) {
            },
            "Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab overwrites\n"
            "it, so copy what you keep.");
+
+  py::handle window_lost_type = m.attr("WindowLost");
+  py::class_<CallableSource, Source, std::shared_ptr<CallableSource>>(
+      m, "CallableSource",
+      "A Python capture backend as a native Source: grab() calls `grab` with the GIL held. It lets the native\n"
+      "CaptureLoop pace, convert, drop and count for Python backends too.")
+      .def(py::init([window_lost_type](py::object grab, const std::array<int, 4>& rect, const std::string& backend,
+                                       const std::string& fallback_reason) {
+             if (!PyCallable_Check(grab.ptr())) throw InvalidArgument("grab must be callable");
+             return std::make_shared<CallableSource>(std::move(grab), rect, backend, fallback_reason, window_lost_type);
+           }),
+           py::arg("grab"), py::arg("rect"), py::arg("backend") = "python", py::arg("fallback_reason") = "",
+           "grab: a callable returning uint8 BGRA pixels of shape (rect[3], rect[2], 4), valid until it is called\n"
+           "again. rect: the absolute (x, y, w, h) it captures.");
 
 #if defined(_WIN32)
   py::class_<DxgiGrabber, Source, std::shared_ptr<DxgiGrabber>>(
@@ -153,12 +249,15 @@ void bind_capture(py::module_& m) {
   m.def("x11_screen_size", &x11_screen_size, py::arg("display") = "");
 #endif
 
+  // Destroying a CaptureLoop joins its thread, which may be waiting for the GIL in a CallableSource grab:
+  // the destructor runs with the GIL released, as stop() does, or the two would wait for each other.
   py::class_<CaptureLoop>(m, "CaptureLoop",
-                          "Native capture thread: per pacer tick grab, convert+resize into a sink slot, stamp, publish.")
+                          "Native capture thread: per pacer tick grab, convert+resize into a sink slot, stamp, publish.",
+                          py::release_gil_before_calling_cpp_dtor())
       .def(py::init([](std::shared_ptr<Source> source, std::shared_ptr<FrameSink> sink, int width, int height,
                        const std::string& color, std::int64_t period_ns, const std::string& path, std::int64_t spin_ns) {
-             return new CaptureLoop(std::move(source), std::move(sink), width, height, parse_color(color), period_ns,
-                                    parse_path(path), spin_ns);
+             return std::make_unique<CaptureLoop>(std::move(source), std::move(sink), width, height, parse_color(color),
+                                                  period_ns, parse_path(path), spin_ns);
            }),
            py::arg("source"), py::arg("sink"), py::arg("width"), py::arg("height"), py::arg("color") = "gray",
            py::arg("period_ns") = 33'333'333, py::arg("path") = "auto", py::arg("spin_ns") = Pacer::kDefaultSpinNs)

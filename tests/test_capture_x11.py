@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from scenes import scene
 
 import engine
 from engine import _native
-from engine.capture import CaptureStream, MssSource, open_source
+from engine.capture import CaptureSource, CaptureStream, MssSource, open_source
 from engine.errors import CaptureError, EngineError, WindowLost
 from engine.xvfb import Xvfb
 
@@ -213,6 +215,127 @@ def test_mss_backend_and_stream(xvfb: Xvfb, image_window: object) -> None:
     assert stream.stats()["frames"] >= 1 and stream.error == ""
 
 
+def test_mss_over_tcp_runs_in_the_native_loop_and_equals_mss(xvfb: Xvfb, image_window: object) -> None:
+    """The mss fallback, forced over TCP (no shared memory), is paced, converted and counted by the one
+    native capture loop: its frames equal mss's own pixels converted by the engine's kernel."""
+    win = image_window(scene(90, 120, seed=11), title="tcp-mss-scene", x=500, y=300)  # type: ignore[operator]
+    src = open_source(backend="mss", display=xvfb.tcp_display, region=(500, 300, 120, 90))
+    loop_source = src.loop_source()
+    assert isinstance(loop_source, _native.CallableSource)
+    assert (loop_source.backend, tuple(loop_source.rect)) == ("mss", (500, 300, 120, 90))
+    ref = _native.convert_resize(mss_bgra(xvfb.tcp_display, 500, 300, 120, 90), 60, 45, "rgb")
+    assert np.array_equal(ref, _native.convert_resize(np.ascontiguousarray(win.bgra), 60, 45, "rgb"))
+    with CaptureStream(src, fps=100, size=(60, 45), color="rgb", capacity=64) as stream:
+        ticks: list[int] = []
+        while len(ticks) < 5:
+            n = stream.sink.wait(2.0)
+            assert n > 0, stream.error
+            for i in range(n):
+                assert np.array_equal(stream.sink.frame(i), ref)
+                ticks.append(stream.sink.tick(i))
+            stream.sink.pop(n)
+    stats = stream.stats()
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)
+    assert stats["frames"] >= 5 and stats["frames"] + stats["dropped"] == stats["ticks"]
+    assert len(stream.lateness_log()) == stats["ticks"]
+    src.close()
+
+
+def test_python_backend_drops_the_newest_when_the_queue_is_full(xvfb: Xvfb) -> None:
+    src = open_source(backend="mss", region=(0, 0, 32, 16))
+    stream = CaptureStream(src, fps=500, capacity=2)
+    stream.start()
+    deadline = time.monotonic() + 10
+    while stream.stats()["dropped"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream.stop()
+    stats = stream.stats()
+    assert stats["dropped"] > 0, stream.error
+    assert stats["frames"] == 2  # nobody popped: the two queued frames stay, every later one is dropped
+    assert stats["frames"] + stats["dropped"] == stats["ticks"]
+    src.close()
+
+
+class _ScriptedSource(CaptureSource):
+    """A Python backend that grabs a few black frames, then fails as told: what the loop does with it
+    is under test, not this source."""
+
+    backend = path = "scripted"
+
+    def __init__(self, failure: Exception | None, shape: tuple[int, ...] = (8, 8, 4), good: int = 3) -> None:
+        self.failure, self.shape, self.good, self.grabs = failure, shape, good, 0
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return (0, 0, 8, 8)
+
+    def grab(self) -> np.ndarray:
+        self.grabs += 1
+        if self.grabs > self.good:
+            if self.failure is not None:
+                raise self.failure
+            return np.zeros(self.shape, np.uint8)
+        return np.zeros((8, 8, 4), np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("failure", "shape", "error", "lost"),
+    [
+        (CaptureError("the screen went away"), (8, 8, 4), "the screen went away", False),
+        (WindowLost("the window was closed"), (8, 8, 4), "the window was closed", True),
+        (ValueError(), (8, 8, 4), "ValueError", False),
+        (None, (4, 8, 4), "scripted grab returned 8x4 pixels for a 8x8 source", False),
+    ],
+)
+def test_python_backend_failure_stops_the_native_loop_with_its_message(
+    failure: Exception | None, shape: tuple[int, ...], error: str, lost: bool
+) -> None:
+    src = _ScriptedSource(failure, shape)
+    stream = CaptureStream(src, fps=200, mode="latest", window=1)
+    stream.start()
+    deadline = time.monotonic() + 10
+    while stream.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not stream.running
+    assert (stream.error, stream.window_lost) == (error, lost)
+    assert stream.stats()["frames"] == src.good  # the frames grabbed before the failure were published
+    stream.stop()
+
+
+def test_a_running_python_backend_stream_can_be_dropped(xvfb: Xvfb) -> None:
+    """Freeing a running loop joins its thread while that thread may wait for the GIL in a grab: the
+    join happens with the GIL released, so this returns."""
+    src = open_source(backend="mss", region=(0, 0, 16, 16))
+    stream = CaptureStream(src, fps=1000, mode="latest", window=1)
+    stream.start()
+    assert stream.sink.wait_newer(0, 2.0) > 0, stream.error
+    del stream
+    gc.collect()
+    src.close()
+
+
+def test_exit_with_a_python_backend_stream_still_running_is_clean(xvfb: Xvfb) -> None:
+    """Python stops such streams at exit: a capture thread asking for the GIL while the interpreter
+    finalizes is ended mid-grab by CPython (a crash, sometimes)."""
+    code = ("from engine.capture import CaptureStream, open_source\n"
+            "s = CaptureStream(open_source(backend='mss', region=(0, 0, 64, 64)), fps=1000, mode='latest')\n"
+            "s.start()\n"
+            "assert s.sink.wait_newer(0, 2.0) > 0, s.error\n")
+    for _ in range(3):
+        run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=xvfb.display),
+                             capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stderr) == (0, "")
+
+
+def test_importing_the_package_selects_no_backend() -> None:
+    code = ("import sys, engine.capture\n"
+            "loaded = [m for m in ('mss', 'engine.capture.x11', 'engine.capture.windows', 'engine.capture.mss_source')"
+            " if m in sys.modules]\n"
+            "assert not loaded, loaded")
+    no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=no_display)
+
+
 def test_native_stream_delivers_converted_frames_in_order(xvfb: Xvfb, image_window: object) -> None:
     win = image_window(scene(120, 160, seed=7), title="stream-scene", x=0, y=0)  # type: ignore[operator]
     src = open_source(window="stream-scene")
@@ -256,8 +379,11 @@ def test_window_moved_partly_off_screen_stops_the_stream_with_a_clear_error(
     xvfb: Xvfb, image_window: object
 ) -> None:
     win = image_window(scene(120, 160, seed=10), title="off-the-edge", x=200, y=200)  # type: ignore[operator]
-    stream = CaptureStream(open_source(window="off-the-edge"), fps=100, mode="latest", window=2)
-    grabber = open_source(window="off-the-edge")  # the same, grabbed directly
+    # The window drawable path, like the screen: X cannot read a window's pixels off screen except from
+    # its Composite pixmap, which the default path reads (tests/test_window_capture.py).
+    stream = CaptureStream(open_source(window="off-the-edge", window_source="window"), fps=100, mode="latest",
+                           window=2)
+    grabber = open_source(window="off-the-edge", window_source="window")  # the same, grabbed directly
     stream.start()
     assert stream.sink.wait_newer(0, 2.0) > 0, stream.error
     _move(xvfb.display, win.window_id, 1850, 1000)  # 70x80 of its 160x120 pixels left on screen

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from engine.capture import CaptureError
 from engine.cli import args as a
-from engine.errors import EngineError, WindowLost
+from engine.errors import CaptureError, EngineError, WindowLost
 
 EPILOG = """\
 Each probe waits a random gap, presses KEY, grabs the probe region as fast as the X server answers

@@ -13,9 +13,9 @@ from typing import Any
 from engine.actions.inputs import hotkeys_available
 from engine.actions.names import parse_actions
 from engine.actions.outputs import OUTPUTS, NullOutput, default_output, open_output
-from engine.capture import BACKENDS, CaptureError, open_source
+from engine.capture import BACKENDS, open_source
 from engine.cli import args as a
-from engine.errors import EngineError
+from engine.errors import CaptureError, EngineError
 from engine.model.model import Model
 from engine.play.loop import Player, PlayStopped, agreement
 from engine.session import Session, data_dir

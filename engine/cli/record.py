@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.actions.inputs import INPUTS, default_input
-from engine.capture import BACKENDS, CaptureError
+from engine.capture import BACKENDS
 from engine.cli import args as a
-from engine.errors import EngineError
+from engine.errors import CaptureError, EngineError
 from engine.record import DEFAULT_ACTIONS, DEFAULT_HOTKEYS, RecordConfig, Recorder, RecordingStopped
 
 EPILOG = """\
