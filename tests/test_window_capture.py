@@ -25,7 +25,7 @@ from kernels_ref import convert_resize
 from scenes import scene
 
 from engine import _native
-from engine.blank import BlankGuard, is_uniform
+from engine.capture.blank import BlankGuard, is_uniform
 from engine.xvfb import Xvfb
 
 pytestmark = pytest.mark.x11

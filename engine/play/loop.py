@@ -27,7 +27,7 @@ from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
-from engine.blank import BlankGuard
+from engine.capture.blank import BlankGuard
 from engine.capture import CaptureSource, CaptureStream
 from engine.errors import EngineError
 from engine.model.model import Model

@@ -305,7 +305,7 @@ class SessionWriter:
         self._dropped += n
 
     def note_blank(self, frames: int, spans: list[list[int]]) -> None:
-        """Frames that were one uniform value (engine.blank's guard): meta.json's "blank_frames" and
+        """Frames that were one uniform value (engine.capture.blank's guard): meta.json's "blank_frames" and
         "blank_spans" ([first, last] frame of each run), so every reader can tell and leave them out."""
         self._blank = (int(frames), [list(map(int, s)) for s in spans])
 
