@@ -27,8 +27,8 @@ from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
-from engine.capture.blank import BlankGuard
 from engine.capture import CaptureSource, CaptureStream
+from engine.capture.blank import BlankGuard
 from engine.errors import EngineError
 from engine.model.model import Model
 from engine.signals import stop_on_signals

@@ -27,8 +27,8 @@ import numpy as np
 
 from engine._pacer import monotonic_ns
 from engine.actions.inputs import Events, InputSource, open_input
-from engine.capture.blank import BlankGuard
 from engine.capture import CaptureSource, CaptureStream, open_source
+from engine.capture.blank import BlankGuard
 from engine.errors import EngineError
 from engine.record.config import DEFAULT_HOTKEYS, RecordConfig, auto_size
 from engine.record.labeler import Labeler
