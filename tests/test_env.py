@@ -248,6 +248,20 @@ def test_garbage_collection_releases_every_key(game) -> None:  # type: ignore[no
     assert server_keys(os.environ["DISPLAY"]) == [False] * 3
 
 
+def test_the_window_closing_releases_every_key(game) -> None:  # type: ignore[no-untyped-def]
+    env = GameEnv(KEYS, window=WINDOW_TITLE, frame_size=(80, 60), frame_timeout_s=1.0)
+    try:
+        _hold_keys(env)
+        game.stop()  # the game's window goes away while the env holds keys
+        with pytest.raises(EngineError, match="every key was released") as e:
+            for _ in range(100):
+                env.step([1, 0, 1])
+        assert "\n" not in str(e.value)
+        assert server_keys(os.environ["DISPLAY"]) == [False] * 3
+    finally:
+        env.close()
+
+
 HOLD_AND_WAIT = f"""
 import sys, time
 from engine.env import GameEnv
