@@ -29,12 +29,14 @@ from engine.demo.game import WINDOW_TITLE  # noqa: E402
 from engine.demo.models import DEMO_MODEL  # noqa: E402
 from engine.demo.models.drive import DemoGame, drive_model, score  # noqa: E402
 from engine.demo.sim import ACTIONS  # noqa: E402
-from engine.env import ENV_ID, GameEnv, TFLitePolicy, demo_done, demo_reward, on_road  # noqa: E402
+from engine.env import ENV_ID, FrameSpec, GameEnv, TFLitePolicy, demo_done, demo_reward, on_road  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
+from engine.play import Model  # noqa: E402
 from engine.play.loop import Player  # noqa: E402
 from engine.play.outputs import NullOutput  # noqa: E402
 from engine.sidecar import ModelSidecar  # noqa: E402
 
+MODELS = Path(__file__).parent / "fixtures" / "models"
 ROAD = 5  # not trained on; with no keys the car leaves it within 1.5 s
 KEYS = list(ACTIONS)
 
@@ -197,6 +199,50 @@ def test_demo_model_drives_as_in_engine_play_and_decides_the_same(xvfb, tmp_path
     same = (tel["decision"][ends] == np.array(decisions)[which]).all(axis=1)
     print(f"engine-play decided {len(which)} of the {n} observations; same keys on {same.mean():.1%}")
     assert same.all()
+
+
+@pytest.mark.parametrize(("name", "overrides"), [
+    ("brighter_half", {}), ("brighter_half_uint8", {}), ("brighter_half_int8", {}), ("combo_rgb", {}),
+    ("history", {}), ("brighter_half", {"skip": 2, "hysteresis": 0.1}),
+])
+def test_policy_decides_as_engine_plays_feed_on_every_model_kind(name: str, overrides: dict) -> None:
+    # float32 / uint8 / int8 inputs, frames and channels layouts, gray and RGB, multihot and combo, a history
+    # input, skip and hysteresis: engine-play's step (native feed from the ring through the model's table,
+    # invoke, Decoder, history of the actions sent) against the policy on the env's observation of the same
+    # ring (the native feed through the identity table).
+    path = MODELS / f"{name}.tflite"
+    play, policy = Model.load(path, overrides=overrides), TFLitePolicy(path, overrides=overrides)
+    spec = play.spec
+    fs = FrameSpec.from_sidecar(spec)
+    ring = _native.LatestRing(fs.span, fs.frame_shape, 4)
+    lut, decoder = play.input_lut(), play.decoder()
+    history = np.zeros(play.history_shape, np.uint8) if play.history_shape else None
+    identity = np.arange(256, dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    decisions = []
+    for i in range(80):
+        frame = rng.integers(40, 80, fs.frame_shape, dtype=np.uint8)
+        side = rng.integers(0, 3)  # left half bright, right half bright, or neither
+        if side < 2:
+            half = fs.width // 2
+            frame[:, side * half:(side + 1) * half] += 150
+        _native.push_frame(ring, frame, i, i)
+        if i + 1 < fs.span:
+            continue
+        buf = play.input_buffer()
+        assert _native.feed_window(ring, i, spec.window, spec.skip, lut, spec.layout, buf) is not None
+        del buf
+        want = decoder.decode(play.invoke()).astype(np.uint8)
+        if history is not None:
+            history[:-1] = history[1:]
+            history[-1] = want
+            play.set_history(history)
+        obs = np.empty(fs.shape, np.uint8)
+        assert _native.feed_window(ring, i, spec.window, spec.skip, identity, spec.layout, obs) is not None
+        got = policy(obs)
+        assert np.array_equal(got, want), (i, got, want)
+        decisions.append(tuple(want))
+    assert len(set(decisions)) >= 2  # the frames made the model change its mind
 
 
 def _hold_keys(env: GameEnv) -> None:
