@@ -363,6 +363,7 @@ def test_reset_releases_then_plays_the_user_sequence(game) -> None:  # type: ign
     ({"actions": ["left", "jump"]}, "unknown action 'jump'"),
     ({"actions": None}, "no actions given"),
     ({"frame_size": (0, 60)}, "frame_size must be"),
+    ({"frame_size": (128, 48)}, "larger than the captured area 64x48"),
     ({"frames": 0}, "window (frames per observation) must be a whole number"),
     ({"color": "bgr"}, "color must be"),
     ({"history": -1}, "history must be"),

@@ -106,7 +106,8 @@ class GameEnv(gym.Env[Any, np.ndarray]):
 
     Actions: ``actions`` (key and button names; default the sidecar's), a MultiBinary(A) space: 1 = held.
     ``output``: "xtest" (the default on Linux, with its crash watchdog), "uinput", "sendinput",
-    "dry-run", "none", or an Output object (the env takes it over and closes it).
+    "dry-run", "none", or an Output object made for ``actions`` followed by any other keys the reset
+    sequence presses (the env takes it over and closes it).
     """
 
     # Gymnasium reads this class attribute before any env exists; each env overrides render_fps with its fps.
@@ -172,6 +173,9 @@ class GameEnv(gym.Env[Any, np.ndarray]):
                                  "layout": layout, "fps": fps}
         self.frame_spec = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
         fs = self.frame_spec
+        if fs.width > source.width or fs.height > source.height:
+            raise EngineError(f"frame_size {fs.width}x{fs.height} is larger than the captured area "
+                              f"{source.width}x{source.height}; pass a frame_size at most that")
         self.period_ns = round(1e9 / fs.fps)
         self.metadata = {**self.metadata, "render_fps": fs.fps}
 
@@ -182,9 +186,8 @@ class GameEnv(gym.Env[Any, np.ndarray]):
 
         if output is None or isinstance(output, str):
             kind = output or default_output()
-            shown = display or ""
             self._res.output = (NullOutput(len(self._keys_all)) if kind == "none"
-                                else open_output(kind, list(self._keys_all), shown))
+                                else open_output(kind, list(self._keys_all), display or ""))
         else:
             self._res.output = output
         self._held = np.zeros(len(self._keys_all), np.uint8)
