@@ -29,7 +29,7 @@ from engine.demo.game import WINDOW_TITLE  # noqa: E402
 from engine.demo.models import DEMO_MODEL  # noqa: E402
 from engine.demo.models.drive import DemoGame, drive_model, score  # noqa: E402
 from engine.demo.sim import ACTIONS  # noqa: E402
-from engine.env import ENV_ID, FrameSpec, GameEnv, TFLitePolicy, demo_done, demo_reward, on_road  # noqa: E402
+from engine.env import DEMO_RESET, ENV_ID, FrameSpec, GameEnv, TFLitePolicy, demo_done, demo_reward, on_road  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.play import Model  # noqa: E402
 from engine.play.loop import Player  # noqa: E402
@@ -86,13 +86,16 @@ def test_gymnasium_env_checker_passes_on_the_demo_game(game, history: int) -> No
 
 
 def test_random_agent_runs_episodes(game) -> None:  # type: ignore[no-untyped-def]
-    env = GameEnv(KEYS, window=WINDOW_TITLE, frame_size=(80, 60), reward=demo_reward, done=demo_done, max_steps=30)
+    # Episodes end off the road (demo_done) or after 30 steps; each reset restarts the road (R, DEMO_RESET).
+    env = GameEnv(KEYS, window=WINDOW_TITLE, frame_size=(80, 60), reward=demo_reward, done=demo_done, max_steps=30,
+                  reset_sequence=DEMO_RESET)
     env.action_space.seed(0)
     episodes = []
     try:
         obs, info = env.reset(seed=0)
         steps = total = 0
         while len(episodes) < 3:
+            assert steps or (on_road(obs[-1]) and info["keys_held"] == () and info["episode_step"] == 0)
             obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
             assert obs in env.observation_space and reward in (0.0, 1.0)
             assert terminated == (reward == 0.0)  # demo_done ends the episode exactly when off the road
@@ -102,11 +105,11 @@ def test_random_agent_runs_episodes(game) -> None:  # type: ignore[no-untyped-de
                 episodes.append((steps, total, terminated))
                 assert info["episode_step"] == steps <= 30
                 obs, info = env.reset()
-                assert info["keys_held"] == () and info["episode_step"] == 0
                 steps = total = 0
     finally:
         env.close()
     print(f"random agent episodes (steps, reward, off road): {episodes}")
+    assert all(steps > 1 for steps, _, _ in episodes)  # each started on the road again
     assert server_keys(os.environ["DISPLAY"]) == [False] * 3
 
 

@@ -16,7 +16,7 @@ try:
 except ImportError:  # pragma: no cover - the extra is missing
     raise ImportError("engine.env needs gymnasium: pip install 'engine[env]' (or 'gymnasium>=1.0')") from None
 
-from engine.env.demo import demo_done, demo_reward, on_road
+from engine.env.demo import DEMO_RESET, demo_done, demo_reward, on_road
 from engine.env.policy import TFLitePolicy
 from engine.env.realtime import GameEnv
 from engine.env.spec import FrameSpec
@@ -27,4 +27,4 @@ if ENV_ID not in gymnasium.registry:
     # Live pixels differ from run to run: nondeterministic, so env checkers do not expect equal observations.
     gymnasium.register(id=ENV_ID, entry_point="engine.env.realtime:GameEnv", nondeterministic=True)
 
-__all__ = ["ENV_ID", "FrameSpec", "GameEnv", "TFLitePolicy", "demo_done", "demo_reward", "on_road"]
+__all__ = ["DEMO_RESET", "ENV_ID", "FrameSpec", "GameEnv", "TFLitePolicy", "demo_done", "demo_reward", "on_road"]

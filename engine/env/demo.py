@@ -55,9 +55,13 @@ def demo_reward(frame: np.ndarray, info: dict[str, Any]) -> float:
 
 
 def demo_done(frame: np.ndarray, info: dict[str, Any]) -> bool:
-    """The episode ends when the car leaves the road. (The demo has no restart key, so the next episode
-    starts where this one ended: a policy must bring the car back.)"""
+    """The episode ends when the car leaves the road (pair it with ``reset_sequence=DEMO_RESET``)."""
     return not on_road(frame)
 
 
-__all__ = ["CAR_BAND", "demo_done", "demo_reward", "on_road"]
+# The demo's restart: tap R (the road starts again, the car in the middle of it), then give the game a few
+# frames to show it. GameEnv(..., reset_sequence=DEMO_RESET).
+DEMO_RESET: tuple[tuple[str, float], ...] = (("r", 0.05), ("", 0.1))
+
+
+__all__ = ["CAR_BAND", "DEMO_RESET", "demo_done", "demo_reward", "on_road"]
