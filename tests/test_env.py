@@ -394,3 +394,11 @@ def test_bad_actions_and_observations_are_one_line(game) -> None:  # type: ignor
             TFLitePolicy(DEMO_MODEL)(obs)
     finally:
         env.close()
+
+
+def test_without_gymnasium_the_import_says_what_to_install() -> None:
+    code = "import sys; sys.modules['gymnasium'] = None\nimport engine.env\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ImportError: engine.env needs gymnasium: pip install 'engine[env]' (or 'gymnasium>=1.0')")
