@@ -17,6 +17,8 @@ Contract:
   layer, engine.actions.outputs) from inside this process. Before polling, the game waits up to
   ``SETTLE_NS`` for the X events of the keys the driver sent after the previous frame, so the run stays
   deterministic when the machine is loaded.
+- R restarts the road from its start, the car in the middle of it (the simulation is made anew from the
+  seed; the tick stamp and the log go on): what an environment's reset sequence presses.
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
   and every key the driver holds is released (in ``finally`` and from the signal handler). A death
   that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by the output's watchdog
@@ -253,6 +255,7 @@ class _Keyboard:
         self.pg = pygame
         self.codes = [(getattr(pygame, name), bit) for name, bit in _KEYS]
         self.quit_reason = ""
+        self.restart = False  # R went down: the game loop restarts the road and clears this
 
     def poll(self) -> tuple[int, int]:
         """Pump events; returns (held mask, mask of keys that went down during this pump)."""
@@ -264,6 +267,8 @@ class _Keyboard:
             elif ev.type == pg.KEYDOWN:
                 if ev.key == pg.K_ESCAPE:
                     self.quit_reason = "escape"
+                elif ev.key == pg.K_r:
+                    self.restart = True
                 for code, bit in self.codes:
                     if ev.key == code:
                         pressed |= bit
@@ -351,6 +356,10 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                     sleep_until_ns(now + _SETTLE_STEP_NS, 0)
                     held, more = keyboard.poll()
                     pressed |= more
+            if keyboard.restart:
+                keyboard.restart = False
+                sim = Sim(cfg.seed, cfg.size, cfg.tick_hz, gusts=cfg.gusts)
+                renderer.sim = sim
             poll_ns = time.monotonic_ns()
             sim.step(held, pressed)
             renderer.draw(tick.index, held | pressed)
