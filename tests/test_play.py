@@ -41,7 +41,7 @@ def half_image(which: str) -> np.ndarray:
 
 def server_keys(display: str) -> list[bool]:
     """What the X server believes is held for left, right (a separate connection from the player's)."""
-    return list(_native.XTestActuator(display, ["left", "right"]).server_state())
+    return list(_native.XTestActuator(display, ["left", "right"]).system_held())
 
 
 def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

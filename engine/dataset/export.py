@@ -137,7 +137,7 @@ def _check_target(path: Path, what: str) -> None:
 
 def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
     """The spec a file carries: the parts' shared spec, minus per-part fields, plus the file's own."""
-    from engine._native import __version__
+    from engine import __version__
 
     specs = {name: w.spec for name, w in parts.items()}
     first = next(iter(specs.values()))

@@ -152,9 +152,9 @@ class XTestKeys:
             return 0
         return monotonic_ns() - t0
 
-    def server_state(self) -> int:
+    def system_held(self) -> int:
         """Key mask of ACTIONS the X server believes are down (from any client)."""
-        return sum(1 << i for i, down in enumerate(self._act.server_state()) if down)
+        return sum(1 << i for i, down in enumerate(self._act.system_held()) if down)
 
     def stop(self) -> None:
         """Release everything and refuse further sends. Idempotent."""

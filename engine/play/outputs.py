@@ -74,9 +74,9 @@ class _NativeKeysOutput:
     def release_all(self) -> int:
         return int(self._act.release_all())
 
-    def server_state(self) -> list[bool]:
+    def system_held(self) -> list[bool]:
         """What the system believes is down for each action (X: XQueryKeymap; Windows: GetAsyncKeyState)."""
-        return list(self._act.server_state())
+        return list(self._act.system_held())
 
     def close(self) -> None:
         self._act.release_all()

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine._native import __version__ as _ENGINE_VERSION
+from engine import __version__ as _ENGINE_VERSION
 from engine._pacer import monotonic_ns
 from engine.capture import Color
 from engine.errors import EngineError

@@ -100,7 +100,7 @@ std::vector<bool> XTestActuator::held() const {
   return out;
 }
 
-std::vector<bool> XTestActuator::server_state() {
+std::vector<bool> XTestActuator::system_held() {
   Display* d = impl_->conn.get();
   impl_->conn.check_alive();
   XSync(d, False);
@@ -122,8 +122,8 @@ std::vector<bool> XTestActuator::server_state() {
   return out;
 }
 
-int XTestActuator::release_server_held() {
-  const std::vector<bool> down = server_state();
+int XTestActuator::release_system_held() {
+  const std::vector<bool> down = system_held();
   int sent = 0;
   for (std::size_t i = 0; i < down.size(); ++i) {
     if (down[i]) {
