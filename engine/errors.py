@@ -15,6 +15,9 @@ class EngineError(Exception):
 class CaptureError(RuntimeError):
     """A capture or input source failed while running (display lost, grab refused, OS error)."""
 
+    # Set when the error ends a fallback chain (native grabber -> mss): why the fallback was tried.
+    fallback_reason: str = ""
+
 
 class WindowLost(CaptureError):
     """The captured window was closed or can no longer be found."""

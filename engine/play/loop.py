@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -164,8 +164,9 @@ class Player:
         return not self._stop.is_set()
 
     # -- the loop ---------------------------------------------------------------------------------
-    def run(self, ring: Any, *, producer_error: Callable[[], str], producer_done: Callable[[], bool] = lambda: False,
-            captured: Callable[[], int], install_signals: bool = True) -> PlaySummary:
+    def run(self, ring: _native.LatestRing, *, producer_error: Callable[[], str],
+            producer_done: Callable[[], bool] = lambda: False, captured: Callable[[], int],
+            install_signals: bool = True) -> PlaySummary:
         spec = self.spec
         lut = self.model.input_lut()
         decoder = self.model.decoder()

@@ -12,7 +12,7 @@ import errno
 import os
 import sys
 import time
-from typing import Any, Literal, Protocol, TextIO
+from typing import Literal, Protocol, TextIO
 
 import numpy as np
 
@@ -64,8 +64,8 @@ class _NativeKeysOutput:
 
     name = ""
 
-    def __init__(self, actuator: object, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
-        self._act: Any = actuator
+    def __init__(self, actuator: _native.Actuator, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
+        self._act = actuator
         self._watchdog = Watchdog(kind, display, actions) if watchdog else None
 
     def apply(self, state: np.ndarray) -> int:

@@ -8,6 +8,7 @@
 #endif
 #include <windows.h>
 
+#include <atomic>
 #include <utility>
 
 #include "common/error.hpp"

@@ -3,6 +3,8 @@
 #include <X11/Xlib.h>
 #include <X11/extensions/XTest.h>
 
+#include <atomic>
+
 #include "common/error.hpp"
 #include "input/action_table.hpp"
 #include "x11/x11_common.hpp"
