@@ -59,7 +59,8 @@ class Listener {
   void emit(std::int64_t t_ns, std::int16_t code, bool press) {
     if (code == 0) return;  // not configured: never leaves the listener
     const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
-    const std::size_t slot = code > 0 ? static_cast<std::size_t>(code - 1) : n_actions_ + static_cast<std::size_t>(-code - 1);
+    const std::size_t slot =
+        code > 0 ? static_cast<std::size_t>(code - 1) : n_actions_ + static_cast<std::size_t>(-code - 1);
     if (down_[slot] == press) return;  // auto-repeat or a duplicate
     down_[slot] = press;
     queue_.push(InputEvent{t_ns, action, static_cast<std::int8_t>(press ? 1 : 0)});

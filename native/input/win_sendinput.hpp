@@ -25,7 +25,7 @@ class SendInputActuator final : public Actuator {
  public:
   // Throws InvalidArgument for an unknown action name.
   explicit SendInputActuator(const std::vector<std::string>& actions);
-  ~SendInputActuator();
+  ~SendInputActuator() override;
   SendInputActuator(const SendInputActuator&) = delete;
   SendInputActuator& operator=(const SendInputActuator&) = delete;
 

@@ -17,7 +17,7 @@ class X11InputListener final : public Listener {
  public:
   X11InputListener(const std::string& display, const std::vector<std::string>& actions,
                    const std::vector<std::string>& hotkeys, std::size_t capacity = 65536);
-  ~X11InputListener();
+  ~X11InputListener() override;
 
   void start() override;
   void stop() override;

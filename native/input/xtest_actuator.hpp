@@ -15,7 +15,7 @@ namespace engine {
 class XTestActuator final : public Actuator {
  public:
   XTestActuator(const std::string& display, const std::vector<std::string>& actions);
-  ~XTestActuator();
+  ~XTestActuator() override;
   XTestActuator(const XTestActuator&) = delete;
   XTestActuator& operator=(const XTestActuator&) = delete;
 
