@@ -3,7 +3,7 @@
 #   make test           the test suite (the README's test command; CI runs exactly this)
 #   make demo           the main job on the bundled demo game (the README's first command)
 #   make bench          pytest bench/ in quick mode (BENCH_MODE=full for the long one)
-#   make check          ruff, mypy, and the C++ build with -Wall -Wextra -Werror
+#   make check          ruff, mypy, stubtest of the compiled modules, and the C++ build with -Wall -Wextra -Werror
 #   make windows-test   cross-build native/ with mingw-w64 and run its tests under Wine
 
 SHELL := /bin/bash
@@ -36,15 +36,17 @@ demo: setup
 bench: setup
 	$(PY) -m pytest bench/ --bench-mode=$${BENCH_MODE:-quick}
 
-# Lint with ruff (rules in pyproject.toml), types with mypy, and every C++ file (native/ on its own, then
-# the pybind11/Cython extensions) compiled with -Wall -Wextra -Werror.
+# Lint with ruff (rules in pyproject.toml), types with mypy, the compiled modules' stubs (engine/*.pyi)
+# against the modules themselves with stubtest, and every C++ file (native/ on its own, then the
+# pybind11/Cython extensions, the test hooks too) compiled with -Wall -Wextra -Werror.
 check: setup
 	$(PY) -m ruff check engine tests bench
 	$(PY) -m mypy
+	$(PY) -m mypy.stubtest --allowlist stubtest-allowlist.txt engine._native engine._pacer
 	cmake -S native -B build/check -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGINE_WERROR=ON >/dev/null
 	cmake --build build/check
 	$(PY) -m pip wheel -q --no-build-isolation --no-deps -w build/check-wheel -Cbuild-dir=build/check-py \
-		-Ccmake.define.ENGINE_WERROR=ON .
+		-Ccmake.define.ENGINE_WERROR=ON -Ccmake.define.ENGINE_TEST_HOOKS=ON .
 
 windows-test: setup
 	bash scripts/windows_test.sh

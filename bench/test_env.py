@@ -37,7 +37,7 @@ SECONDS = {"quick": 3.0, "full": 20.0}
 
 
 def keys_up(display: str) -> bool:
-    return not any(_native.XTestActuator(display, KEYS).server_state())
+    return not any(_native.XTestActuator(display, KEYS).system_held())
 
 
 def run_engine(fps: float, seconds: float, display: str) -> tuple[np.ndarray, float, int, list[dict]]:

@@ -41,7 +41,7 @@ SECONDS = {"quick": 3.0, "full": 20.0}
 
 
 def keys_up(display: str, keys: list[str]) -> bool:
-    return not any(_native.XTestActuator(display, keys).server_state())
+    return not any(_native.XTestActuator(display, keys).system_held())
 
 
 def check_same_decisions(model: Model, py: PythonPlayer, region: tuple[int, int, int, int]) -> None:

@@ -190,7 +190,7 @@ def check_python_files(st: RunStats, out: Path, expected: np.ndarray, *, labels:
 _STAGES = {  # which line of the naive loops does which stage
     "grab": ("sct.grab",),
     "convert": ("cv2.",),
-    "labels": ("server_state", "pressed[", "output = [", "int(p)"),
+    "labels": ("system_held", "pressed[", "output = [", "int(p)"),
     "store": ("append(", "np.save", "% save_every", "pickle.dump", "open(file_name"),
 }
 

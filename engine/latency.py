@@ -331,7 +331,7 @@ def measure(cfg: LatencyConfig, *, on_probe: Callable[[int, Probe], None] | None
     down, up = np.ones(1, np.uint8), np.zeros(1, np.uint8)
     timeout_ns = round(cfg.timeout * 1e9)
     try:
-        if output.server_state()[0]:
+        if output.system_held()[0]:
             # Our press would change nothing and our release would let go of someone else's key.
             raise EngineError(f"{cfg.key} is already held down on the X server; release it and run again")
         watcher = _Watcher(source)

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3, boundscheck=False, wraparound=False, autotestdict=False
 # distutils: language = c++
 """engine._pacer: the native pacer (native/timing/pacer.hpp) behind a thin, typed, GIL-free wrapper.
 

@@ -5,11 +5,13 @@
 #include "bindings.hpp"
 #include "common/error.hpp"
 #include "input/action_table.hpp"
-#include "input/x11_listener.hpp"  // InputEvent (no X11 includes in that header)
+#include "input/actuator.hpp"
+#include "input/listener.hpp"
 #if defined(_WIN32)
 #include "input/win_rawinput.hpp"
 #include "input/win_sendinput.hpp"
 #else
+#include "input/x11_listener.hpp"
 #include "input/xtest_actuator.hpp"
 #endif
 
@@ -17,27 +19,35 @@ namespace engine::py_bind {
 
 namespace {
 
-// What every actuator (XTestActuator, SendInputActuator) shares, bound once so both platforms expose
-// the same methods with the same GIL handling.
-template <class Actuator>
-void def_actuator(py::class_<Actuator>& c) {
-  c.def("apply", [](Actuator& a, const py::array& state) {
-         const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> s(state);
-         const std::uint8_t* p = s.data();
-         const auto n = static_cast<std::size_t>(s.size());
-         py::gil_scoped_release nogil;
-         return a.apply(p, n);
-       }, py::arg("state"), "Make the held set equal `state` (one value per action); returns events sent.")
+// The shared interfaces are bound once, as Python base classes: every platform's actuator and listener
+// exposes the same methods with the same GIL handling.
+void bind_actuator(py::module_& m) {
+  py::class_<Actuator>(m, "Actuator",
+                       "Presses and releases the configured actions, sending only changes (XTest or SendInput).")
+      .def("apply", [](Actuator& a, const py::array& state) {
+             const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> s(state);
+             const std::uint8_t* p = s.data();
+             const auto n = static_cast<std::size_t>(s.size());
+             py::gil_scoped_release nogil;
+             return a.apply(p, n);
+           }, py::arg("state"), "Make the held set equal `state` (one value per action); returns events sent.")
       .def("set", &Actuator::set, py::arg("action"), py::arg("down"))
-      .def("release_all", &Actuator::release_all, py::call_guard<py::gil_scoped_release>())
-      .def_property_readonly("held", &Actuator::held)
+      .def("release_all", &Actuator::release_all, py::call_guard<py::gil_scoped_release>(),
+           "Release every action this actuator holds; returns events sent.")
+      .def_property_readonly("held", &Actuator::held, "What this actuator holds, per action.")
+      .def("system_held", &Actuator::system_held, py::call_guard<py::gil_scoped_release>(),
+           "What the system (X server: XQueryKeymap and the pointer mask; Windows: GetAsyncKeyState) believes\n"
+           "is down for each action, whoever pressed it.")
+      .def("release_system_held", &Actuator::release_system_held, py::call_guard<py::gil_scoped_release>(),
+           "Release every configured action the system has down, whoever pressed it (crash watchdog).")
       .def("__len__", &Actuator::size);
 }
 
-// What every input listener (X11InputListener, RawInputListener) shares.
-template <class Listener>
-void def_listener(py::class_<Listener>& c) {
-  c.def("start", &Listener::start)
+void bind_listener(py::module_& m) {
+  py::class_<Listener>(m, "Listener",
+                       "Timestamped press/release events of the configured actions and hotkeys only, from a native "
+                       "thread.")
+      .def("start", &Listener::start)
       .def("stop", &Listener::stop, py::call_guard<py::gil_scoped_release>())
       .def("wait", [](Listener& l, double timeout) {
              py::gil_scoped_release nogil;
@@ -80,39 +90,28 @@ void bind_input(py::module_& m) {
                     py::arg("evdev_code") = a.evdev_code, py::arg("win_scan") = a.win_scan,
                     py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk);
   }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
+  bind_actuator(m);
+  bind_listener(m);
 
 #if defined(_WIN32)
-  py::class_<SendInputActuator> sendinput(m, "SendInputActuator",
-                                          "Sends press/release changes of the configured actions via SendInput.");
-  sendinput.def(py::init<const std::vector<std::string>&>(), py::arg("actions"))
-      // The same names as XTestActuator's, so callers need not know the platform.
-      .def("server_state", &SendInputActuator::system_state,
-           "What Windows believes is down for each action (GetAsyncKeyState).")
-      .def("release_server_held", &SendInputActuator::release_system_held,
-           "Release every configured action Windows has down, whoever pressed it (crash watchdog).");
-  def_actuator(sendinput);
-
-  py::class_<RawInputListener> rawinput(m, "RawInputListener",
-                                        "Raw input (WM_INPUT) key/button events of the configured actions and "
-                                        "hotkeys only.");
-  rawinput.def(py::init<const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
-               py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{}, py::arg("capacity") = 65536);
-  def_listener(rawinput);
+  py::class_<SendInputActuator, Actuator>(m, "SendInputActuator",
+                                          "Sends press/release changes of the configured actions via SendInput.")
+      .def(py::init<const std::vector<std::string>&>(), py::arg("actions"));
+  py::class_<RawInputListener, Listener>(m, "RawInputListener",
+                                         "Raw input (WM_INPUT) key/button events of the configured actions and "
+                                         "hotkeys only.")
+      .def(py::init<const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
+           py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{}, py::arg("capacity") = 65536);
 #else
-  py::class_<XTestActuator> xtest(m, "XTestActuator", "Sends press/release changes of the configured actions via XTest.");
-  xtest.def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"))
-      .def("server_state", &XTestActuator::server_state,
-           "What the X server believes is down for each action (XQueryKeymap and the pointer mask).")
-      .def("release_server_held", &XTestActuator::release_server_held,
-           "Release every configured action the X server has down, whoever pressed it (crash watchdog).");
-  def_actuator(xtest);
-
-  py::class_<X11InputListener> x11(m, "X11InputListener",
-                                   "XInput2 raw key/button events of the configured actions and hotkeys only.");
-  x11.def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
-          py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
-          py::arg("capacity") = 65536);
-  def_listener(x11);
+  py::class_<XTestActuator, Actuator>(m, "XTestActuator",
+                                      "Sends press/release changes of the configured actions via XTest.")
+      .def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"));
+  py::class_<X11InputListener, Listener>(m, "X11InputListener",
+                                         "XInput2 raw key/button events of the configured actions and hotkeys only.")
+      .def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&,
+                    std::size_t>(),
+           py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
+           py::arg("capacity") = 65536);
 #endif
 }
 

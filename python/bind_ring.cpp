@@ -7,7 +7,6 @@
 #include "common/error.hpp"
 #include "ring/frame_queue.hpp"
 #include "ring/latest_ring.hpp"
-#include "ring/stress_producer.hpp"
 #include "ring/window_feed.hpp"
 
 namespace engine::py_bind {
@@ -131,16 +130,6 @@ void bind_ring(py::module_& m) {
            "None if the producer overwrote the window meanwhile (then out holds nothing usable).")
       .def("t_ns", [](const ShapedRing& r, std::uint64_t frame) { return r.t_ns(frame); })
       .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); });
-
-  py::class_<StressProducer>(m, "StressProducer",
-                             "Native test producer: frames whose bytes derive from their sequence number.")
-      .def(py::init<std::shared_ptr<FrameSink>, std::uint64_t, std::int64_t>(), py::arg("sink"), py::arg("frames"),
-           py::arg("period_ns") = 0, py::keep_alive<1, 2>())
-      .def("start", &StressProducer::start)
-      .def("join", &StressProducer::join, py::call_guard<py::gil_scoped_release>())
-      .def_property_readonly("done", &StressProducer::done)
-      .def_property_readonly("published", &StressProducer::published)
-      .def_property_readonly("dropped", &StressProducer::dropped);
 
   m.def("feed_window", [](ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip, py::array lut,
                           const std::string& layout, py::array out) -> py::object {

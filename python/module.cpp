@@ -15,8 +15,12 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "engine native core (private; use the engine package)";
   m.attr("__version__") = ENGINE_VERSION;
   // engine::InvalidArgument derives from std::invalid_argument, which pybind11 maps to ValueError.
-  static py::exception<engine::CaptureError> capture_error(m, "CaptureError", PyExc_RuntimeError);
-  static py::exception<engine::WindowLost> window_lost(m, "WindowLost", capture_error.ptr());
+  // CaptureError and WindowLost are the pure-Python classes of engine/errors.py (so that module loads
+  // no compiled code): the C++ exceptions are translated into them. The references are kept for the
+  // life of the process on purpose (a translator may run until the interpreter ends).
+  const py::module_ errors = py::module_::import("engine.errors");
+  static const py::handle capture_error = py::object(errors.attr("CaptureError")).release();
+  static const py::handle window_lost = py::object(errors.attr("WindowLost")).release();
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

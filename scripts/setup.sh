@@ -76,5 +76,7 @@ VPY=.venv/bin/python
 # PEP 639 string, which the setuptools a new venv starts with (65) rejects.
 $VPY -m pip install -q --upgrade pip >/dev/null
 $VPY -m pip install -q "setuptools>=77" wheel "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
-$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env}]"
+# ENGINE_TEST_HOOKS: also build engine._native_testing, the test-only producers the ring tests use (a plain
+# wheel leaves it out).
+$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env}]" -Ccmake.define.ENGINE_TEST_HOOKS=ON
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Cross-build native/ for 64-bit Windows with mingw-w64 and run its two test binaries under Wine:
+# Cross-build native/ for 64-bit Windows with mingw-w64 (compiled and linked: the static core with the
+# Windows capture and input sources, and both test binaries) and run every test of both under Wine,
+# each test by name in its own process:
 #   native_tests.exe      the portable checks (kernels against the same references as on Linux,
 #                         rings, pacer), as on Linux
 #   native_tests_win.exe  GDI capture, the DXGI path (Wine refuses it: the GDI fallback is checked),
@@ -84,17 +86,32 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "windows_test: prefix ready at $(elapsed) s"
 fi
 
+# Each test in a process of its own, by name (tests/harness.hpp): a crash or hang names its test, and
+# tests/test_windows_wine.py reports one item per name from the "PASS name" / "FAIL name" lines.
 failed=0
 for exe in native_tests.exe native_tests_win.exe; do
   echo "windows_test: ---- $exe"
-  set +e
-  timeout 600 "$WINE" "$BUILD/$exe"
-  rc=$?
-  set -e
-  if [ "$rc" -eq 0 ]; then
+  names=$(timeout 120 "$WINE" "$BUILD/$exe" --list | tr -d '\r') || names=""
+  if [ -z "$names" ]; then
+    echo "windows_test: $exe FAILED (--list printed nothing)"
+    failed=$((failed + 1))
+    continue
+  fi
+  bad=0
+  for name in $names; do
+    set +e
+    timeout 600 "$WINE" "$BUILD/$exe" --run "$name" | tr -d '\r'
+    rc=${PIPESTATUS[0]}
+    set -e
+    if [ "$rc" -ne 0 ]; then
+      echo "windows_test: $exe $name FAILED (exit status $rc)"
+      bad=$((bad + 1))
+    fi
+  done
+  if [ "$bad" -eq 0 ]; then
     echo "windows_test: $exe passed"
   else
-    echo "windows_test: $exe FAILED (exit status $rc)"
+    echo "windows_test: $exe FAILED ($bad tests)"
     failed=$((failed + 1))
   fi
 done

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -30,6 +31,16 @@ def xvfb() -> Iterator[Xvfb]:
 def kernel_path(request: pytest.FixtureRequest) -> str:
     """Every convert+resize path this CPU can run (scalar always)."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def native_testing() -> ModuleType:
+    """engine._native_testing, the test-only producers (not in a plain wheel: skip, saying why)."""
+    return pytest.importorskip(
+        "engine._native_testing",
+        reason="engine._native_testing is built only with -Ccmake.define.ENGINE_TEST_HOOKS=ON "
+        "(scripts/setup.sh's editable install)",
+    )
 
 
 class ImageWindow:

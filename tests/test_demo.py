@@ -309,7 +309,7 @@ def test_xtest_keys_reach_the_game_log_and_light_the_indicators(game: Callable[.
         assert ((rows["pressed"] >> i) & 1).sum() == 1  # one press event, seen with the first held frame
         assert (rows["pressed"][t == first_on] >> i) & 1
     assert not rows["keys"].any() or not rows["keys"][-1]
-    assert act.server_state() == [False, False, False]
+    assert act.system_held() == [False, False, False]
 
 
 @pytest.mark.parametrize("gusts", [False, True])
@@ -344,11 +344,11 @@ def test_a_signal_leaves_a_complete_log_and_no_key_held(game: Callable[..., Game
     src = engine.open_source(window=WINDOW_TITLE)
     probe = _native.XTestActuator(xvfb.display, list(ACTIONS))
     # Stop it while the driver holds a key, so the release on exit is what is being tested.
-    wait_for(lambda: any(probe.server_state()), "the driver to hold a key")
+    wait_for(lambda: any(probe.system_held()), "the driver to hold a key")
     last_seen = stamp_of(src)
     assert g.signal(sig) == 0
     assert signal.Signals(sig).name in g.stdout
-    assert probe.server_state() == [False, False, False]
+    assert probe.system_held() == [False, False, False]
     assert "watchdog" not in g.stderr  # the game released its keys itself
     assert log_path.read_text().endswith("\n")
     rows = load_log(log_path)
@@ -360,11 +360,11 @@ def test_a_signal_leaves_a_complete_log_and_no_key_held(game: Callable[..., Game
 def test_a_kill_9_leaves_no_key_held(game: Callable[..., Game], xvfb: Xvfb) -> None:
     g = game("--autodrive", "--seed", "5")
     probe = _native.XTestActuator(xvfb.display, list(ACTIONS))
-    wait_for(lambda: any(probe.server_state()), "the driver to hold a key")
+    wait_for(lambda: any(probe.system_held()), "the driver to hold a key")
     # SIGKILL skips every handler and finally; the watchdog child releases what is still down. wait()
     # returns once it is done: the watchdog holds the game's stdout until it exits.
     assert g.signal(signal.SIGKILL) == -signal.SIGKILL
-    assert probe.server_state() == [False, False, False]
+    assert probe.system_held() == [False, False, False]
 
 
 def test_the_window_manager_close_request_quits(game: Callable[..., Game], xvfb: Xvfb) -> None:
@@ -392,11 +392,11 @@ def test_stopped_keys_refuse_to_press(xvfb: Xvfb) -> None:
     keys = DriverKeys(XTestOutput(list(ACTIONS), xvfb.display))
     try:
         keys.send(Decision(held=LEFT | UP))
-        assert keys.server_state() == LEFT | UP
+        assert keys.system_held() == LEFT | UP
         keys.stop()
-        assert keys.server_state() == 0
+        assert keys.system_held() == 0
         assert keys.send(Decision(held=RIGHT, tap=LEFT)) == 0
-        assert keys.server_state() == 0
+        assert keys.system_held() == 0
         keys.stop()
     finally:
         keys.close()

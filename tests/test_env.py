@@ -25,6 +25,7 @@ gymnasium = pytest.importorskip("gymnasium", reason="gymnasium is not installed 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from engine import _native  # noqa: E402
+from engine.actions.outputs import NullOutput  # noqa: E402
 from engine.demo.game import WINDOW_TITLE  # noqa: E402
 from engine.demo.models import DEMO_MODEL  # noqa: E402
 from engine.demo.models.drive import DemoGame, drive_model, score  # noqa: E402
@@ -33,7 +34,6 @@ from engine.env import DEMO_RESET, ENV_ID, FrameSpec, GameEnv, TFLitePolicy, dem
 from engine.errors import EngineError  # noqa: E402
 from engine.play import Model  # noqa: E402
 from engine.play.loop import Player  # noqa: E402
-from engine.actions.outputs import NullOutput  # noqa: E402
 from engine.sidecar import ModelSidecar  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
@@ -43,7 +43,7 @@ KEYS = list(ACTIONS)
 
 def server_keys(display: str, keys: list[str] = KEYS) -> list[bool]:
     """What the X server believes is held (XQueryKeymap, a connection of its own)."""
-    return list(_native.XTestActuator(display, keys).server_state())
+    return list(_native.XTestActuator(display, keys).system_held())
 
 
 def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -39,7 +39,7 @@ def demo(xvfb: Xvfb) -> Iterator[DemoProcess]:
 
 def server_keys(display: str) -> list[bool]:
     """What the X server believes is down (its own key map, through a separate connection)."""
-    return list(_native.XTestActuator(display, KEYS).server_state())
+    return list(_native.XTestActuator(display, KEYS).system_held())
 
 
 def run_main(argv: list[str]) -> int:

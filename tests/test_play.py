@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine._pacer import monotonic_ns
 
 from engine import _native
+from engine._pacer import monotonic_ns
 from engine.actions.outputs import DryRunOutput, NullOutput, UinputOutput, XTestOutput
 from engine.capture import open_source
 from engine.play import Decoder, Model
@@ -42,7 +42,7 @@ def half_image(which: str) -> np.ndarray:
 
 def server_keys(display: str) -> list[bool]:
     """What the X server believes is held for left, right (a separate connection from the player's)."""
-    return list(_native.XTestActuator(display, ["left", "right"]).server_state())
+    return list(_native.XTestActuator(display, ["left", "right"]).system_held())
 
 
 def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

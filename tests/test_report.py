@@ -298,7 +298,7 @@ def half_image(which: str) -> np.ndarray:
 
 
 def server_keys(display: str) -> list[bool]:
-    return list(_native.XTestActuator(display, ["left", "right"]).server_state())
+    return list(_native.XTestActuator(display, ["left", "right"]).system_held())
 
 
 def wait_for(pred: Callable[[], bool]) -> None:

@@ -1,10 +1,13 @@
 """Frame rings: a native producer at full speed against a Python consumer, both modes.
 
 Every frame is accounted for (received or counted dropped) and none is torn: each frame's bytes are a
-function of its sequence number (native/ring/stress_producer.hpp), checked in full.
+function of its sequence number (native/tests/stress_producer.hpp, built into engine._native_testing),
+checked in full.
 """
 
 from __future__ import annotations
+
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -28,10 +31,10 @@ def seq_of(frame: np.ndarray) -> int:
 
 
 @pytest.mark.parametrize("capacity", [4, 64])
-def test_queue_every_frame_received_or_counted_dropped(capacity: int) -> None:
+def test_queue_every_frame_received_or_counted_dropped(capacity: int, native_testing: ModuleType) -> None:
     n = 20000
     queue = _native.FrameQueue(capacity, SHAPE)
-    producer = _native.StressProducer(queue, n)
+    producer = native_testing.StressProducer(queue, n)
     frames = np.empty((256, *SHAPE), np.uint8)
     t_ns = np.empty(256, np.int64)
     ticks = np.empty(256, np.uint64)
@@ -51,9 +54,9 @@ def test_queue_every_frame_received_or_counted_dropped(capacity: int) -> None:
     assert producer.dropped == queue.dropped
 
 
-def test_queue_in_place_views_are_zero_copy_and_read_only() -> None:
+def test_queue_in_place_views_are_zero_copy_and_read_only(native_testing: ModuleType) -> None:
     queue = _native.FrameQueue(8, SHAPE)
-    producer = _native.StressProducer(queue, 5)
+    producer = native_testing.StressProducer(queue, 5)
     producer.start()
     producer.join()
     assert queue.available() == 5
@@ -66,13 +69,13 @@ def test_queue_in_place_views_are_zero_copy_and_read_only() -> None:
         queue.frame(2)
 
 
-def test_latest_ring_windows_are_contiguous_recent_and_never_torn() -> None:
+def test_latest_ring_windows_are_contiguous_recent_and_never_torn(native_testing: ModuleType) -> None:
     """A reader that always wants the newest window sees every published frame either as the newest of
     a window it accepted or as skipped over between two such windows (a torn copy is one way to skip:
     the next attempt is on a newer frame). Every accepted window is checked byte for byte."""
     n, window = 30000, 4
     ring = _native.LatestRing(window, SHAPE, slack=2)
-    producer = _native.StressProducer(ring, n)
+    producer = native_testing.StressProducer(ring, n)
     out = np.empty((window, *SHAPE), np.uint8)
     accepted = skipped = 0
     accepted_ends: set[int] = set()
@@ -114,9 +117,9 @@ def test_latest_ring_windows_are_contiguous_recent_and_never_torn() -> None:
     assert len(torn) <= skipped
 
 
-def test_latest_ring_keeps_the_newest_window() -> None:
+def test_latest_ring_keeps_the_newest_window(native_testing: ModuleType) -> None:
     ring = _native.LatestRing(3, SHAPE)
-    producer = _native.StressProducer(ring, 10)
+    producer = native_testing.StressProducer(ring, 10)
     producer.start()
     producer.join()
     out = np.empty((3, *SHAPE), np.uint8)

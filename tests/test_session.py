@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -143,11 +144,11 @@ def test_session_without_actions_or_frames(tmp_path: Path) -> None:
     assert Session.open(w.path).frames.shape == (10, 24, 32)
 
 
-def test_native_queue_pops_straight_into_the_frames_file(tmp_path: Path) -> None:
+def test_native_queue_pops_straight_into_the_frames_file(tmp_path: Path, native_testing: ModuleType) -> None:
     """The recorder's path: FrameQueue.pop_into copies ring slots into frames_buffer views (the only copy)."""
     shape, n = (48, 64), 2000
     queue = _native.FrameQueue(64, shape)
-    producer = _native.StressProducer(queue, n, 50_000)  # bytes derive from seq (see test_ring.py)
+    producer = native_testing.StressProducer(queue, n, 50_000)  # bytes derive from seq (see test_ring.py)
     t_ns, ticks = np.empty(64, np.int64), np.empty(64, np.uint64)
     seqs: list[int] = []
     with create(tmp_path, shape=shape, actions=("a",), chunk_frames=100) as w:

@@ -32,7 +32,7 @@ def record(n_frames: int, region: tuple[int, int, int, int], file_name: str | Pa
         screen = np.array(sct.grab((left, top, left + width, top + height)))
         screen = cv2.cvtColor(screen, cv2.COLOR_BGR2GRAY)
         screen = cv2.resize(screen, (160, 120))
-        pressed = keyboard.server_state()
+        pressed = keyboard.system_held()
         data["screen_frames"].append(screen)
         data["key_frames"].append([int(p) for p in pressed])
     with open(file_name, "wb") as f:

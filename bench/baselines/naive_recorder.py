@@ -8,7 +8,7 @@ nothing else:
   ``cv2.resize(..., (160, 120))`` with OpenCV's default interpolation, exactly as in the seed;
 - key polling once per frame: the seed calls ``keyboard.is_pressed`` per key, which asks the OS for the
   key state; here the configured keys' state comes from the X server in one XQueryKeymap round trip
-  (``XTestActuator.server_state()``), the closest honest equivalent on X11;
+  (``XTestActuator.system_held()``), the closest honest equivalent on X11;
 - ``[frame, output]`` appended to a list, and ``np.save`` of the whole list every 500 frames. NumPy 1.24+
   refuses to build an array from that ragged list, so such scripts now pass ``dtype=object`` (the frames
   are pickled inside the .npy), which is the one change made to the seed's line;
@@ -44,7 +44,7 @@ def record(n_frames: int, region: tuple[int, int, int, int], file_name: str | Pa
         screen = np.array(sct.grab((left, top, left + width, top + height)))
         screen = cv2.cvtColor(screen, cv2.COLOR_BGR2GRAY)
         screen = cv2.resize(screen, (160, 120))
-        pressed = keyboard.server_state()
+        pressed = keyboard.system_held()
         if pressed[0]:
             output = [1, 0, 0]
         elif pressed[1]:

@@ -210,7 +210,7 @@ class PythonRecorder:
             slot = store.frame_slot()
             convert(bgra, slot)
             t2 = clock()
-            pressed = keyboard.server_state()
+            pressed = keyboard.system_held()
             t3 = clock()
             store.commit(t0, pressed)
             t4 = clock()

@@ -69,7 +69,7 @@ def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[Events, list[in
 class _NativeInput:
     """An input backend over a native listener thread (X11InputListener, RawInputListener)."""
 
-    _listener: Any
+    _listener: _native.Listener
 
     def start(self) -> None:
         self._listener.start()
@@ -105,7 +105,7 @@ def hotkeys_available(display: str, platform: str = sys.platform) -> bool:
     return platform == "win32" or bool(display)
 
 
-def hotkey_listener(hotkeys: list[str], display: str = "") -> Any:
+def hotkey_listener(hotkeys: list[str], display: str = "") -> _native.Listener:
     """A native listener (not started) of these hotkeys only, for this OS: the play loop's kill switch.
     Its pop() returns (t_ns, action, value) arrays where every action is a hotkey, -(index + 1)."""
     if sys.platform == "win32":

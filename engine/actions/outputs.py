@@ -16,7 +16,7 @@ import errno
 import os
 import sys
 import time
-from typing import Any, Literal, Protocol, TextIO
+from typing import Literal, Protocol, TextIO
 
 import numpy as np
 
@@ -67,8 +67,8 @@ class NativeKeysOutput:
 
     name = ""
 
-    def __init__(self, actuator: object, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
-        self._act: Any = actuator
+    def __init__(self, actuator: _native.Actuator, kind: str, display: str, actions: list[str], watchdog: bool) -> None:
+        self._act = actuator
         self._watchdog = Watchdog(kind, display, actions) if watchdog else None
 
     def apply(self, state: np.ndarray) -> int:
@@ -77,9 +77,9 @@ class NativeKeysOutput:
     def release_all(self) -> int:
         return int(self._act.release_all())
 
-    def server_state(self) -> list[bool]:
+    def system_held(self) -> list[bool]:
         """What the system believes is down for each action (X: XQueryKeymap; Windows: GetAsyncKeyState)."""
-        return list(self._act.server_state())
+        return list(self._act.system_held())
 
     def close(self) -> None:
         """Release everything, then tell the watchdog: "clean" only when the release went through, so a

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if kind == "xtest":
-            released = _native.XTestActuator(display, actions.split(",")).release_server_held()
+            released = _native.XTestActuator(display, actions.split(",")).release_system_held()
         else:
-            released = _native.SendInputActuator(actions.split(",")).release_server_held()
+            released = _native.SendInputActuator(actions.split(",")).release_system_held()
     except Exception as e:  # one line on stderr is all a watchdog can do
         print(f"engine watchdog: releasing the {kind} keys of a dead process failed: {e}", file=sys.stderr)
         return 1

@@ -153,9 +153,9 @@ class DriverKeys:
             return 0
         return monotonic_ns() - t0
 
-    def server_state(self) -> int:
-        """Key mask of ACTIONS the system believes are down (from any client)."""
-        return sum(1 << i for i, down in enumerate(self._out.server_state()) if down)
+    def system_held(self) -> int:
+        """Key mask of ACTIONS the X server believes are down (from any client)."""
+        return sum(1 << i for i, down in enumerate(self._out.system_held()) if down)
 
     def stop(self) -> None:
         """Release everything and refuse further sends. Idempotent; safe in a signal handler."""

@@ -47,10 +47,10 @@ from gymnasium import spaces
 from engine import _native
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions import parse_actions
+from engine.actions.outputs import NullOutput, Output, default_output, open_output
 from engine.capture import CaptureStream, open_source
 from engine.env.spec import DEFAULT_FPS, FrameSpec
 from engine.errors import EngineError
-from engine.actions.outputs import NullOutput, Output, default_output, open_output
 from engine.record.config import auto_size
 from engine.sidecar import Color, Layout, ModelSidecar
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -127,8 +127,9 @@ class Player:
         return not self._stop.is_set()
 
     # -- the loop ---------------------------------------------------------------------------------
-    def run(self, ring: Any, *, producer_error: Callable[[], str], producer_done: Callable[[], bool] = lambda: False,
-            captured: Callable[[], int], install_signals: bool = True) -> PlaySummary:
+    def run(self, ring: _native.LatestRing, *, producer_error: Callable[[], str],
+            producer_done: Callable[[], bool] = lambda: False, captured: Callable[[], int],
+            install_signals: bool = True) -> PlaySummary:
         spec = self.spec
         lut = self.model.input_lut()
         decoder = self.model.decoder()

@@ -11,7 +11,6 @@
 #include <array>
 #include <atomic>
 #include <future>
-#include <mutex>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -63,15 +62,9 @@ struct RawInputListener::Impl {
   // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1).
   std::array<std::int16_t, 512> by_scan{};  // index: make code | 0x100 for E0-prefixed keys
   std::array<std::int16_t, 256> by_vk{};    // keys whose raw event carries no make code; mouse buttons
-  std::vector<bool> down;                   // per action and hotkey, to drop repeats
-  std::size_t n_actions = 0;
   std::atomic<HWND> hwnd{nullptr};  // created and destroyed by the thread; stop() posts to it
-  mutable std::mutex error_mutex;
-  std::string error;  // Protected by error_mutex.
 
   Impl(const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys) {
-    n_actions = actions.size();
-    down.assign(actions.size() + hotkeys.size(), false);
     auto map = [&](const std::string& name, std::int16_t code) {
       const ActionKey& a = require_action(name);
       std::int16_t* slot = a.win_scan ? &by_scan[static_cast<std::size_t>(a.win_scan) | (a.win_extended ? 0x100u : 0u)]
@@ -84,11 +77,6 @@ struct RawInputListener::Impl {
     for (std::size_t h = 0; h < hotkeys.size(); ++h) {
       map(hotkeys[h], static_cast<std::int16_t>(-(static_cast<int>(h) + 1)));
     }
-  }
-
-  void set_error(std::string what) {
-    std::lock_guard<std::mutex> lock(error_mutex);
-    error = std::move(what);
   }
 
   // Keyboard: the make code (with the E0 flag) identifies the key as the action table does. Events
@@ -110,7 +98,7 @@ struct RawInputListener::Impl {
 
 RawInputListener::RawInputListener(const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys,
                                    std::size_t capacity)
-    : impl_(std::make_unique<Impl>(actions, hotkeys)), queue_(capacity) {}
+    : Listener(actions.size(), hotkeys.size(), capacity), impl_(std::make_unique<Impl>(actions, hotkeys)) {}
 
 RawInputListener::~RawInputListener() { stop(); }
 
@@ -164,11 +152,6 @@ void RawInputListener::stop() {
   running_.store(false, std::memory_order_release);
 }
 
-std::string RawInputListener::error() const {
-  std::lock_guard<std::mutex> lock(impl_->error_mutex);
-  return impl_->error;
-}
-
 void RawInputListener::run() {
   Impl& im = *impl_;
   const HWND hwnd = im.hwnd.load(std::memory_order_relaxed);
@@ -177,7 +160,7 @@ void RawInputListener::run() {
     const BOOL got = GetMessageW(&msg, nullptr, 0, 0);
     if (got == 0) break;  // WM_QUIT
     if (got == -1) {
-      im.set_error(last_error_str("GetMessageW"));
+      set_error(last_error_str("GetMessageW"));
       break;
     }
     if (msg.hwnd == hwnd && msg.message == kStopMessage) break;
@@ -190,22 +173,14 @@ void RawInputListener::run() {
       const UINT n = GetRawInputData(reinterpret_cast<HRAWINPUT>(msg.lParam), RID_INPUT, &ri, &size,
                                      sizeof(RAWINPUTHEADER));
       if (n != static_cast<UINT>(-1) && n >= sizeof(RAWINPUTHEADER)) {
-        auto emit = [&](std::int16_t code, bool press) {
-          if (code == 0) return;  // not configured: never leaves this function
-          const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
-          const std::size_t slot = code > 0 ? static_cast<std::size_t>(code - 1)
-                                            : im.n_actions + static_cast<std::size_t>(-code - 1);
-          if (im.down[slot] == press) return;  // typematic repeat or a duplicate
-          im.down[slot] = press;
-          queue_.push(InputEvent{now, action, static_cast<std::int8_t>(press ? 1 : 0)});
-        };
+        // emit() drops what is not configured, and typematic repeats.
         if (ri.header.dwType == RIM_TYPEKEYBOARD) {
-          emit(im.key_code(ri.data.keyboard), (ri.data.keyboard.Flags & RI_KEY_BREAK) == 0);
+          emit(now, im.key_code(ri.data.keyboard), (ri.data.keyboard.Flags & RI_KEY_BREAK) == 0);
         } else if (ri.header.dwType == RIM_TYPEMOUSE) {
           const USHORT f = ri.data.mouse.usButtonFlags;
           for (const auto& b : kButtons) {
-            if (f & b.down) emit(im.by_vk[static_cast<std::size_t>(b.vk)], true);
-            if (f & b.up) emit(im.by_vk[static_cast<std::size_t>(b.vk)], false);
+            if (f & b.down) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], true);
+            if (f & b.up) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], false);
           }
         }
       }

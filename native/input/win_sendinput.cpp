@@ -8,6 +8,7 @@
 #endif
 #include <windows.h>
 
+#include <atomic>
 #include <utility>
 
 #include "common/error.hpp"
@@ -129,7 +130,7 @@ std::vector<bool> SendInputActuator::held() const {
   return out;
 }
 
-std::vector<bool> SendInputActuator::system_state() const {
+std::vector<bool> SendInputActuator::system_held() {
   std::vector<bool> out(impl_->keys.size());
   for (std::size_t i = 0; i < out.size(); ++i) {
     // The most significant bit: down now. (Mouse buttons: physical, before SM_SWAPBUTTON.)
@@ -139,7 +140,7 @@ std::vector<bool> SendInputActuator::system_state() const {
 }
 
 int SendInputActuator::release_system_held() {
-  const std::vector<bool> down = system_state();
+  const std::vector<bool> down = system_held();
   for (std::size_t i = 0; i < down.size(); ++i) {
     if (down[i]) impl_->add(i, false);
   }

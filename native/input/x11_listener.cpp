@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <mutex>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -22,10 +21,6 @@ struct X11InputListener::Impl {
   int wake_fd = -1;  // eventfd: stop() writes to it to end the poll
   std::array<std::int16_t, 256> by_keycode{};  // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1)
   std::array<std::int16_t, 32> by_button{};
-  std::vector<bool> down;  // per action and hotkey, to drop repeats
-  std::size_t n_actions = 0;
-  mutable std::mutex error_mutex;
-  std::string error;  // Protected by error_mutex.
 
   Impl(const std::string& display, const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys)
       : conn(display) {
@@ -38,8 +33,6 @@ struct X11InputListener::Impl {
     if (XIQueryVersion(d, &major, &minor) != Success) {
       throw CaptureError("the X server's XInput is older than 2.0; use --input evdev");
     }
-    n_actions = actions.size();
-    down.assign(actions.size() + hotkeys.size(), false);
     auto map = [&](const std::string& name, std::int16_t code) {
       const ActionKey& a = require_action(name);
       if (a.x_button) {
@@ -76,7 +69,7 @@ struct X11InputListener::Impl {
 
 X11InputListener::X11InputListener(const std::string& display, const std::vector<std::string>& actions,
                                    const std::vector<std::string>& hotkeys, std::size_t capacity)
-    : impl_(std::make_unique<Impl>(display, actions, hotkeys)), queue_(capacity) {}
+    : Listener(actions.size(), hotkeys.size(), capacity), impl_(std::make_unique<Impl>(display, actions, hotkeys)) {}
 
 X11InputListener::~X11InputListener() { stop(); }
 
@@ -93,11 +86,6 @@ void X11InputListener::stop() {
     thread_.join();
   }
   running_.store(false, std::memory_order_release);
-}
-
-std::string X11InputListener::error() const {
-  std::lock_guard<std::mutex> lock(impl_->error_mutex);
-  return impl_->error;
 }
 
 void X11InputListener::run() {
@@ -120,25 +108,17 @@ void X11InputListener::run() {
       }
       const bool press = type == XI_RawKeyPress || type == XI_RawButtonPress;
       XFreeEventData(d, &ev.xcookie);
-      if (code == 0) continue;  // not configured: never leaves this function
-      const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
-      const std::size_t slot = code > 0 ? static_cast<std::size_t>(code - 1)
-                                        : impl_->n_actions + static_cast<std::size_t>(-code - 1);
-      if (impl_->down[slot] == press) continue;  // auto-repeat or a duplicate
-      impl_->down[slot] = press;
-      queue_.push(InputEvent{now, action, static_cast<std::int8_t>(press ? 1 : 0)});
+      emit(now, code, press);  // drops what is not configured, and repeats
     }
     if (impl_->conn.broken()) {
-      std::lock_guard<std::mutex> lock(impl_->error_mutex);
-      impl_->error = "lost the connection to X display '" + impl_->conn.name() + "'";
+      set_error("lost the connection to X display '" + impl_->conn.name() + "'");
       break;
     }
     fds[0].revents = fds[1].revents = 0;
     if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
     if (fds[1].revents & POLLIN) break;
     if (fds[0].revents & (POLLERR | POLLHUP)) {
-      std::lock_guard<std::mutex> lock(impl_->error_mutex);
-      impl_->error = "the X server closed the connection";
+      set_error("the X server closed the connection");
       break;
     }
   }

@@ -3,6 +3,8 @@
 #include <X11/Xlib.h>
 #include <X11/extensions/XTest.h>
 
+#include <atomic>
+
 #include "common/error.hpp"
 #include "input/action_table.hpp"
 #include "x11/x11_common.hpp"
@@ -100,7 +102,7 @@ std::vector<bool> XTestActuator::held() const {
   return out;
 }
 
-std::vector<bool> XTestActuator::server_state() {
+std::vector<bool> XTestActuator::system_held() {
   Display* d = impl_->conn.get();
   impl_->conn.check_alive();
   XSync(d, False);
@@ -122,8 +124,8 @@ std::vector<bool> XTestActuator::server_state() {
   return out;
 }
 
-int XTestActuator::release_server_held() {
-  const std::vector<bool> down = server_state();
+int XTestActuator::release_system_held() {
+  const std::vector<bool> down = system_held();
   int sent = 0;
   for (std::size_t i = 0; i < down.size(); ++i) {
     if (down[i]) {

@@ -1,12 +1,9 @@
-// Native self-tests: no Python, no display. Run by pytest (tests/test_native_binary.py) on Linux and
-// under Wine for the Windows build. Prints one line per check; exit status is the failure count.
-//
-// Usage: native_tests [name-substring]
+// Native self-tests: no Python, no display. Run by pytest (tests/test_native_binary.py, one item per
+// test name) on Linux and under Wine for the Windows build. Usage and output: tests/harness.hpp.
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -16,20 +13,11 @@
 #include "kernels/convert_resize.hpp"
 #include "ring/frame_queue.hpp"
 #include "ring/latest_ring.hpp"
+#include "ring/spsc_queue.hpp"
+#include "tests/harness.hpp"
 #include "timing/pacer.hpp"
 
 namespace {
-
-int g_failures = 0;
-
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::printf("    CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                              \
-      return;                                                                    \
-    }                                                                            \
-  } while (0)
 
 using engine::BgraView;
 using engine::Color;
@@ -68,7 +56,7 @@ double area_mean(const std::vector<std::uint8_t>& src, int w, int h, std::ptrdif
   return sum / area;
 }
 
-void test_kernel_paths_identical() {
+ENGINE_TEST(kernel_paths_identical) {
   const int sizes[][4] = {{1920, 1080, 160, 120}, {1920, 1080, 256, 256}, {800, 600, 160, 120},
                           {37, 23, 5, 7},         {64, 48, 64, 48},       {33, 17, 33, 17},
                           {7, 5, 11, 9},          {100, 100, 3, 97}};
@@ -85,7 +73,7 @@ void test_kernel_paths_identical() {
   }
 }
 
-void test_kernel_matches_area_mean() {
+ENGINE_TEST(kernel_matches_area_mean) {
   const int w = 45, h = 31, ow = 13, oh = 9;
   const std::ptrdiff_t stride = w * 4 + 4;
   const auto src = random_bgra(h, stride, 3);
@@ -101,7 +89,7 @@ void test_kernel_matches_area_mean() {
   }
 }
 
-void test_kernel_gray_direct_formula() {
+ENGINE_TEST(kernel_gray_direct_formula) {
   const int w = 19, h = 3;
   const auto src = random_bgra(h, w * 4, 11);
   const auto g = run(src, w, h, w * 4, w, h, Color::Gray, KernelPath::Auto);
@@ -111,7 +99,7 @@ void test_kernel_gray_direct_formula() {
   }
 }
 
-void test_area_table_weights_sum() {
+ENGINE_TEST(area_table_weights_sum) {
   for (int src : {1, 7, 100, 1080, 1920}) {
     for (int dst : {1, 3, 120, 256, 97}) {
       const auto t = engine::kernels::area_table(src, dst);
@@ -122,7 +110,7 @@ void test_area_table_weights_sum() {
   }
 }
 
-void test_queue_every_frame_accounted() {
+ENGINE_TEST(queue_every_frame_accounted) {
   constexpr std::size_t kFrame = 4096;
   constexpr std::uint64_t kN = 20000;
   engine::FrameQueue q(8, kFrame);
@@ -162,7 +150,37 @@ void test_queue_every_frame_accounted() {
   CHECK(received + q.dropped() == kN);
 }
 
-void test_latest_ring_window_contiguous_and_intact() {
+// The event queue (SpscQueue) shares FrameQueue's index (ring/spsc_index.hpp): every item is received
+// in order or counted dropped, with a producer that outruns the consumer.
+ENGINE_TEST(spsc_queue_every_item_accounted) {
+  constexpr std::uint64_t kN = 200000;
+  engine::SpscQueue<std::uint64_t> q(16);
+  std::atomic<bool> done{false};
+  std::uint64_t pushed = 0;
+  std::thread producer([&] {
+    for (std::uint64_t i = 0; i < kN; ++i) pushed += q.push(i) ? 1 : 0;
+    done = true;
+  });
+  std::uint64_t buf[7], received = 0, next = 0;
+  bool ordered = true;
+  for (;;) {
+    const bool finished = done.load();
+    const std::size_t n = q.pop(buf, 7);
+    for (std::size_t k = 0; k < n; ++k) {
+      ordered &= buf[k] >= next;
+      next = buf[k] + 1;
+    }
+    received += n;
+    if (n == 0 && finished) break;
+    if (n == 0) q.wait(1'000'000);
+  }
+  producer.join();
+  CHECK(ordered);
+  CHECK(received == pushed);
+  CHECK(received + q.dropped() == kN);
+}
+
+ENGINE_TEST(latest_ring_window_contiguous_and_intact) {
   constexpr std::size_t kFrame = 1000, kWindow = 5;
   engine::LatestRing ring(kWindow, kFrame, 3);
   for (std::uint64_t j = 0; j < 40; ++j) {
@@ -179,7 +197,7 @@ void test_latest_ring_window_contiguous_and_intact() {
   CHECK(ring.intact(39));
 }
 
-void test_latest_ring_concurrent_no_torn_frames() {
+ENGINE_TEST(latest_ring_concurrent_no_torn_frames) {
   constexpr std::size_t kFrame = 64 * 64, kWindow = 4;
   engine::LatestRing ring(kWindow, kFrame, 2);
   std::atomic<bool> stop{false};
@@ -214,7 +232,7 @@ void test_latest_ring_concurrent_no_torn_frames() {
   CHECK(ok);
 }
 
-void test_pacer_no_drift() {
+ENGINE_TEST(pacer_no_drift) {
   const std::int64_t period = 1'000'000;  // 1 kHz
   engine::Pacer pacer(period);
   engine::Tick t{};
@@ -225,7 +243,7 @@ void test_pacer_no_drift() {
   CHECK(static_cast<std::int64_t>(pacer.ticks()) + static_cast<std::int64_t>(pacer.late_ticks()) == t.index + 1);
 }
 
-void test_pacer_drops_late_ticks() {
+ENGINE_TEST(pacer_drops_late_ticks) {
   const std::int64_t period = 2'000'000;
   engine::Pacer pacer(period);
   pacer.wait();
@@ -246,24 +264,7 @@ void test_pacer_drops_late_ticks() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string filter = argc > 1 ? argv[1] : "";
-  const std::pair<const char*, std::function<void()>> tests[] = {
-      {"kernel_paths_identical", test_kernel_paths_identical},
-      {"kernel_matches_area_mean", test_kernel_matches_area_mean},
-      {"kernel_gray_direct_formula", test_kernel_gray_direct_formula},
-      {"area_table_weights_sum", test_area_table_weights_sum},
-      {"queue_every_frame_accounted", test_queue_every_frame_accounted},
-      {"latest_ring_window_contiguous_and_intact", test_latest_ring_window_contiguous_and_intact},
-      {"latest_ring_concurrent_no_torn_frames", test_latest_ring_concurrent_no_torn_frames},
-      {"pacer_no_drift", test_pacer_no_drift},
-      {"pacer_drops_late_ticks", test_pacer_drops_late_ticks},
-  };
-  std::printf("kernel paths: best=%s\n", engine::kernel_path_name(engine::best_kernel_path()));
-  for (const auto& [name, fn] : tests) {
-    if (!filter.empty() && std::string(name).find(filter) == std::string::npos) continue;
-    const int before = g_failures;
-    fn();
-    std::printf("%s %s\n", g_failures == before ? "PASS" : "FAIL", name);
-  }
-  return g_failures;
+  return engine::testing::main(argc, argv, [] {
+    std::printf("kernel paths: best=%s\n", engine::kernel_path_name(engine::best_kernel_path()));
+  });
 }

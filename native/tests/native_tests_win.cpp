@@ -1,12 +1,10 @@
 // Windows self-tests: GDI and DXGI capture, SendInput and raw input, the action table's scan codes,
-// the high-resolution timer and WaitOnAddress. No framework, as native_tests.cpp: one line per
-// check, exit status is the failure count. Runs under Wine in CI (scripts/windows_test.sh), where
-// Desktop Duplication is refused (the fallback is what is checked) and everything else is real.
+// the high-resolution timer and WaitOnAddress. The harness of native_tests.cpp (tests/harness.hpp):
+// one line per test; run all, --list, or --run NAME. Runs under Wine in CI (scripts/windows_test.sh),
+// where Desktop Duplication is refused (the fallback is what is checked) and everything else is real.
 //
 // The windows it creates are its own: a top-most popup showing a known pattern, so captures are
 // compared pixel for pixel against what was drawn (and against GetPixel).
-//
-// Usage: native_tests_win [name-substring]
 #ifndef NOMINMAX
 #define NOMINMAX
 #endif
@@ -21,7 +19,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -39,20 +36,10 @@
 #include "kernels/convert_resize.hpp"
 #include "ring/frame_queue.hpp"
 #include "ring/spsc_queue.hpp"
+#include "tests/harness.hpp"
 #include "timing/pacer.hpp"
 
 namespace {
-
-int g_failures = 0;
-
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::printf("    CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                              \
-      return;                                                                    \
-    }                                                                            \
-  } while (0)
 
 // Evaluates `expr` and checks that it throws E whose message contains `text`.
 #define CHECK_THROWS(E, expr, text)                                                          \
@@ -187,7 +174,7 @@ engine::WinCaptureOptions window_options() {
 
 // ---- capture ----------------------------------------------------------------------------------
 
-void test_monitors_and_windows_listed() {
+ENGINE_TEST(monitors_and_windows_listed) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   const auto monitors = engine::win_list_monitors();
   CHECK(!monitors.empty());
@@ -207,7 +194,7 @@ void test_monitors_and_windows_listed() {
   CHECK(found);
 }
 
-void test_gdi_window_capture_exact() {
+ENGINE_TEST(gdi_window_capture_exact) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   engine::GdiGrabber g(window_options());
   CHECK(g.backend() == "gdi" && g.fallback_reason().empty());
@@ -232,7 +219,7 @@ void test_gdi_window_capture_exact() {
   CHECK(win.matches(h.grab(), 0, 0));
 }
 
-void test_gdi_regions() {
+ENGINE_TEST(gdi_regions) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   // A region of the window's client area...
   engine::WinCaptureOptions o = window_options();
@@ -255,7 +242,7 @@ void test_gdi_regions() {
   CHECK(win.matches(engine::BgraView{v.data + kWinY * v.stride + 4 * kWinX, kWinW, kWinH, v.stride}, 0, 0));
 }
 
-void test_gdi_follows_window() {
+ENGINE_TEST(gdi_follows_window) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   engine::WinCaptureOptions o = window_options();
   o.has_region = true;
@@ -268,7 +255,7 @@ void test_gdi_follows_window() {
   CHECK(win.matches(v, 3, 4));
 }
 
-void test_gdi_window_lost() {
+ENGINE_TEST(gdi_window_lost) {
   auto win = std::make_unique<PatternWindow>(kTitleW, kWinX, kWinY, kWinW, kWinH);
   engine::GdiGrabber g(window_options());
   CHECK(win->matches(g.grab(), 0, 0));
@@ -282,7 +269,7 @@ void test_gdi_window_lost() {
   CHECK_THROWS(engine::WindowLost, g.grab(), "closed");
 }
 
-void test_capture_bad_arguments() {
+ENGINE_TEST(capture_bad_arguments) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   engine::WinCaptureOptions o = window_options();
   o.has_region = true;
@@ -305,7 +292,7 @@ void test_capture_bad_arguments() {
   CHECK_THROWS(engine::InvalidArgument, engine::DxgiGrabber(m), "outside the monitor");
 }
 
-void test_dxgi_grabber_or_fallback() {
+ENGINE_TEST(dxgi_grabber_or_fallback) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   engine::DxgiGrabber g(window_options());
   std::printf("    backend %s; fallback reason: %s\n", g.backend().c_str(),
@@ -336,7 +323,7 @@ void test_dxgi_grabber_or_fallback() {
   CHECK(win.matches(f.grab(), 0, 0));
 }
 
-void test_dxgi_outputs_match_monitors() {
+ENGINE_TEST(dxgi_outputs_match_monitors) {
   std::vector<engine::DxgiOutputInfo> outputs;
   try {
     outputs = engine::dxgi_list_outputs();
@@ -360,7 +347,7 @@ void test_dxgi_outputs_match_monitors() {
   }
 }
 
-void test_dxgi_error_tables() {
+ENGINE_TEST(dxgi_error_tables) {
   using engine::DxgiAction;
   using engine::DxgiContext;
   auto action = [](DxgiContext c, std::uint32_t hr) {
@@ -392,7 +379,7 @@ void test_dxgi_error_tables() {
 // forward mapping (DesktopDuplication sample, SetDirtyVert): texture pixel (tx, ty) shows desktop
 // pixel (X, Y) with, for 90: X = W - 1 - ty, Y = tx; 180: X = W - 1 - tx, Y = H - 1 - ty;
 // 270: X = ty, Y = H - 1 - tx.
-void test_dxgi_rotation_math() {
+ENGINE_TEST(dxgi_rotation_math) {
   const int W = 13, H = 7;
   std::vector<std::uint32_t> desk(static_cast<std::size_t>(W) * H);
   for (std::size_t i = 0; i < desk.size(); ++i) desk[i] = static_cast<std::uint32_t>(i * 2654435761u);
@@ -426,7 +413,7 @@ void test_dxgi_rotation_math() {
   }
 }
 
-void test_capture_loop_with_gdi() {
+ENGINE_TEST(capture_loop_with_gdi) {
   PatternWindow win(kTitleW, kWinX, kWinY, kWinW, kWinH);
   auto source = std::make_shared<engine::GdiGrabber>(window_options());
   const int ow = 16, oh = 11;
@@ -449,7 +436,7 @@ void test_capture_loop_with_gdi() {
 
 // ---- input ------------------------------------------------------------------------------------
 
-void test_action_table_scan_codes() {
+ENGINE_TEST(action_table_scan_codes) {
   struct Want {
     const char* name;
     int scan;
@@ -517,7 +504,7 @@ void send_scan(int scan, bool extended, bool down) {
   SendInput(1, &in, sizeof in);
 }
 
-void test_sendinput_rawinput_round_trip() {
+ENGINE_TEST(sendinput_rawinput_round_trip) {
   const std::vector<std::string> actions = {"a", "left", "shift", "rctrl", "mouse_left"};
   engine::RawInputListener listener(actions, {"f12"});
   listener.start();
@@ -566,7 +553,7 @@ void test_sendinput_rawinput_round_trip() {
   CHECK(collect(second, 2).size() == 2);
 }
 
-void test_sendinput_diffs_and_state() {
+ENGINE_TEST(sendinput_diffs_and_state) {
   const std::vector<std::string> actions = {"mouse_left", "mouse_right", "a", "up"};
   engine::SendInputActuator act(actions);
   CHECK(act.size() == 4);
@@ -575,7 +562,7 @@ void test_sendinput_diffs_and_state() {
   CHECK(act.apply(s1, 4) == 0);  // nothing changed, nothing sent
   CHECK((act.held() == std::vector<bool>{true, false, true, false}));
   pump(50);
-  const auto sys = act.system_state();
+  const auto sys = act.system_held();
   std::printf("    GetAsyncKeyState: mouse_left %d, a %d\n", static_cast<int>(sys[0]), static_cast<int>(sys[2]));
   CHECK(sys[0] && !sys[1]);  // mouse buttons: always reflected
   CHECK(sys[2]);             // keys: Windows derives the VK from the scan code; Wine uses wVk
@@ -585,7 +572,7 @@ void test_sendinput_diffs_and_state() {
   CHECK(act.release_all() == 3);
   CHECK(act.release_all() == 0);
   pump(50);
-  const auto after = act.system_state();
+  const auto after = act.system_held();
   CHECK(!after[0] && !after[2] && !after[3]);
   CHECK_THROWS(engine::InvalidArgument, act.apply(s1, 3), "expected 4 action states");
   CHECK_THROWS(engine::InvalidArgument, engine::SendInputActuator({"nope"}), "unknown action 'nope'");
@@ -595,7 +582,7 @@ void test_sendinput_diffs_and_state() {
     engine::SendInputActuator scoped({"mouse_right"});
     scoped.set(0, true);
     pump(20);
-    CHECK(scoped.system_state()[0]);
+    CHECK(scoped.system_held()[0]);
   }
   pump(20);
   CHECK(!(GetAsyncKeyState(VK_RBUTTON) & 0x8000));
@@ -608,7 +595,7 @@ std::int64_t percentile(std::vector<std::int64_t> v, double p) {
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
-void test_pacer_high_resolution_timer() {
+ENGINE_TEST(pacer_high_resolution_timer) {
   // The Pacer asks for CREATE_WAITABLE_TIMER_HIGH_RESOLUTION (Windows 10 1803+) and falls back to
   // timeBeginPeriod(1); report which one this system gives.
   HANDLE t = CreateWaitableTimerExW(nullptr, nullptr, 0x00000002, TIMER_ALL_ACCESS);
@@ -640,7 +627,7 @@ void test_pacer_high_resolution_timer() {
   }
 }
 
-void test_notifier_wait_on_address() {
+ENGINE_TEST(notifier_wait_on_address) {
   engine::SpscQueue<int> q(16);
   std::atomic<std::int64_t> woke{0};
   std::thread consumer([&] {
@@ -664,37 +651,4 @@ void test_notifier_wait_on_address() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::string filter = argc > 1 ? argv[1] : "";
-  const std::pair<const char*, std::function<void()>> tests[] = {
-      {"monitors_and_windows_listed", test_monitors_and_windows_listed},
-      {"gdi_window_capture_exact", test_gdi_window_capture_exact},
-      {"gdi_regions", test_gdi_regions},
-      {"gdi_follows_window", test_gdi_follows_window},
-      {"gdi_window_lost", test_gdi_window_lost},
-      {"capture_bad_arguments", test_capture_bad_arguments},
-      {"dxgi_grabber_or_fallback", test_dxgi_grabber_or_fallback},
-      {"dxgi_outputs_match_monitors", test_dxgi_outputs_match_monitors},
-      {"dxgi_error_tables", test_dxgi_error_tables},
-      {"dxgi_rotation_math", test_dxgi_rotation_math},
-      {"capture_loop_with_gdi", test_capture_loop_with_gdi},
-      {"action_table_scan_codes", test_action_table_scan_codes},
-      {"sendinput_rawinput_round_trip", test_sendinput_rawinput_round_trip},
-      {"sendinput_diffs_and_state", test_sendinput_diffs_and_state},
-      {"pacer_high_resolution_timer", test_pacer_high_resolution_timer},
-      {"notifier_wait_on_address", test_notifier_wait_on_address},
-  };
-  for (const auto& [name, fn] : tests) {
-    if (!filter.empty() && std::string(name).find(filter) == std::string::npos) continue;
-    const int before = g_failures;
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::printf("    unexpected exception: %s\n", e.what());
-      ++g_failures;
-    }
-    std::printf("%s %s\n", g_failures == before ? "PASS" : "FAIL", name);
-    std::fflush(stdout);
-  }
-  return g_failures;
-}
+int main(int argc, char** argv) { return engine::testing::main(argc, argv); }

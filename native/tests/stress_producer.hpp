@@ -1,8 +1,10 @@
-// Test and benchmark producer: a native thread that publishes frames into a FrameSink as fast as it
-// can (or at a fixed period), each frame a pattern derived from its sequence number so a consumer can
-// verify every byte: bytes [0, 8) hold seq, byte k >= 8 holds (seq * 131 + k) & 0xff.
+// Test-only producer (built into engine._native_testing, never the shipped module): a native thread
+// that publishes frames into a FrameSink as fast as it can (or at a fixed period), each frame a
+// pattern derived from its sequence number so a consumer can verify every byte: bytes [0, 8) hold
+// seq, byte k >= 8 holds (seq * 131 + k) & 0xff.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>

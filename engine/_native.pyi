@@ -1,0 +1,256 @@
+"""engine._native: the pybind11 glue over native/ (private; use the engine package).
+
+Generated with pybind11-stubgen (``pybind11-stubgen engine._native``), then tidied by hand: precise array
+and tuple types, ``int``/``float`` for pybind11's Supports* unions, and both OSes' classes (python/*.cpp
+binds one OS's set; see the Windows section). Checked against the module by ``make check``
+(``python -m mypy.stubtest engine._native engine._pacer``).
+"""
+
+from collections.abc import Sequence
+from typing import Any, type_check_only
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_U8 = npt.NDArray[np.uint8]
+
+@type_check_only
+class _Pybind11Type(type):
+    """pybind11's metaclass (pybind11_builtins.pybind11_type), named so stubtest sees one."""
+
+def monotonic_ns() -> int:
+    """The engine's clock: monotonic nanoseconds (int64)."""
+
+# -- kernels (python/bind_kernels.cpp) ----------------------------------------------------------------
+
+def kernel_paths() -> list[str]:
+    """Kernel paths this CPU can run, slowest first."""
+
+def best_kernel_path() -> str: ...
+
+class ConvertResize(metaclass=_Pybind11Type):
+    """Prepared fused BGRA -> gray|rgb conversion and area resize for fixed sizes."""
+
+    def __init__(self, src_w: int, src_h: int, dst_w: int, dst_h: int, color: str = "gray",
+                 path: str = "auto") -> None: ...
+    def run(self, src: _U8, out: _U8 | None = None) -> _U8:
+        """Convert src (H, W, 4) BGRA into out (or a new array); returns the output."""
+    @property
+    def color(self) -> str: ...
+    @property
+    def frame_bytes(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+
+def convert_resize(src: _U8, width: int, height: int, color: str = "gray", path: str = "auto",
+                   out: _U8 | None = None) -> _U8:
+    """One-shot fused convert + area resize of a BGRA image."""
+
+# -- rings (python/bind_ring.cpp) ---------------------------------------------------------------------
+
+class FrameSink(metaclass=_Pybind11Type):
+    @property
+    def frame_bytes(self) -> int: ...
+
+class FrameQueue(FrameSink):
+    """SPSC queue of frames for recording. A native producer fills it; one Python consumer drains it.
+    When full, the producer drops the newest frame and counts it."""
+
+    def __init__(self, capacity: int, frame_shape: Sequence[int]) -> None: ...
+    def available(self) -> int:
+        """Consumer only: frames ready to read."""
+    def frame(self, i: int = 0) -> _U8:
+        """Consumer only: zero-copy read-only view of the i-th ready frame, valid until pop()."""
+    def pop(self, n: int = 1) -> None:
+        """Consumer only: release n frames."""
+    def pop_into(self, frames: _U8, t_ns: npt.NDArray[np.int64], ticks: npt.NDArray[np.uint64]) -> int:
+        """Consumer only: copy up to len(frames) ready frames (e.g. into a memmap) and release them."""
+    def t_ns(self, i: int = 0) -> int: ...
+    def tick(self, i: int = 0) -> int: ...
+    def wait(self, timeout: float = -1.0) -> int:
+        """Consumer only: block (without the GIL) until a frame is ready."""
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def frame_shape(self) -> tuple[int, ...]: ...
+
+class LatestRing(FrameSink):
+    """The newest `window` frames as one contiguous array (mirrored storage), for play. Readers never
+    block the producer; a copy that raced with an overwrite is reported and retried."""
+
+    def __init__(self, window: int, frame_shape: Sequence[int], slack: int = 4) -> None: ...
+    def copy_window(self, end: int, out: _U8) -> tuple[int, int] | None:
+        """Copy the window ending at frame `end` into out. Returns (t_ns, tick) of that newest frame, or
+        None if the producer overwrote the window meanwhile (then out holds nothing usable)."""
+    def t_ns(self, arg0: int) -> int: ...
+    def tick(self, arg0: int) -> int: ...
+    def wait_newer(self, after: int, timeout: float = -1.0) -> int:
+        """Block (without the GIL) until more than `after` frames are published; returns the count."""
+    @property
+    def frame_shape(self) -> tuple[int, ...]: ...
+    @property
+    def published(self) -> int: ...
+    @property
+    def slack(self) -> int: ...
+    @property
+    def window(self) -> int: ...
+
+def feed_window(ring: LatestRing, end: int, window: int, skip: int, lut: npt.NDArray[Any], layout: str,
+                out: npt.NDArray[Any]) -> tuple[int, int] | None:
+    """Write the window ending at `end` (every `skip`-th frame) into a model input buffer through a
+    256-entry LUT, layout 'frames' or 'channels'. Returns (t_ns, tick) of the newest frame, or None if the
+    producer overwrote the window meanwhile."""
+
+def push_frame(sink: FrameSink, frame: _U8, t_ns: int, tick: int) -> bool:
+    """Producer side for already-converted frames (replaying a session): copy into the next slot and
+    publish. Returns False when the sink was full (dropped and counted)."""
+
+def publish_frame(sink: FrameSink, converter: ConvertResize, bgra: _U8, t_ns: int, tick: int) -> bool:
+    """Producer side for Python capture backends (mss): convert a BGRA frame straight into the next slot.
+    Returns False when the sink was full (the frame is dropped and counted)."""
+
+# -- capture (python/bind_capture.cpp) ----------------------------------------------------------------
+
+class Source(metaclass=_Pybind11Type):
+    """A native capture backend."""
+
+    def grab(self) -> _U8:
+        """Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab
+        overwrites it, so copy what you keep."""
+    @property
+    def backend(self) -> str: ...
+    @property
+    def fallback_reason(self) -> str: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def rect(self) -> list[int]:
+        """Absolute screen rectangle (x, y, w, h) of the last grab."""
+    @property
+    def width(self) -> int: ...
+
+class CaptureLoop(metaclass=_Pybind11Type):
+    """Native capture thread: per pacer tick grab, convert+resize into a sink slot, stamp, publish."""
+
+    def __init__(self, source: Source, sink: FrameSink, width: int, height: int, color: str = "gray",
+                 period_ns: int = 33333333, path: str = "auto", spin_ns: int = 60000) -> None: ...
+    def lateness_log(self) -> npt.NDArray[np.int64]:
+        """Lateness (ns) of the most recent ticks, oldest first."""
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def start(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def stop(self) -> None: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def period_ns(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def window_lost(self) -> bool: ...
+
+# -- input (python/bind_input.cpp) --------------------------------------------------------------------
+
+def action_names() -> list[str]:
+    """Every action name the engine knows, in table order."""
+
+def action_info(name: str) -> dict[str, Any]:
+    """Platform codes of an action; ValueError listing the valid names if unknown."""
+
+class Actuator(metaclass=_Pybind11Type):
+    """Presses and releases the configured actions, sending only changes (XTest or SendInput)."""
+
+    def __len__(self) -> int: ...
+    def apply(self, state: npt.ArrayLike) -> int:
+        """Make the held set equal `state` (one value per action); returns events sent."""
+    def release_all(self) -> int:
+        """Release every action this actuator holds; returns events sent."""
+    def release_system_held(self) -> int:
+        """Release every configured action the system has down, whoever pressed it (crash watchdog)."""
+    def set(self, action: int, down: bool) -> None: ...
+    def system_held(self) -> list[bool]:
+        """What the system (X server, or Windows) believes is down for each action, whoever pressed it."""
+    @property
+    def held(self) -> list[bool]:
+        """What this actuator holds, per action."""
+
+class Listener(metaclass=_Pybind11Type):
+    """Timestamped press/release events of the configured actions and hotkeys only, from a native thread."""
+
+    def pop(self, max: int = 4096) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int16], npt.NDArray[np.int8]]:
+        """Events so far as (t_ns int64, action int16, value int8) arrays; action < 0 is hotkey -(action+1)."""
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wait(self, timeout: float = -1.0) -> None: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+
+# -- Windows only -------------------------------------------------------------------------------------
+# Declared on every OS so that the Windows branches, chosen at run time by backend name, type-check on
+# Linux too; stubtest-allowlist.txt lists them as absent here (tests/test_windows_glue.py asserts they are).
+
+class DxgiGrabber(Source):
+    def __init__(self, output: int = 0, window_handle: int = 0, window_title: str = "",
+                 region: Sequence[int] | None = None, use_dxgi: bool = True) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    @property
+    def rotation_degrees(self) -> int: ...
+    @property
+    def window_handle(self) -> int: ...
+
+class GdiGrabber(Source):
+    def __init__(self, output: int = 0, window_handle: int = 0, window_title: str = "",
+                 region: Sequence[int] | None = None) -> None: ...
+    @property
+    def stale_grabs(self) -> int: ...
+    @property
+    def window_handle(self) -> int: ...
+
+def win_list_windows() -> list[dict[str, Any]]: ...
+def win_list_monitors() -> list[dict[str, Any]]: ...
+def win_screen_size() -> list[int]:
+    """Size of the primary monitor in physical pixels."""
+
+class SendInputActuator(Actuator):
+    """Sends press/release changes of the configured actions via SendInput."""
+
+    def __init__(self, actions: Sequence[str]) -> None: ...
+
+class RawInputListener(Listener):
+    """Raw input (WM_INPUT) key/button events of the configured actions and hotkeys only."""
+
+    def __init__(self, actions: Sequence[str], hotkeys: Sequence[str] = [], capacity: int = 65536) -> None: ...
+# -- X11 only (python/*.cpp bind these on every OS but Windows) -----------------------------------------
+
+class X11Grabber(Source):
+    def __init__(self, display: str = "", window_id: int = 0, window_title: str = "",
+                 region: Sequence[int] | None = None, use_shm: bool = True) -> None: ...
+    @property
+    def screen_size(self) -> list[int]: ...
+    @property
+    def window_id(self) -> int: ...
+
+def x11_list_windows(display: str = "") -> list[dict[str, Any]]: ...
+def x11_screen_size(display: str = "") -> list[int]: ...
+
+class XTestActuator(Actuator):
+    """Sends press/release changes of the configured actions via XTest."""
+
+    def __init__(self, display: str, actions: Sequence[str]) -> None: ...
+
+class X11InputListener(Listener):
+    """XInput2 raw key/button events of the configured actions and hotkeys only."""
+
+    def __init__(self, display: str, actions: Sequence[str], hotkeys: Sequence[str] = [],
+                 capacity: int = 65536) -> None: ...

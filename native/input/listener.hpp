@@ -1,0 +1,85 @@
+// What every input listener is (X11InputListener: XInput2 raw events; RawInputListener: Windows raw
+// input): a native thread that turns the configured actions' and hotkeys' presses and releases into
+// timestamped events on the engine's clock, in an SPSC queue one consumer drains. Every other key is
+// dropped inside the listener thread and never leaves native code; repeats of a held key are dropped
+// too, so the log holds state transitions only.
+//
+// Thread contract: start()/stop() from the owner; pop()/wait() from one consumer thread;
+// dropped()/running()/error() from any thread; emit()/set_error() from the listener thread only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ring/spsc_queue.hpp"
+
+namespace engine {
+
+struct InputEvent {
+  std::int64_t t_ns;
+  std::int16_t action;  // index into actions (>= 0), or -(h + 1) for hotkey h
+  std::int8_t value;    // 1 press, 0 release
+};
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Owner: starts the thread; throws InvalidArgument if already started, CaptureError if the OS
+  // refused to deliver events.
+  virtual void start() = 0;
+  // Owner: idempotent; returns once the thread has ended.
+  virtual void stop() = 0;
+
+  // Consumer only: move up to max events to out; returns how many.
+  std::size_t pop(InputEvent* out, std::size_t max) { return queue_.pop(out, max); }
+  // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever).
+  void wait(std::int64_t timeout_ns) { queue_.wait(timeout_ns); }
+
+  // Any thread.
+  std::uint64_t dropped() const { return queue_.dropped(); }
+  bool running() const { return running_.load(std::memory_order_acquire); }
+  // Why the thread ended on its own ("" while it runs or after a clean stop()).
+  std::string error() const {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    return error_;
+  }
+
+ protected:
+  Listener(std::size_t n_actions, std::size_t n_hotkeys, std::size_t capacity)
+      : queue_(capacity), down_(n_actions + n_hotkeys, false), n_actions_(n_actions) {}
+
+  // Listener thread only: the key or button mapped to `code` (> 0: action code - 1; < 0: hotkey
+  // -code - 1; 0: not configured, ignored) went down (press) or up at t_ns. Repeats are dropped.
+  void emit(std::int64_t t_ns, std::int16_t code, bool press) {
+    if (code == 0) return;  // not configured: never leaves the listener
+    const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
+    const std::size_t slot =
+        code > 0 ? static_cast<std::size_t>(code - 1) : n_actions_ + static_cast<std::size_t>(-code - 1);
+    if (down_[slot] == press) return;  // auto-repeat or a duplicate
+    down_[slot] = press;
+    queue_.push(InputEvent{t_ns, action, static_cast<std::int8_t>(press ? 1 : 0)});
+  }
+
+  // Listener thread only.
+  void set_error(std::string what) {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    error_ = std::move(what);
+  }
+
+  std::atomic<bool> running_{false};  // set by start(), cleared when the thread ends
+
+ private:
+  SpscQueue<InputEvent> queue_;
+  std::vector<bool> down_;  // per action, then per hotkey; listener thread only
+  const std::size_t n_actions_;
+  mutable std::mutex error_mutex_;
+  std::string error_;  // Protected by error_mutex_.
+};
+
+}  // namespace engine
