@@ -109,10 +109,6 @@ def push_frame(sink: FrameSink, frame: _U8, t_ns: int, tick: int) -> bool:
     """Producer side for already-converted frames (replaying a session): copy into the next slot and
     publish. Returns False when the sink was full (dropped and counted)."""
 
-def publish_frame(sink: FrameSink, converter: ConvertResize, bgra: _U8, t_ns: int, tick: int) -> bool:
-    """Producer side for Python capture backends (mss): convert a BGRA frame straight into the next slot.
-    Returns False when the sink was full (the frame is dropped and counted)."""
-
 # -- capture (python/bind_capture.cpp) ----------------------------------------------------------------
 
 class Source(metaclass=_Pybind11Type):
@@ -132,6 +128,12 @@ class Source(metaclass=_Pybind11Type):
         """Absolute screen rectangle (x, y, w, h) of the last grab."""
     @property
     def width(self) -> int: ...
+
+class CallableSource(Source):
+    """A Python capture backend as a native Source: grab() calls `grab` with the GIL held. It lets the native
+    CaptureLoop pace, convert, drop and count for Python backends too."""
+
+    def __init__(self, grab: Any, rect: Sequence[int], backend: str = "python", fallback_reason: str = "") -> None: ...
 
 class CaptureLoop(metaclass=_Pybind11Type):
     """Native capture thread: per pacer tick grab, convert+resize into a sink slot, stamp, publish."""
@@ -235,7 +237,10 @@ class RawInputListener(Listener):
 
 class X11Grabber(Source):
     def __init__(self, display: str = "", window_id: int = 0, window_title: str = "",
-                 region: Sequence[int] | None = None, use_shm: bool = True) -> None: ...
+                 region: Sequence[int] | None = None, use_shm: bool = True, window_source: str = "auto") -> None: ...
+    @property
+    def read_from(self) -> str:
+        """What a window's pixels are read from: 'composite', 'window' or 'screen'."""
     @property
     def screen_size(self) -> list[int]: ...
     @property

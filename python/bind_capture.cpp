@@ -103,7 +103,7 @@ class CallableSource final : public Source {
   py::object held_;  // the last grab's pixels: what the returned BgraView points into
   const std::array<int, 4> rect_;
   const std::string backend_, fallback_reason_;
-  py::handle window_lost_type_;  // engine._native.WindowLost, owned by the module
+  py::handle window_lost_type_;  // engine.errors.WindowLost, held for the module's lifetime
 };
 
 }  // namespace
@@ -155,12 +155,15 @@ void bind_capture(py::module_& m) {
            "Grab BGRA pixels, shape (H, W, 4). The array views the backend's buffer: the next grab overwrites\n"
            "it, so copy what you keep.");
 
-  py::handle window_lost_type = m.attr("WindowLost");
+  // engine.errors.WindowLost (pure Python; module.cpp translates the C++ exceptions into those classes),
+  // kept alive for the module's lifetime.
+  static const py::handle window_lost_type =
+      py::object(py::module_::import("engine.errors").attr("WindowLost")).release();
   py::class_<CallableSource, Source, std::shared_ptr<CallableSource>>(
       m, "CallableSource",
       "A Python capture backend as a native Source: grab() calls `grab` with the GIL held. It lets the native\n"
       "CaptureLoop pace, convert, drop and count for Python backends too.")
-      .def(py::init([window_lost_type](py::object grab, const std::array<int, 4>& rect, const std::string& backend,
+      .def(py::init([](py::object grab, const std::array<int, 4>& rect, const std::string& backend,
                                        const std::string& fallback_reason) {
              if (!PyCallable_Check(grab.ptr())) throw InvalidArgument("grab must be callable");
              return std::make_shared<CallableSource>(std::move(grab), rect, backend, fallback_reason, window_lost_type);

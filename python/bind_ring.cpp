@@ -200,24 +200,6 @@ void bind_ring(py::module_& m) {
         }, py::arg("sink"), py::arg("frame"), py::arg("t_ns"), py::arg("tick"),
         "Producer side for already-converted frames (replaying a session): copy into the next slot and publish.\n"
         "Returns False when the sink was full (dropped and counted).");
-
-  m.def("publish_frame", [](FrameSink& sink, ConvertResize& conv, const py::array& bgra, std::int64_t t_ns,
-                            std::uint64_t tick) {
-          const BgraView src = bgra_view(bgra);
-          if (sink.frame_bytes() != conv.frame_bytes()) throw InvalidArgument("converter output does not fit the sink's frames");
-          py::gil_scoped_release nogil;
-          std::uint8_t* slot = sink.acquire();
-          if (slot == nullptr) {
-            sink.drop();
-            return false;
-          }
-          conv.run(src, PixelsOut{slot, conv.dst_width(), conv.dst_height(),
-                                  static_cast<std::ptrdiff_t>(conv.dst_width()) * channels(conv.color())});
-          sink.publish(t_ns, tick);
-          return true;
-        }, py::arg("sink"), py::arg("converter"), py::arg("bgra"), py::arg("t_ns"), py::arg("tick"),
-        "Producer side for Python capture backends (mss): convert a BGRA frame straight into the next slot.\n"
-        "Returns False when the sink was full (the frame is dropped and counted).");
 }
 
 }  // namespace engine::py_bind

@@ -16,13 +16,16 @@ import errno
 import os
 import sys
 import time
-from typing import Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
 import numpy as np
 
 from engine.actions.names import evdev_code
 from engine.actions.watchdog import Watchdog
 from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine import _native
 
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
 
