@@ -3,7 +3,7 @@
 #   make test           the test suite (the README's test command; CI runs exactly this)
 #   make demo           the main job on the bundled demo game (the README's first command)
 #   make bench          pytest bench/ in quick mode (BENCH_MODE=full for the long one)
-#   make check          ruff, mypy, stubtest of the compiled modules, and the C++ build with -Wall -Wextra -Werror
+#   make check          ruff, mypy, stubtest, the C++ build with -Wall -Wextra -Werror, the dependency floors
 #   make windows-test   cross-build native/ with mingw-w64 and run its tests under Wine
 
 SHELL := /bin/bash
@@ -38,7 +38,8 @@ bench: setup
 
 # Lint with ruff (rules in pyproject.toml), types with mypy, the compiled modules' stubs (engine/*.pyi)
 # against the modules themselves with stubtest, and every C++ file (native/ on its own, then the
-# pybind11/Cython extensions, the test hooks too) compiled with -Wall -Wextra -Werror.
+# pybind11/Cython extensions, the test hooks too) compiled with -Wall -Wextra -Werror; then the declared
+# dependency floors, each installed exactly in build/floors and tested (scripts/check_floors.sh).
 check: setup
 	$(PY) -m ruff check engine tests bench
 	$(PY) -m mypy
@@ -47,6 +48,7 @@ check: setup
 	cmake --build build/check
 	$(PY) -m pip wheel -q --no-build-isolation --no-deps -w build/check-wheel -Cbuild-dir=build/check-py \
 		-Ccmake.define.ENGINE_WERROR=ON -Ccmake.define.ENGINE_TEST_HOOKS=ON .
+	PYTHON=$(shell command -v python3) bash scripts/check_floors.sh
 
 windows-test: setup
 	bash scripts/windows_test.sh
