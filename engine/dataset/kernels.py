@@ -13,6 +13,9 @@ body, so both paths are tested against the same twin; ``parallel=None`` picks by
 start-up costs a few microseconds, which small calls would not earn back). Kernels trust their inputs
 (Numba does not bounds-check), so the entry points here validate them first, in O(n) NumPy.
 
+Over 400 lines on purpose: each kernel sits beside the entry point that validates its inputs and its
+serial/parallel drivers; apart, a kernel would lose the checks that make it safe to call.
+
 All kernels are compiled with ``cache=True``: the first call in a fresh environment compiles (seconds),
 later processes load the machine code from ``__pycache__``.
 """

@@ -9,6 +9,10 @@ Nothing is copied when windows are made: a :class:`Windows` is an index (session
 and frames are gathered from the memory maps into a batch only when asked (:meth:`Windows.batches`,
 :meth:`Windows.gather`), by one Numba kernel call per batch. Splits and balancing give new
 :class:`Windows` over the same sessions.
+
+Over 400 lines on purpose: :class:`Windows` is one index whose constructors, splits, balancing and gathers
+share its invariants (ends sorted per session, labels aligned); what stands alone is already apart
+(kernels, balance, split, labels).
 """
 
 from __future__ import annotations

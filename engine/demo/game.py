@@ -23,6 +23,9 @@ Contract:
   and every key the driver holds is released (in ``finally`` and from the signal handler). A death
   that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by the output's watchdog
   child process that releases the keys still down (``engine.actions.watchdog``, the one play uses).
+
+Just over 400 lines: the window, the tick loop and the key polling share the SDL state; the simulation,
+drawing pattern, driver and log are already apart.
 """
 
 from __future__ import annotations

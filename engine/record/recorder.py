@@ -10,6 +10,8 @@ but delivered a moment later by the X server still count for it.
 
 Recorder.run is a list of steps: open and prepare; per wake-up take input (events, hotkeys), start
 capture when due, stop on a failed thread, drain ready frames, check --duration, report, sleep; finish.
+Over 400 lines on purpose: the steps share one _Run state; what stands alone is already apart (config,
+labeler, the input listeners, the blank-frame guard).
 """
 
 from __future__ import annotations
