@@ -72,8 +72,36 @@ class InputScale:
     add: float = 0.0
 
 
+class FrameGeometry:
+    """Sizes derived from a frames description (frame_size, color, window, skip): shared by the sidecar
+    and by every other spec that describes the frames a model is fed (the Gymnasium observation)."""
+
+    frame_size: tuple[int, int]  # (width, height)
+    color: Color
+    window: int
+    skip: int
+
+    @property
+    def width(self) -> int:
+        return self.frame_size[0]
+
+    @property
+    def height(self) -> int:
+        return self.frame_size[1]
+
+    @property
+    def channels(self) -> int:
+        """Channels per frame: 1 for gray, 3 for rgb."""
+        return CHANNELS[self.color]
+
+    @property
+    def span(self) -> int:
+        """Consecutive captured frames one input covers: (window - 1) * skip + 1."""
+        return (self.window - 1) * self.skip + 1
+
+
 @dataclass(frozen=True)
-class ModelSidecar:
+class ModelSidecar(FrameGeometry):
     """A validated model sidecar. Construct with keyword arguments or :meth:`from_dict`; both validate.
 
     Frozen: derive a changed copy with :meth:`replace` (which validates again).
@@ -114,24 +142,6 @@ class ModelSidecar:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     # ---- derived -------------------------------------------------------------------------------------
-    @property
-    def width(self) -> int:
-        return self.frame_size[0]
-
-    @property
-    def height(self) -> int:
-        return self.frame_size[1]
-
-    @property
-    def channels(self) -> int:
-        """Channels per frame: 1 for gray, 3 for rgb."""
-        return CHANNELS[self.color]
-
-    @property
-    def span(self) -> int:
-        """Consecutive captured frames one input covers: (window - 1) * skip + 1."""
-        return (self.window - 1) * self.skip + 1
-
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The frames input tensor shape this spec describes (batch 1)."""
@@ -389,6 +399,7 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_THRESHOLD",
     "FORMAT_VERSION",
+    "FrameGeometry",
     "Color",
     "Encoding",
     "InputScale",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
 gymnasium = pytest.importorskip("gymnasium", reason="gymnasium is not installed (pip install engine[env])")
 
@@ -46,13 +47,6 @@ def server_keys(display: str, keys: list[str] = KEYS) -> list[bool]:
     return list(_native.XTestActuator(display, keys).system_held())
 
 
-def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
 from engine import _native
 from engine._pacer import monotonic_ns
@@ -45,13 +46,6 @@ def server_keys(display: str) -> list[bool]:
     return list(_native.XTestActuator(display, ["left", "right"]).system_held())
 
 
-def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def play_in_thread(player: Player, window: str) -> tuple[threading.Thread, dict]:

@@ -18,13 +18,13 @@ import numbers
 from dataclasses import dataclass
 
 from engine.errors import EngineError
-from engine.sidecar import CHANNELS, Color, Layout, ModelSidecar
+from engine.sidecar import CHANNELS, Color, FrameGeometry, Layout, ModelSidecar
 
 DEFAULT_FPS = 30.0
 
 
 @dataclass(frozen=True)
-class FrameSpec:
+class FrameSpec(FrameGeometry):
     """The frames of one observation. Construct with keyword arguments or :meth:`from_sidecar`; both validate."""
 
     frame_size: tuple[int, int]  # (width, height) of one frame
@@ -60,23 +60,6 @@ class FrameSpec:
         return cls(frame_size=tuple(sidecar.frame_size), color=sidecar.color,  # type: ignore[arg-type]
                    window=sidecar.window, skip=sidecar.skip, layout=sidecar.layout,
                    fps=sidecar.fps if fps is None else fps)
-
-    @property
-    def width(self) -> int:
-        return self.frame_size[0]
-
-    @property
-    def height(self) -> int:
-        return self.frame_size[1]
-
-    @property
-    def channels(self) -> int:
-        return CHANNELS[self.color]
-
-    @property
-    def span(self) -> int:
-        """Consecutive captured frames one observation covers: (window - 1) * skip + 1."""
-        return (self.window - 1) * self.skip + 1
 
     @property
     def frame_shape(self) -> tuple[int, ...]:
