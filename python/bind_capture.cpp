@@ -108,6 +108,18 @@ class CallableSource final : public Source {
 
 }  // namespace
 
+namespace {
+// Every OS's capture options carry the optional region (relative to the window, or the screen/monitor)
+// the same way.
+template <class Options>
+void set_region(Options& o, const std::optional<std::array<int, 4>>& region) {
+  if (region) {
+    o.has_region = true;
+    o.region = *region;
+  }
+}
+}  // namespace
+
 #if defined(_WIN32)
 namespace {
 
@@ -120,10 +132,7 @@ WinCaptureOptions win_options(int output, std::uint64_t window_handle, const std
   o.output = output;
   o.window_handle = window_handle;
   o.window_title = window_title;
-  if (region) {
-    o.has_region = true;
-    o.region = *region;
-  }
+  set_region(o, region);
   o.use_dxgi = use_dxgi;
   return o;
 }
@@ -226,10 +235,7 @@ void bind_capture(py::module_& m) {
              o.display = display;
              o.window_id = window_id;
              o.window_title = window_title;
-             if (region) {
-               o.has_region = true;
-               o.region = *region;
-             }
+             set_region(o, region);
              o.use_shm = use_shm;
              o.window_source = parse_window_source(window_source);
              return std::make_shared<X11Grabber>(o);

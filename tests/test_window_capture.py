@@ -26,6 +26,7 @@ from scenes import scene
 
 from engine import _native
 from engine.capture.blank import BlankGuard, is_uniform
+from engine.errors import WindowLost
 from engine.xvfb import Xvfb
 
 pytestmark = pytest.mark.x11
@@ -127,7 +128,7 @@ def test_closing_a_redirected_window_still_raises_window_lost(xvfb: Xvfb, image_
     g = _native.X11Grabber(display=xvfb.display, window_id=game.window_id)
     g.grab()
     game.close()
-    with pytest.raises(_native.WindowLost):
+    with pytest.raises(WindowLost):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             g.grab()

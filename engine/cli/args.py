@@ -118,3 +118,12 @@ def window(text: str) -> str | int:
         return int(text, 0) if text[:2].lower() == "0x" or text.isdigit() else text
     except ValueError:
         return text
+
+
+def add_window_options(group: argparse._ArgumentGroup, *, window: int, offset_help: str) -> None:
+    """The windowing flags engine-dataset build and engine-train share (same names, same checks)."""
+    group.add_argument("--window", type=positive_int, default=window, help=f"frames per window (default {window})")
+    group.add_argument("--skip", type=positive_int, default=1, help="take every k-th frame (default 1)")
+    group.add_argument("--stride", type=positive_int, default=1, help="frames between window ends (default 1)")
+    group.add_argument("--offset", type=integer, default=0, help=offset_help)
+

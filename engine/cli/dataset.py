@@ -55,11 +55,8 @@ def build_parser() -> a.Parser:
     src.add_argument("--game", help="all sessions of this game")
     src.add_argument("--data-dir", type=Path, help="where sessions are (default $ENGINE_DATA_DIR or ./data)")
     win = b.add_argument_group("windows")
-    win.add_argument("--window", type=a.positive_int, default=20, help="frames per window (default 20)")
-    win.add_argument("--skip", type=a.positive_int, default=1, help="take every k-th frame (default 1)")
-    win.add_argument("--stride", type=a.positive_int, default=1, help="frames between window ends (default 1)")
-    win.add_argument("--offset", type=a.integer, default=0,
-                     help="label frame relative to the last frame; > 0 predicts ahead (default 0)")
+    a.add_window_options(win, window=20,
+                         offset_help="label frame relative to the last frame; > 0 predicts ahead (default 0)")
     win.add_argument("--max-gap", type=a.positive_float, default=1.5, metavar="PERIODS",
                      help="a timestamp step over this many frame periods is a gap (default 1.5)")
     lab = b.add_argument_group("labels")

@@ -63,10 +63,7 @@ def build_parser() -> a.Parser:
     src.add_argument("--game", help="all sessions of this game")
     src.add_argument("--data-dir", type=Path, help="where sessions are (default $ENGINE_DATA_DIR or ./data)")
     win = p.add_argument_group("windows (with --game or sessions; as engine-dataset build)")
-    win.add_argument("--window", type=a.positive_int, default=4, help="frames per window (default 4)")
-    win.add_argument("--skip", type=a.positive_int, default=1, help="take every k-th frame (default 1)")
-    win.add_argument("--stride", type=a.positive_int, default=1, help="frames between window ends (default 1)")
-    win.add_argument("--offset", type=a.integer, default=0, help="label frame relative to the last frame (default 0)")
+    a.add_window_options(win, window=4, offset_help="label frame relative to the last frame (default 0)")
     win.add_argument("--max-gap", type=a.positive_float, default=1.5, metavar="PERIODS",
                      help="a timestamp step over this many frame periods is a gap (default 1.5)")
     win.add_argument("--actions", help="label columns, comma-separated (default: the first session's actions)")

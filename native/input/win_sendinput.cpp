@@ -1,12 +1,6 @@
 #include "input/win_sendinput.hpp"
 
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "common/win32.hpp"
 
 #include <atomic>
 #include <utility>

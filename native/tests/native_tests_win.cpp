@@ -5,13 +5,7 @@
 //
 // The windows it creates are its own: a top-most popup showing a known pattern, so captures are
 // compared pixel for pixel against what was drawn (and against GetPixel).
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "common/win32.hpp"
 
 #include <algorithm>
 #include <atomic>
