@@ -164,9 +164,9 @@ def test_refuses_an_export_beyond_the_tolerance(windows: Windows, tmp_path: Path
 def test_bad_calls_get_one_line(windows: Windows, tmp_path: Path) -> None:
     from engine.export import ExportError
 
-    with pytest.raises(ExportError, match="checks the .tflite on real dataset windows: pass the training"):
+    with pytest.raises(ExportError, match=r"checks the \.tflite on real dataset windows: pass the training"):
         _export(_conv2d(), windows.spec, tmp_path / "m.tflite")
-    with pytest.raises(ExportError, match="must end in .tflite"):
+    with pytest.raises(ExportError, match=r"must end in \.tflite"):
         _export(_conv2d(), windows, tmp_path / "m.onnx")
     with pytest.raises(ExportError, match="module gives 5 outputs per window but the dataset has 3 actions"):
         _export(_conv2d(outputs=5), windows, tmp_path / "m.tflite", check_windows=10)
@@ -180,7 +180,8 @@ def test_bad_calls_get_one_line(windows: Windows, tmp_path: Path) -> None:
 def test_fallback_runtimes_run_a_real_export(windows: Windows, tmp_path: Path, runtime: str) -> None:
     """engine-play's fallbacks load the exported models (float32 and 8-bit) and compute what LiteRT does."""
     if importlib.util.find_spec(runtime) is None:
-        pytest.skip(f"{runtime} is not installed ({'the [train] extra' if runtime == 'tensorflow' else 'not in any extra: see below'})")
+        extra = "the [train] extra" if runtime == "tensorflow" else "in no extra: it cannot run under NumPy 2"
+        pytest.skip(f"{runtime} is not installed ({extra})")
     if runtime == "tflite_runtime" and int(np.__version__.split(".")[0]) >= 2:
         # tflite-runtime 2.14.0 (the last release) installs on Python 3.11 but was built against NumPy 1.x:
         # under NumPy 2 its Interpreter() fails ("_ARRAY_API not found"). Proven here rather than assumed.
@@ -209,3 +210,23 @@ def test_record_and_play_do_not_import_torch() -> None:
             "or m.startswith('engine.export')); print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_documented_example_trains_and_exports(windows: Windows, tmp_path: Path) -> None:
+    from engine.export.example import main
+
+    root = windows.sessions[0].path.parent.parent
+    out = tmp_path / "mine.tflite"
+    assert main(["--game", "bars", "--data-dir", str(root), "--out", str(out), "--epochs", "1"]) == 0
+    model = Model.load(out)
+    assert model.spec.actions == ACTIONS and model.input_shape == (1, H, W, 4 * 3)
+    assert Model.load(tmp_path / "mine_uint8.tflite").input_dtype == np.int8
+
+
+def test_engine_train_framework_torch_without_the_extra_says_how_to_install(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['litert_torch'] = None; from engine.cli.train import main; "
+            f"sys.exit(main(['--framework', 'torch', '--game', 'bars', '--data-dir', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "engine-train: engine-train --framework torch needs litert_torch, not installed here; install the extra: "
+        "pip install 'engine[torch]' (torch, litert-torch, ai-edge-quantizer and matplotlib)"]

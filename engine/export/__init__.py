@@ -17,8 +17,8 @@ from __future__ import annotations
 from engine.export.torch_tflite import (
     DEFAULT_QUANTIZED_TOLERANCE,
     DEFAULT_TOLERANCE,
-    ExportError,
     Exported,
+    ExportError,
     to_tflite,
 )
 
