@@ -230,3 +230,14 @@ def test_engine_train_framework_torch_without_the_extra_says_how_to_install(tmp_
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "engine-train: engine-train --framework torch needs litert_torch, not installed here; install the extra: "
         "pip install 'engine[torch]' (torch, litert-torch, ai-edge-quantizer and matplotlib)"]
+
+
+def test_windows_cut_another_way_are_refused(windows: Windows, tmp_path: Path) -> None:
+    from engine.export import ExportError
+
+    other = Windows(windows.sessions, window=4)
+    with pytest.raises(ExportError, match=r"windows are \(4, 24, 32, 3\) per window but the spec says \(3, 24, "):
+        _export(_conv2d(), windows.spec, tmp_path / "m.tflite", windows=other)
+    with pytest.raises(ExportError, match="thresholds has 2 values but there are 3 actions"):
+        _export(_conv2d(), windows, tmp_path / "m.tflite", thresholds=[0.5, 0.5])
+    assert list(tmp_path.iterdir()) == []

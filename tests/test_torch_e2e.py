@@ -3,7 +3,7 @@ the demo's crosswind, as tests/test_e2e.py does), engine-dataset build, ``engine
 (the reference CNN in PyTorch, exported by engine.export.to_tflite), then engine-play drives a fresh game
 on a road it was not trained on. The game's own log says how often the car was on the road.
 
-Shorter than the Keras test (40 s recorded, at most 6 epochs, 80x60 frames) to keep within ~3 minutes.
+Shorter than the Keras test (40 s recorded, at most 8 epochs, 80x60 frames) to keep within ~3 minutes.
 Needs the [torch] extra; marked slow. Run it alone with
     .venv/bin/python -m pytest tests/test_torch_e2e.py -s
 """
@@ -24,7 +24,7 @@ from engine.demo.models.make_demo_model import NAME, SHIFT, build_dataset, demo_
 
 RECORD_SECONDS = 40.0
 PLAY_SECONDS = 30.0
-EPOCHS = 6
+EPOCHS = 8
 TRAIN_ROAD = 1
 PLAY_ROAD = 5  # bends early and often: with no keys the car is on it a third of the time
 

@@ -146,6 +146,13 @@ def _sample(source: Windows | np.ndarray, count: int) -> np.ndarray:
     return np.asarray(source[idx])
 
 
+def _window_shape(source: Windows | np.ndarray) -> tuple[int, ...]:
+    """(W, H, W'[, C]) of one window of ``source``."""
+    if isinstance(source, Windows):
+        return (source.spec.window, *source.spec.frame_shape)
+    return tuple(int(d) for d in np.shape(source)[1:])
+
+
 def _module_outputs(wrapped: _PlayInput, windows: np.ndarray, spec: DatasetSpec, batch: int = 64) -> np.ndarray:
     """The module's outputs (n, outputs) on uint8 windows, fed as the adapter feeds it in training (the
     pixel/255 LUT, then :func:`windows_to_layout`), with the export's activation."""
@@ -281,8 +288,9 @@ def to_tflite(
     them) and returns (N, outputs): logits (``logits=True``) or probabilities. spec: the training windows
     (their spec, and then also the check and calibration windows), or a DatasetSpec. windows: real uint8
     windows (n, W, H, W'[, C]) or a Windows for the check (default: ``spec`` when it is a Windows).
-    representative: calibration windows (default: ``windows``). thresholds: multihot decision thresholds
-    for the sidecar (default 0.5 each). notes: kept in the sidecar under "training".
+    representative: calibration windows (default: ``spec`` when it is a Windows, else ``windows``).
+    thresholds: multihot decision thresholds for the sidecar (default 0.5 each). notes: kept in the sidecar
+    under "training".
 
     Raises ExportError (one line): no windows to check against, a conversion failure, or a .tflite that
     engine-play refuses or that differs from the module beyond the tolerance (nothing is written then).
@@ -294,18 +302,27 @@ def to_tflite(
         raise ExportError("to_tflite checks the .tflite on real dataset windows: pass the training Windows as "
                           "spec, or windows=")
     if representative is None:
-        representative = windows
+        representative = spec if isinstance(spec, Windows) else windows
     final = Path(out)
     if final.suffix != ".tflite":
         raise ExportError(f"out {final} must end in .tflite (the sidecar goes beside it as .json)")
-    sidecar = data_spec.sidecar(layout)
-    changes: dict[str, Any] = {}
-    if thresholds is not None:
-        changes["thresholds"] = list(thresholds)
-    if notes is not None:
-        changes["training"] = notes
-    if changes:
-        sidecar = sidecar.replace(**changes)
+    want = (data_spec.window, *data_spec.frame_shape)
+    for name, given in (("windows", windows), ("representative", representative)):
+        shape = _window_shape(given)
+        if shape != want:
+            raise ExportError(f"{name} are {shape} per window but the spec says {want} (window, frame shape); "
+                              "pass windows cut the way the module was trained")
+    try:
+        sidecar = data_spec.sidecar(layout)
+        changes: dict[str, Any] = {}
+        if thresholds is not None:
+            changes["thresholds"] = list(thresholds)
+        if notes is not None:
+            changes["training"] = notes
+        if changes:
+            sidecar = sidecar.replace(**changes)
+    except SidecarError as e:
+        raise ExportError(str(e)) from None
     activation = None if not logits else "sigmoid" if data_spec.encoding == "multihot" else "softmax"
     was_training = module.training
     module.eval()

@@ -10,7 +10,8 @@ through one permutation. Architecture, as in Keras:
     conv 3x3 stride 2, 32 filters, ReLU        repeated until the feature map is at most 8 wide and high
     flatten -> linear 64, ReLU -> dropout -> linear (outputs)
 
-The last layer gives logits (PyTorch's losses take them); :func:`engine.export.to_tflite` appends the
+Weights start as Keras starts them (Glorot-uniform, zero biases; PyTorch's defaults are smaller and,
+on the demo, trained slower). The last layer gives logits (PyTorch's losses take them); :func:`engine.export.to_tflite` appends the
 sigmoid (multihot) or softmax (combo) that engine-play's thresholds read. Padding ``kernel // 2`` gives
 Keras' "same" output size at stride 2 (ceil(n / 2)).
 
@@ -71,6 +72,10 @@ def build_model(input_shape: tuple[int, int, int], outputs: int, mask: np.ndarra
             self.features = nn.Sequential(*layers)
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * ch * cw, dense), nn.ReLU(), nn.Dropout(dropout),
                                       nn.Linear(dense, outputs))
+            for layer in self.modules():  # Keras' initialisers: Glorot-uniform weights, zero biases
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if isinstance(self.mask, torch.Tensor):  # a registered buffer, or None without masks
