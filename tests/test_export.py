@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,13 +76,21 @@ def _conv3d():  # type: ignore[no-untyped-def]
                          nn.Linear(8 * 12 * 16, 3))
 
 
-def test_export_writes_checked_models_and_the_datasets_sidecar(windows: Windows, tmp_path: Path) -> None:
-    out = tmp_path / "models" / "bars.tflite"
+@pytest.fixture(scope="module")
+def exported(windows: Windows, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], Path, bool]:
+    """One export (float32 and 8-bit) shared by the tests that read it: each conversion starts a process."""
+    out = tmp_path_factory.mktemp("export") / "models" / "bars.tflite"
     net = _conv2d()
     net.train()
-    done = [*_export(net, windows, out, quantize=True, notes={"by": "test"})]
-    assert [e.path for e in done] == [out, tmp_path / "models" / "bars_uint8.tflite"]
-    assert net.training  # the module is handed back as it came
+    done = _export(net, windows, out, quantize=True, notes={"by": "test"})
+    return done, out, net.training
+
+
+def test_export_writes_checked_models_and_the_datasets_sidecar(windows: Windows,
+                                                               exported: tuple[list[Any], Path, bool]) -> None:
+    done, out, still_training = exported
+    assert [e.path for e in done] == [out, out.with_name("bars_uint8.tflite")]
+    assert still_training  # the module is handed back as it came
     f32, q8 = done
     assert f32.kind == "float32" and f32.input_dtype == "float32" and f32.windows == min(200, len(windows))
     assert f32.max_abs_diff <= f32.tolerance == 1e-4 and f32.decisions >= 0.99
@@ -102,10 +111,10 @@ def test_export_writes_checked_models_and_the_datasets_sidecar(windows: Windows,
                                                             "bars_uint8.tflite"]
 
 
-def _export(net, windows, out, **kw):  # type: ignore[no-untyped-def]
+def _export(net, spec, out, **kw):  # type: ignore[no-untyped-def]
     from engine.export import to_tflite
 
-    return to_tflite(net, windows, out, **kw)
+    return to_tflite(net, spec, out, **kw)
 
 
 def test_combo_classes_and_probabilities(windows: Windows, tmp_path: Path) -> None:
@@ -128,17 +137,22 @@ def test_combo_classes_and_probabilities(windows: Windows, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("layout", ["channels", "frames"])
-def test_training_tensors_are_what_engine_play_feeds(windows: Windows, tmp_path: Path, layout: str) -> None:
+def test_training_tensors_are_what_engine_play_feeds(windows: Windows, exported: tuple[list[Any], Path, bool],
+                                                     tmp_path: Path, layout: str) -> None:
     """The adapter's float32 tensor of a real window equals engine-play's input tensor of the same window
     (Model.prepare of the exported model, through play's LUT) after the exported graph's first op."""
     import torch
 
     from engine.dataset.torch_adapter import WindowsDataset, data_loader, to_module_layout
 
-    net = _conv2d() if layout == "channels" else _conv3d()
-    (e,) = _export(net, windows, tmp_path / "m.tflite", layout=layout, check_windows=40)
-    model = Model.load(e.path)
-    assert model.input_layout == layout and e.max_abs_diff <= 1e-4
+    if layout == "channels":
+        path = exported[1]
+    else:
+        (e,) = _export(_conv3d(), windows, tmp_path / "m.tflite", layout=layout, check_windows=40)
+        assert e.max_abs_diff <= 1e-4
+        path = e.path
+    model = Model.load(path)
+    assert model.input_layout == layout
     idx = np.arange(0, len(windows), 7)
     x, _ = WindowsDataset(windows, layout=layout)[idx]
     want_shape = (len(idx), 9, H, W) if layout == "channels" else (len(idx), 3, 3, H, W)
@@ -177,7 +191,8 @@ def test_bad_calls_get_one_line(windows: Windows, tmp_path: Path) -> None:
 # error (this suite's setting) engine-play would read it as the file being refused.
 @pytest.mark.filterwarnings(r"ignore:\s*Warning. tf.lite.Interpreter is deprecated")
 @pytest.mark.parametrize("runtime", ["tensorflow", "tflite_runtime"])
-def test_fallback_runtimes_run_a_real_export(windows: Windows, tmp_path: Path, runtime: str) -> None:
+def test_fallback_runtimes_run_a_real_export(windows: Windows, exported: tuple[list[Any], Path, bool],
+                                            runtime: str) -> None:
     """engine-play's fallbacks load the exported models (float32 and 8-bit) and compute what LiteRT does."""
     if importlib.util.find_spec(runtime) is None:
         extra = "the [train] extra" if runtime == "tensorflow" else "in no extra: it cannot run under NumPy 2"
@@ -186,22 +201,15 @@ def test_fallback_runtimes_run_a_real_export(windows: Windows, tmp_path: Path, r
         # tflite-runtime 2.14.0 (the last release) installs on Python 3.11 but was built against NumPy 1.x:
         # under NumPy 2 its Interpreter() fails ("_ARRAY_API not found"). Proven here rather than assumed.
         with pytest.raises(ModelError):
-            Model.load(_tiny(windows, tmp_path)[0], runtimes=("tflite_runtime",))
+            Model.load(exported[1], runtimes=("tflite_runtime",))
         pytest.skip("tflite-runtime 2.14 (the last release) was built for NumPy 1.x and cannot run under NumPy 2")
-    for path in _tiny(windows, tmp_path):
+    for path in (e.path for e in exported[0]):
         litert = Model.load(path, runtimes=("ai_edge_litert",))
         other = Model.load(path, runtimes=(runtime,))
         assert other.runtime == runtime and litert.runtime == "ai_edge_litert"
         for i in range(0, len(windows), 25):
             w = windows[i][0]
             assert np.abs(other.predict(w) - litert.predict(w)).max() <= 1e-5
-
-
-def _tiny(windows: Windows, tmp_path: Path) -> list[Path]:
-    out = tmp_path / "tiny.tflite"
-    if not out.exists():
-        _export(_conv2d(), windows, out, quantize=True, check_windows=20, representative_windows=50)
-    return [out, tmp_path / "tiny_uint8.tflite"]
 
 
 def test_record_and_play_do_not_import_torch() -> None:

@@ -8,9 +8,11 @@ Steps, for a module taking the adapter's layout (:mod:`engine.dataset.torch_adap
    tensors are defined by), runs the module in eval mode and, with ``logits`` (the default: PyTorch's
    losses take logits), applies sigmoid (multihot) or softmax (combo), since engine-play's decoder reads
    probabilities against the sidecar's thresholds.
-2. Convert with litert-torch (why this converter: see the choice below), write the file and its m.json
-   sidecar (the dataset spec's fps, window, skip, frame size, colour, actions, encoding, classes; the
-   layout; scale pixel/255) to temporary names.
+2. Trace it with ``torch.export`` here, then convert with litert-torch (why this converter: see the choice
+   below) in a process of its own (:mod:`engine.export._convert`: litert-torch starts JAX, which would
+   otherwise hook every later ``fork`` of the caller's process, e.g. a DataLoader's workers), to a
+   temporary name. The m.json sidecar is the dataset spec's (fps, window, skip, frame size, colour,
+   actions, encoding, classes), the layout, scale pixel/255.
 3. Check: load the file through engine-play's own :class:`~engine.play.Model` (its sidecar, the runtime play
    picks), feed real dataset windows through play's LUT (:meth:`Model.feed`), invoke, and compare with the
    module's own outputs on the same windows in its training layout. The largest absolute output
@@ -38,13 +40,14 @@ Errors a user can fix are :class:`ExportError`, one line. Imports torch, litert-
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +60,7 @@ from engine.dataset import DatasetSpec, Windows
 from engine.dataset.kernels import scale_lut
 from engine.dataset.torch_adapter import TorchLayout, to_module_layout, windows_to_layout
 from engine.errors import EngineError
-from engine.play import Decoder, Model, ModelError, load_interpreter
+from engine.play import Decoder, Model, ModelError
 from engine.sidecar import ModelSidecar, SidecarError
 
 Kind = Literal["float32", "uint8"]
@@ -109,27 +112,6 @@ class _PlayInput(nn.Module):
         elif self.activation == "softmax":
             y = torch.softmax(y, dim=-1)
         return y.reshape(1, -1)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[Path]:
-    """File descriptors 1 and 2 into a temporary file for the block (the converter and quantiser print
-    progress bars and MLIR lines from Python and C++); yields its path, readable after the block."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.NamedTemporaryFile("w+b", prefix="engine-export-", suffix=".log", delete=False) as log:
-        path = Path(log.name)
-        try:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            yield path
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            for fd, target in zip(saved, (1, 2), strict=True):
-                os.dup2(fd, target)
-                os.close(fd)
 
 
 def _first_line(e: BaseException) -> str:
@@ -210,58 +192,34 @@ def _check(path: Path, sidecar: ModelSidecar, windows: np.ndarray, reference: np
     )
 
 
-def _convert(wrapped: _PlayInput, sample: torch.Tensor, path: Path) -> float:
-    """litert-torch: write the float32 .tflite of ``wrapped`` to ``path``; return the seconds it took."""
+def _convert(wrapped: _PlayInput, sidecar: ModelSidecar, tmp: Path, representative: np.ndarray | None
+             ) -> dict[str, float]:
+    """torch.export here, then litert-torch (and ai-edge-quantizer with ``representative``) in a process of
+    its own (see :mod:`engine.export._convert` for why): writes tmp/float32.tflite (and tmp/uint8.tflite);
+    returns the seconds each took."""
+    t0 = time.monotonic()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import litert_torch
-    except ImportError as e:
-        raise ExportError(f"to_tflite needs litert-torch ({_first_line(e)}); {_INSTALL}") from None
-    t0 = time.monotonic()
-    with _quiet() as log, warnings.catch_warnings():
-        # The converter's own deprecation notices (torch internals it calls) are not the caller's to act on.
-        warnings.simplefilter("ignore")
-        try:
-            litert_torch.convert(wrapped, (sample,)).export(str(path))
-            failure: Exception | None = None
-        except Exception as e:  # the converter raises whatever its passes raise
-            failure = e
-    log.unlink(missing_ok=True)
-    if failure is not None:
-        raise ExportError(f"litert-torch could not convert the module: {_first_line(failure)}; it must be "
-                          "exportable by torch.export (no data-dependent Python control flow)")
-    return time.monotonic() - t0
-
-
-def _quantize(float_path: Path, path: Path, sidecar: ModelSidecar, representative: np.ndarray) -> float:
-    """ai-edge-quantizer, static 8-bit weights and activations calibrated on ``representative`` windows
-    fed through engine-play's input code; writes ``path``; returns the seconds it took."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from ai_edge_quantizer import quantizer, recipe
-    except ImportError as e:
-        raise ExportError(f"the 8-bit export needs ai-edge-quantizer ({_first_line(e)}); {_INSTALL}") from None
-    t0 = time.monotonic()
-    model = Model.load(float_path, sidecar=sidecar)
-    interpreter, _ = load_interpreter(float_path)
-    ((name, io),) = interpreter.get_signature_list().items()  # the one signature litert-torch writes
-    (arg,) = io["inputs"]
-    calibration = {name: [{arg: model.prepare(w)} for w in representative]}
-    with _quiet() as log, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. the interpreter's notice about preserving all tensors
-        try:
-            q = quantizer.Quantizer(str(float_path))
-            q.load_quantization_recipe(recipe.static_wi8_ai8())
-            q.quantize(q.calibrate(calibration)).export_model(str(path), overwrite=True)
-            failure: Exception | None = None
-        except Exception as e:
-            failure = e
-    log.unlink(missing_ok=True)
-    if failure is not None:
-        raise ExportError(f"ai-edge-quantizer could not quantise the model: {_first_line(failure)}")
-    return time.monotonic() - t0
+            warnings.simplefilter("ignore")  # torch.export's notices about its own internals
+            program = torch.export.export(wrapped, (torch.zeros(sidecar.input_shape),))
+        torch.export.save(program, str(tmp / "program.pt2"))
+    except Exception as e:  # torch.export raises many kinds of errors, all about the module's code
+        raise ExportError(f"torch.export could not trace the module: {_first_line(e)}; it must run without "
+                          "data-dependent Python control flow") from None
+    traced = time.monotonic() - t0
+    cmd = [sys.executable, "-m", "engine.export._convert", str(tmp / "program.pt2"), str(tmp),
+           "--shape", ",".join(map(str, sidecar.input_shape))]
+    if representative is not None:
+        sidecar.save(tmp / "sidecar.json")
+        np.save(tmp / "representative.npy", representative)
+        cmd += ["--sidecar", str(tmp / "sidecar.json"), "--representative", str(tmp / "representative.npy")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise ExportError(f"{lines[-1]}; {_INSTALL} if a package is missing")
+    timings: dict[str, float] = json.loads((tmp / "timings.json").read_text())
+    timings["float32"] += traced
+    return timings
 
 
 def to_tflite(
@@ -334,25 +292,23 @@ def to_tflite(
             raise ExportError(f"the module gives {reference.shape[1]} outputs per window but the dataset has "
                               f"{sidecar.outputs} {'actions' if sidecar.encoding == 'multihot' else 'classes'}; "
                               "make its last layer that wide")
-        sample = torch.zeros(sidecar.input_shape)
         final.parent.mkdir(parents=True, exist_ok=True)
+        f32_side = sidecar.replace(training={**notes, "quantization": "float32"}) if notes else sidecar
+        rep = _sample(representative, representative_windows) if quantize else None
+        q8_side = (sidecar.replace(training={**notes, "quantization": "uint8", "representative_windows": len(rep)})
+                   if notes and rep is not None else sidecar)
         written: list[Exported] = []
-        with tempfile.TemporaryDirectory(prefix=".engine-export-", dir=final.parent) as tmp:
-            f32 = Path(tmp) / "float32.tflite"
-            seconds = _convert(wrapped, sample, f32)
-            f32_side = sidecar.replace(training={**(notes or {}), "quantization": "float32"}) if notes else sidecar
-            written.append(_check(f32, f32_side, check, reference, "float32", tolerance, seconds, final))
-            staged = [(f32, f32_side, final)]
-            if quantize:
-                q8 = Path(tmp) / "uint8.tflite"
+        with tempfile.TemporaryDirectory(prefix=".engine-export-", dir=final.parent) as name:
+            tmp = Path(name)
+            seconds = _convert(wrapped, f32_side, tmp, rep)
+            written.append(_check(tmp / "float32.tflite", f32_side, check, reference, "float32", tolerance,
+                                  seconds["float32"], final))
+            staged = [(tmp / "float32.tflite", f32_side, final)]
+            if rep is not None:
                 q8_final = final.with_name(f"{final.stem}_uint8.tflite")
-                rep = _sample(representative, representative_windows)
-                q8_side = (sidecar.replace(training={**(notes or {}), "quantization": "uint8",
-                                                     "representative_windows": len(rep)}) if notes else sidecar)
-                seconds = _quantize(f32, q8, f32_side, rep)
-                written.append(_check(q8, q8_side, check, reference, "uint8", quantized_tolerance, seconds,
-                                      q8_final))
-                staged.append((q8, q8_side, q8_final))
+                written.append(_check(tmp / "uint8.tflite", q8_side, check, reference, "uint8", quantized_tolerance,
+                                      seconds["uint8"], q8_final))
+                staged.append((tmp / "uint8.tflite", q8_side, q8_final))
             for src, side, dst in staged:  # every check passed: the sidecar, then the model beside it
                 side.save(dst.with_suffix(".json"))
                 os.replace(src, dst)

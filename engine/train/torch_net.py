@@ -11,9 +11,9 @@ through one permutation. Architecture, as in Keras:
     flatten -> linear 64, ReLU -> dropout -> linear (outputs)
 
 Weights start as Keras starts them (Glorot-uniform, zero biases; PyTorch's defaults are smaller and,
-on the demo, trained slower). The last layer gives logits (PyTorch's losses take them); :func:`engine.export.to_tflite` appends the
-sigmoid (multihot) or softmax (combo) that engine-play's thresholds read. Padding ``kernel // 2`` gives
-Keras' "same" output size at stride 2 (ceil(n / 2)).
+on the demo, trained slower). The last layer gives logits (PyTorch's losses take them);
+:func:`engine.export.to_tflite` appends the sigmoid (multihot) or softmax (combo) that engine-play's
+thresholds read. Padding ``kernel // 2`` gives Keras' "same" output size at stride 2 (ceil(n / 2)).
 
 Only this module and :mod:`engine.train.torch_trainer` import torch, and only when training runs.
 """
@@ -75,7 +75,8 @@ def build_model(input_shape: tuple[int, int, int], outputs: int, mask: np.ndarra
             for layer in self.modules():  # Keras' initialisers: Glorot-uniform weights, zero biases
                 if isinstance(layer, (nn.Conv2d, nn.Linear)):
                     nn.init.xavier_uniform_(layer.weight)
-                    nn.init.zeros_(layer.bias)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if isinstance(self.mask, torch.Tensor):  # a registered buffer, or None without masks
