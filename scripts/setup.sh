@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Project setup, idempotent: Debian packages when missing, a virtual environment in .venv, and an
-# editable install of engine with its test, dev, train and env (gymnasium) extras. Quick when everything is
-# already there.
-# The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs engine-train and the end-to-end
-# test; ENGINE_EXTRAS=test,dev make setup leaves it and gymnasium out (those tests then skip, saying why).
+# editable install of engine with its test, dev, train, env (gymnasium) and torch extras. Quick when
+# everything is already there. The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs
+# engine-train and the end-to-end test; the torch extra (PyTorch CPU, litert-torch) runs engine-train
+# --framework torch, engine.export and their tests; ENGINE_EXTRAS=test,dev make setup leaves those and
+# gymnasium out (those tests then skip, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,6 +78,8 @@ VPY=.venv/bin/python
 $VPY -m pip install -q --upgrade pip >/dev/null
 $VPY -m pip install -q "setuptools>=77" wheel "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
 # ENGINE_TEST_HOOKS: also build engine._native_testing, the test-only producers the ring tests use (a plain
-# wheel leaves it out).
-$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env}]" -Ccmake.define.ENGINE_TEST_HOOKS=ON
+# wheel leaves it out). torch is pinned to the CPU build as a constraint too, so no other extra's dependency
+# can move it.
+$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env,torch}]" \
+  -Ccmake.define.ENGINE_TEST_HOOKS=ON -c <(echo "torch==2.13.0")
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"

@@ -49,7 +49,9 @@ Output in --out DIR (NAME: --name, default the game or data file name):
                                       how each .tflite agrees with Keras when run as engine-play runs it
   NAME_curves.png                     loss and accuracy per epoch
 
-Needs TensorFlow and matplotlib: pip install 'engine[train]'.
+Needs TensorFlow and matplotlib: pip install 'engine[train]'. --framework torch trains the same CNN in
+PyTorch (same options, report and files; the 8-bit model has int8 tensors in and out) and needs
+pip install 'engine[torch]' instead.
 """
 
 
@@ -79,6 +81,8 @@ def build_parser() -> a.Parser:
     win.add_argument("--balance-mode", choices=("under", "over", "both"), default="under",
                      help="undersample, oversample or both (default under)")
     tr = p.add_argument_group("training")
+    tr.add_argument("--framework", choices=("keras", "torch"), default="keras",
+                    help="train the reference CNN in Keras (TensorFlow) or PyTorch (default keras)")
     tr.add_argument("--epochs", type=a.positive_int, default=30, help="at most this many epochs (default 30)")
     tr.add_argument("--batch-size", type=a.positive_int, default=64, help="windows per batch (default 64)")
     tr.add_argument("--learning-rate", type=a.positive_float, default=1e-3, help="Adam step size (default 0.001)")
@@ -148,13 +152,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.validate()
         # Everything a user can get wrong is checked before TensorFlow is imported (seconds of start-up),
         # and a missing TensorFlow before any data is read.
-        from engine.train.net import require_train_extra
+        fit = train
+        if ns.framework == "torch":
+            from engine.train import torch_trainer
+            from engine.train.torch_net import require_torch_extra
 
-        require_train_extra()
+            require_torch_extra()
+            fit = torch_trainer.train  # the same signature, options and outputs, in PyTorch
+        else:
+            from engine.train.net import require_train_extra
+
+            require_train_extra()
         data = _data(ns)
         mask_array(config.masks, data.sidecar().frame_size)
         Mirror.build(config.mirror, data.spec)
-        result = train(data, ns.out, config, live_progress=ns.progress)
+        result = fit(data, ns.out, config, live_progress=ns.progress)
     except EngineError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2

@@ -32,10 +32,11 @@ class Agreement:
     max_output_diff: float  # largest |tflite - keras| over all outputs (probabilities)
     invoke_ms: tuple[float, float]  # p50, p99
     size_bytes: int
+    reference: str = "Keras"  # what the outputs were compared with (the framework the model was trained in)
 
     def line(self) -> str:
         return (f"{self.path.name}: {self.input_dtype} in, {self.size_bytes / 1024:.0f} KiB, {self.runtime}: "
-                f"same decisions as Keras on {self.decisions:.1%} of {self.windows} val windows "
+                f"same decisions as {self.reference} on {self.decisions:.1%} of {self.windows} val windows "
                 f"(max output diff {self.max_output_diff:.3f}); invoke p50 {self.invoke_ms[0]:.3f} ms "
                 f"p99 {self.invoke_ms[1]:.3f} ms")
 
@@ -51,7 +52,8 @@ def decide(outputs: np.ndarray, model: Model) -> np.ndarray:
     return out
 
 
-def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads: int | None = None) -> Agreement:
+def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads: int | None = None,
+            reference: str = "Keras") -> Agreement:
     """Run the .tflite at ``path`` on uint8 ``windows`` (n, W, H, W'[, C]) and compare with
     ``keras_outputs`` (n, outputs) of the same windows. Raises ModelError if play would refuse the model."""
     model = Model.load(path, threads=threads)
@@ -72,6 +74,7 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
         invoke_ms=(float(np.percentile(times, 50) / 1e6), float(np.percentile(times, 99) / 1e6)) if len(windows)
         else (0.0, 0.0),
         size_bytes=path.stat().st_size,
+        reference=reference,
     )
 
 

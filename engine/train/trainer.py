@@ -96,17 +96,19 @@ class TrainResult:
     data_source: str
     params: int
     notes: list[str] = field(default_factory=list)
+    framework: str = "Keras"  # what trained it: "Keras" (engine.train.trainer) or "PyTorch" (torch_trainer)
 
     def lines(self) -> list[str]:
         """The final report, as printed and written to ``name_report.txt``."""
         last = self.history[self.best_epoch - 1]
         out = [
             f"data: {self.data_source}",
-            f"model: reference CNN, {self.params:,} parameters; {len(self.history)} epochs in {self.elapsed_s:.1f} s "
+            f"model: reference CNN{'' if self.framework == 'Keras' else ' in ' + self.framework}, "
+            f"{self.params:,} parameters; {len(self.history)} epochs in {self.elapsed_s:.1f} s "
             f"({self.stop_reason}); kept epoch {self.best_epoch}: val loss {last['val_loss']:.4f}, "
             f"val accuracy {last['val_accuracy']:.1%}",
             *self.metrics.lines(),
-            "exported (checked through engine-play's Model against Keras on validation windows):",
+            f"exported (checked through engine-play's Model against {self.framework} on validation windows):",
             *(f"  {a.line()}" for a in self.agreements),
             *(f"note: {n}" for n in self.notes),
             f"curves: {self.curves}",

@@ -1,0 +1,192 @@
+"""train(): the reference CNN in PyTorch, with the options, report and outputs of the Keras trainer.
+
+``engine-train --framework torch`` runs this instead of :func:`engine.train.trainer.train`. Same
+:class:`~engine.train.trainer.TrainConfig`, same data (:class:`~engine.train.data.TrainData`), same
+augmentations (``mirror``, ``shift``: applied to the NumPy batch before it becomes a tensor), same
+seeded batch order, early stopping on the validation loss as Keras computes it, and the same files in
+``out_dir``: ``name.tflite`` + .json, ``name_uint8.tflite`` + .json (8-bit: int8 tensors in and out, see
+:mod:`engine.export.torch_tflite`), ``name_report.txt``/.json and ``name_curves.png``.
+
+Export goes through :func:`engine.export.to_tflite` (the public API a user of their own module calls):
+it refuses a file that differs from the module beyond its tolerance on the validation windows; the report
+then checks each file the way the Keras trainer does (:func:`engine.train.check.compare`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from engine.train.check import compare
+from engine.train.data import Mirror, TrainData, TrainError, mask_array, mirrored_rects, shift_batch
+from engine.train.progress import EpochProgress
+from engine.train.report import plot_curves, score
+from engine.train.trainer import (
+    TrainConfig,
+    TrainResult,
+    _engine_version,
+    _loss_and_accuracy,
+    _spread,
+    _targets,
+    _write_report,
+)
+
+
+def _tensor(x: np.ndarray) -> Any:
+    """TrainData's (n, H, W', W*C) float32 input -> the adapter's "channels" tensor (n, W*C, H, W')."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def _probabilities(model: Any, data: TrainData, idx: np.ndarray, batch_size: int, encoding: str) -> np.ndarray:
+    """Outputs (n, outputs) as probabilities for validation windows ``idx`` (eval mode, batches)."""
+    import torch
+
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, len(idx), batch_size):
+            logits = model(_tensor(data.input(data.val, idx[i : i + batch_size])))
+            p = torch.sigmoid(logits) if encoding == "multihot" else torch.softmax(logits, dim=-1)
+            chunks.append(p.numpy())
+    return np.concatenate(chunks) if chunks else np.empty((0, data.outputs), np.float32)
+
+
+def train(
+    data: TrainData,
+    out_dir: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    stream: TextIO | None = None,
+    live_progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """As :func:`engine.train.trainer.train`, in PyTorch (``config`` None: the defaults). Raises TrainError,
+    DatasetError or ExportError (one line) for bad settings, an unwritable ``out_dir`` or an export that
+    does not match the module."""
+    import torch
+
+    from engine.export import to_tflite
+    from engine.train import torch_net
+
+    config = config if config is not None else TrainConfig()
+    config.validate()
+    say = log if log is not None else print
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainError(f"cannot create {out}: {e.strerror or e}; pick another --out") from None
+    spec, sidecar = data.spec, data.sidecar()
+    mirror = Mirror.build(config.mirror, spec) if config.mirror else None
+    masks = mirrored_rects(config.masks, sidecar.frame_size) if mirror is not None else config.masks
+    mask = mask_array(masks, sidecar.frame_size)
+    t_start = time.monotonic()
+
+    torch_net.seed_everything(config.seed)
+    model = torch_net.build_model(data.input_shape, data.outputs, mask, dense=config.dense, dropout=config.dropout)
+    params = sum(p.numel() for p in model.parameters())
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    loss_fn = torch.nn.BCEWithLogitsLoss() if spec.encoding == "multihot" else torch.nn.CrossEntropyLoss()
+    y_train = _targets(data.train.labels, spec.encoding)
+    y_val = np.asarray(data.val.labels)
+    val_idx = np.arange(len(data.val), dtype=np.int64)
+    h, w, c = data.input_shape
+    say(f"training in PyTorch on {len(data.train)} windows, validating on {len(data.val)}: input ({c}, {h}, {w}) "
+        f"(frames x channels, H, W), {data.outputs} outputs ({spec.encoding}), {params:,} parameters")
+
+    progress = EpochProgress(stream if stream is not None else sys.stderr, config.epochs, live_progress)
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    stop_reason = f"all {config.epochs} epochs"
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.monotonic()
+        batches = data.train.batches(config.batch_size, shuffle=True, seed=config.seed * 100_003 + epoch)
+        progress.start(epoch, len(batches))
+        flips = np.random.default_rng([config.seed, epoch, 1])
+        seen, loss_sum, acc_sum = 0, 0.0, 0.0
+        model.train()
+        for b, idx in enumerate(batches, 1):
+            x, y = data.input(data.train, idx), y_train[idx]
+            if mirror is not None:
+                x, y = mirror.apply(x, y, flips)
+            if config.shift:
+                x = shift_batch(x, flips, config.shift)
+            target = torch.from_numpy(np.ascontiguousarray(y))
+            optimizer.zero_grad()
+            logits = model(_tensor(x))
+            loss = loss_fn(logits, target)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                hit = ((logits >= 0) == (target != 0)) if spec.encoding == "multihot" else logits.argmax(1) == target
+            seen += len(idx)
+            loss_sum += float(loss) * len(idx)
+            acc_sum += float(hit.float().mean()) * len(idx)
+            progress.step(b, loss_sum / seen)
+        val_out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
+        val_loss, val_acc = _loss_and_accuracy(val_out, y_val, spec.encoding)
+        row = {"epoch": float(epoch), "loss": loss_sum / seen, "accuracy": acc_sum / seen, "val_loss": val_loss,
+               "val_accuracy": val_acc, "seconds": time.monotonic() - t0}
+        history.append(row)
+        if not (math.isfinite(row["loss"]) and math.isfinite(val_loss)):
+            raise TrainError(f"the loss became {row['loss']} (validation {val_loss}) at epoch {epoch}; "
+                             "lower --learning-rate")
+        better = val_loss < best_loss
+        if better:
+            best_loss, best_epoch, best_state, stale = val_loss, epoch, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        progress.end(f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} accuracy {row['accuracy']:.1%} | "
+                     f"val loss {val_loss:.4f} accuracy {val_acc:.1%} | {row['seconds']:.1f} s"
+                     + ("  (best)" if better else ""))
+        if stale >= config.patience:
+            stop_reason = (f"early stop: no better validation loss for {config.patience} "
+                           f"epoch{'' if config.patience == 1 else 's'}")
+            break
+    assert best_state is not None  # epochs >= 1, and the first epoch (finite, or we raised) is "better"
+    model.load_state_dict(best_state)
+
+    check_idx = _spread(len(data.val), config.check_windows)
+    val_out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
+    metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
+
+    note = {"engine_train": _engine_version(), "framework": f"torch {torch.__version__}", "seed": config.seed,
+            "best_epoch": best_epoch, "epochs_run": len(history), "masks": [list(r) for r in masks],
+            "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
+    windows = data.val.windows(check_idx)
+    rep = data.train.windows(_spread(len(data.train), config.representative)) if config.quantize else None
+    exported = to_tflite(model, spec, out / f"{config.name}.tflite", windows=windows, representative=rep,
+                         quantize=config.quantize, check_windows=len(windows),
+                         representative_windows=config.representative, notes=note)
+    f32_path = exported[0].path
+    u8_path = exported[1].path if config.quantize else None
+    agreements = [compare(e.path, windows, val_out[check_idx], reference="PyTorch") for e in exported]
+    notes = [f"{a.path.name} decides differently from PyTorch on {1 - a.decisions:.1%} of the checked windows"
+             for a in agreements if a.decisions < 0.95]
+    notes += [f"{e.path.name}: converted by litert-torch in {e.convert_s:.1f} s" for e in exported[:1]]
+
+    curves = plot_curves(history, out / f"{config.name}_curves.png", best_epoch,
+                         f"engine-train {config.name} (PyTorch): {len(data.train)} train / {len(data.val)} val windows")
+    result = TrainResult(
+        out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
+        stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
+        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - t_start,
+        data_source=data.source, params=params, notes=notes, framework="PyTorch",
+    )
+    _write_report(result, config, data)
+    return result
+
+
+__all__ = ["train"]
