@@ -12,7 +12,6 @@ Exit status: 0 done, 1 some session could not be compacted, 2 bad input (one lin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine.dataset import balance as _balance
-from engine.dataset import chunked
-from engine.dataset import kernels
+from engine.dataset import chunked, kernels
 from engine.dataset import split as _split
 from engine.dataset.labels import ClassTable, combo_name, masks, parse_classes
 from engine.dataset.spec import DatasetError, DatasetSpec, Encoding

@@ -63,10 +63,10 @@ from engine.session.writer import SessionWriter
 
 __all__ = [
     "EVENT_DTYPE",
-    "CompressedFrames",
     "FORMAT_VERSION",
     "HEADER_BYTES",
     "META",
+    "CompressedFrames",
     "Session",
     "SessionInfo",
     "SessionWriter",

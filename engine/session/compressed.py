@@ -142,10 +142,7 @@ class CompressedFrames:
             out = self.chunk(c)[r].copy()
         elif isinstance(key, slice):
             start, stop, step = key.indices(n)
-            if step == 1:
-                out = self._range(start, max(start, stop))
-            else:
-                out = self.take(np.arange(start, stop, step))
+            out = self._range(start, max(start, stop)) if step == 1 else self.take(np.arange(start, stop, step))
         else:
             idx = np.asarray(key)
             if idx.dtype == bool:
