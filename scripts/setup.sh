@@ -75,5 +75,5 @@ VPY=.venv/bin/python
 # PEP 639 string, which the setuptools a new venv starts with (65) rejects.
 $VPY -m pip install -q --upgrade pip >/dev/null
 $VPY -m pip install -q "setuptools>=77" wheel "scikit-build-core>=0.10" "pybind11>=2.13" "cython>=3.0" "cython-cmake>=0.2" ninja cmake
-$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train}]"
+$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,scale}]"
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"
