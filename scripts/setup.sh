@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Project setup, idempotent: Debian packages when missing, a virtual environment in .venv, and an
-# editable install of engine with its test, dev and train extras. Quick when everything is already there.
+# editable install of engine with its test, dev, train and scale extras (scale: pyarrow, Ray Data,
+# datasets, webdataset for the LeRobot/WebDataset exports and their read-back tests; about 300 MB). Quick when everything is already there.
 # The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs engine-train and the end-to-end
 # test; ENGINE_EXTRAS=test,dev make setup leaves it out (those tests then skip, saying why).
 set -euo pipefail
