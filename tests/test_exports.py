@@ -85,6 +85,8 @@ def test_lerobot_layout_and_read_back(root: Path, tmp_path: Path) -> None:
         tw = pq.read_table(out / "meta" / "engine" / f"windows-{name}.parquet")
         sess, ends = part.index
         assert np.array_equal(tw.column("frame_index").to_numpy(), ends)
+        ep_names = [episodes[e]["engine/session"] for e in tw.column("episode_index").to_numpy()]
+        assert ep_names == [part.sessions[i].name for i in sess]
         labels = np.asarray(tw.column("label").to_pylist(), np.uint8)
         assert np.array_equal(labels, part.labels)
 

@@ -17,8 +17,38 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from engine.dataset import kernels
+from engine.session import compressed as _compressed
+
+
+@njit(cache=True)
+def _scatter_u8(src, rows, dst, out):  # type: ignore[no-untyped-def]
+    for k in range(rows.shape[0]):
+        s, d = src[rows[k]], out[dst[k]]
+        for b in range(d.shape[0]):
+            d[b] = s[b]
+
+
+@njit(cache=True)
+def _scatter_f32(src, rows, dst, lut, out):  # type: ignore[no-untyped-def]
+    for k in range(rows.shape[0]):
+        s, d = src[rows[k]], out[dst[k]]
+        for b in range(d.shape[0]):
+            d[b] = lut[s[b]]
+
+
+def _scatter(src: np.ndarray, rows: np.ndarray, dst: np.ndarray, out: np.ndarray, lut: np.ndarray | None) -> None:
+    """out[dst[k]] = src[rows[k]] (lut applied for float32 out), one pass, no temporary."""
+    r, d = np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(dst, np.int64)
+    if lut is None:
+        _scatter_u8(src, r, d, out)
+    else:
+        _scatter_f32(src, r, d, lut, out)
+
+
+_compressed._SCATTER = _scatter  # CompressedFrames.take_into copies through it from now on
 
 
 class ChunkedSource:

@@ -43,7 +43,11 @@ COMPRESSED_FRAMES = "frames.b2nd"
 PARTIAL_SUFFIX = ".partial"
 CODEC = "zstd"
 CLEVEL = 1
-CHUNK_BYTES = 4 << 20  # frames per chunk ~ this many raw bytes: the unit a random read decompresses
+# Frames per chunk ~ this many raw bytes: the unit a random read decompresses. zstd works per block, so
+# the chunk size hardly changes the ratio (demo recording: 128x at 256 KB, 131x at 1 MB, 132x at 4 MB),
+# while a shuffled batch decompresses a chunk per window it touches: small chunks keep that near the
+# bytes gathered (bench/test_storage_scale.py: 0.3x the raw gather at 1 MB, 0.5x at 256 KB).
+CHUNK_BYTES = 256 << 10
 BLOCK_BYTES = 256 << 10  # frames per block (blosc2's unit of parallelism inside a chunk)
 CACHE_BYTES = 64 << 20  # decompressed chunks kept per open session
 
@@ -178,9 +182,8 @@ class CompressedFrames:
         for group in np.split(order, cuts):
             c = int(chunk_of[group[0]])
             data = self.chunk(c).reshape(-1, self.frame_bytes)
-            rows = data[frames[group] - c * self.chunk_frames]
             dst = group if at is None else at[group]
-            out[dst] = rows if lut is None else lut[rows]
+            _scatter(data, frames[group] - c * self.chunk_frames, dst, out, lut)
 
     def _range(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, *self.frame_shape), np.uint8)
@@ -220,6 +223,18 @@ class CompressedFrames:
 
     def __repr__(self) -> str:
         return f"<CompressedFrames {self.path} {self.shape} chunks of {self.chunk_frames}>"
+
+
+def _scatter(src: np.ndarray, rows: np.ndarray, dst: np.ndarray, out: np.ndarray, lut: np.ndarray | None) -> None:
+    """out[dst[k]] = src[rows[k]] (or lut of it): one copy per frame, in a Numba kernel when the dataset
+    layer has loaded it (engine.dataset.chunked registers it), else in NumPy."""
+    if _SCATTER is not None:
+        _SCATTER(src, rows, dst, out, lut)
+    else:
+        out[dst] = src[rows] if lut is None else lut[src[rows]]
+
+
+_SCATTER: Callable[..., None] | None = None  # set by engine.dataset.chunked (the session layer has no Numba)
 
 
 # ---------------------------------------------------------------------------------------------------
