@@ -135,3 +135,39 @@ def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert sessions_main(["compact", "--data-dir", str(tmp_path)]) == 2
     assert sessions_main(["--data-dir", str(tmp_path)]) == 0  # the listing still works
     assert "k1" in capsys.readouterr().out
+
+
+def test_report_of_a_compacted_session_shows_the_same_frames(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    write_session(tmp_path, "r1", 120, seed=4, shape=(24, 32))
+    env = dict(os.environ, ENGINE_DATA_DIR=str(tmp_path))
+
+    def report(out: Path) -> bytes:
+        out.mkdir()
+        r = subprocess.run([sys.executable, "-m", "engine.cli.report", "r1", "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return (out / "r1.report.png").read_bytes()
+
+    raw = report(tmp_path / "raw")
+    compact(tmp_path / "sessions" / "r1", chunk_frames=CHUNK)
+    assert report(tmp_path / "packed") == raw  # the same picture, pixel for pixel
+
+
+def test_torch_loader_workers_read_compressed_sessions(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="PyTorch is not installed (pip install engine[torch])")
+    from engine.dataset.torch_adapter import data_loader
+
+    _two(tmp_path)
+    raw = Windows(["k1", "k2"], window=4, data_dir=tmp_path)
+    want = list(raw.batches(50))
+    compact(tmp_path / "sessions" / "k1", chunk_frames=CHUNK)
+    w = Windows(["k1", "k2"], window=4, data_dir=tmp_path)
+    w.gather(np.arange(10))  # the parent has read (and cached) chunks before the workers fork
+    got = list(data_loader(w, 50, num_workers=2, float32=False))
+    assert len(got) == len(want)
+    assert all(np.array_equal(tx.numpy(), x) and np.array_equal(ty.numpy(), y)
+               for (tx, ty), (x, y) in zip(got, want, strict=True))

@@ -24,7 +24,7 @@ from engine.session import compressed as _compressed
 
 
 @njit(cache=True)
-def _scatter_u8(src, rows, dst, out):  # type: ignore[no-untyped-def]
+def _scatter_u8(src, rows, dst, out):
     for k in range(rows.shape[0]):
         s, d = src[rows[k]], out[dst[k]]
         for b in range(d.shape[0]):
@@ -32,7 +32,7 @@ def _scatter_u8(src, rows, dst, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _scatter_f32(src, rows, dst, lut, out):  # type: ignore[no-untyped-def]
+def _scatter_f32(src, rows, dst, lut, out):
     for k in range(rows.shape[0]):
         s, d = src[rows[k]], out[dst[k]]
         for b in range(d.shape[0]):

@@ -84,11 +84,8 @@ class CompressedFrames:
 
     def __init__(self, path: str | os.PathLike[str], cache_bytes: int = CACHE_BYTES) -> None:
         self.path = Path(path)
-        blosc2 = _blosc2()
-        try:
-            self._array = blosc2.open(str(self.path), mode="r", dparams={"nthreads": 1})
-        except Exception as e:  # blosc2 raises plain RuntimeError/ValueError for a bad file
-            raise StorageError(f"cannot read {self.path}: {e}; the compressed frames are damaged") from e
+        self._array = self._open()
+        self._pid = os.getpid()
         shape = tuple(int(d) for d in self._array.shape)
         if self._array.dtype != np.uint8 or len(shape) < 2:
             raise StorageError(f"{self.path} holds {self._array.dtype} {shape}, not uint8 frames; it is damaged")
@@ -103,6 +100,14 @@ class CompressedFrames:
         self._cache_frames = max(1, cache_bytes // max(self.frame_bytes * self.chunk_frames, 1))
         self._lock = threading.Lock()
         self.decompressed_chunks = 0  # chunks decompressed so far (for tests and benchmarks)
+
+    def _open(self) -> Any:
+        try:
+            return _blosc2().open(str(self.path), mode="r", dparams={"nthreads": 1})
+        except StorageError:
+            raise
+        except Exception as e:  # blosc2 raises plain RuntimeError/ValueError for a bad file
+            raise StorageError(f"cannot read {self.path}: {e}; the compressed frames are damaged") from e
 
     # ---- numpy-like surface -------------------------------------------------------------------------
     dtype = np.dtype(np.uint8)
@@ -199,6 +204,11 @@ class CompressedFrames:
 
     def chunk(self, c: int) -> np.ndarray:
         """Chunk c: frames [c*chunk_frames, min(T, (c+1)*chunk_frames)), read-only, from the cache."""
+        if os.getpid() != self._pid:
+            # A forked child (a DataLoader worker): its own handle, its own lock (the parent's may
+            # have been held at the fork), never the parent's file state.
+            self._lock = threading.Lock()
+            self._array, self._pid = self._open(), os.getpid()
         with self._lock:
             hit = self._cache.get(c)
             if hit is not None:
