@@ -106,28 +106,43 @@ def test_lerobot_reads_with_hugging_face_datasets(root: Path, tmp_path: Path) ->
 
 
 def test_webdataset_shards_hold_every_window_once(root: Path, tmp_path: Path) -> None:
+    from engine.dataset.webdataset import _sample_bytes
+
     w = Windows(["k1", "k2"], window=4, skip=2, encoding="combo", data_dir=root)
     out = tmp_path / "wds"
     r = export_webdataset(w, out, shard_bytes=20_000, seed=3)
     index = json.loads((out / "index.json").read_text())
     shards = index["parts"]["all"]["shards"]
-    assert r.files == len(shards) > 1 and sum(s["samples"] for s in shards) == len(w)
-    seen = []
+    wanted = -(-len(w) * _sample_bytes(4 * 60) // 20_000)  # as many shards as 20 kB each needs
+    assert r.files == len(shards) and wanted - 2 <= len(shards) <= wanted
+    assert sum(s["samples"] for s in shards) == len(w)
+    assert sorted(p.name for p in out.glob("*.tar")) == [s["file"] for s in shards]
+    seen: list[int] = []
+    stretches: list[bool] = []
     for s in shards:
         with tarfile.open(out / s["file"]) as tar:
             members = tar.getmembers()
-            assert sum(m.size for m in members) < 20_000 + 3 * 1024 + 1024  # closed once past shard_bytes
             files = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
         keys = sorted({n.split(".", 1)[0] for n in files})
         assert len(files) == 3 * len(keys) == 3 * s["samples"]
+        here = []
         for k in keys:
             meta = json.loads(files[f"{k}.json"])
             x = np.load(io.BytesIO(files[f"{k}.x.npy"]))
             y = np.load(io.BytesIO(files[f"{k}.y.npy"]))
             gx, gy = w[meta["window"]]
             assert np.array_equal(x, gx) and y.shape == () and int(y) == gy, (y, gy)
-            seen.append(meta["window"])
-    assert sorted(seen) == list(range(len(w))) and seen != sorted(seen)  # all, once, shuffled
+            here.append(meta["window"])
+        seen += here
+        stretches.append(len(here) > 1 and max(here) - min(here) + 1 == len(here))
+    assert sorted(seen) == list(range(len(w)))  # every window, once
+    assert sum(stretches) < len(shards) // 4  # mixed: a shard's windows are not one stretch of the data
+    # Without shuffle, shards hold consecutive stretches.
+    r2 = export_webdataset(w, tmp_path / "plain", shard_bytes=20_000, shuffle=False)
+    with tarfile.open(tmp_path / "plain" / "all-000000.tar") as tar:
+        first = sorted(json.loads(tar.extractfile(m).read())["window"]  # type: ignore[union-attr]
+                       for m in tar.getmembers() if m.name.endswith(".json"))
+    assert first == list(range(len(first))) and r2.items == len(w)
 
 
 # webdataset leaves its shard files to the garbage collector (a ResourceWarning, not ours).

@@ -10,11 +10,15 @@ a sample's files by the name before the first dot, and they are contiguous in th
     <key>.y.npy    its label: uint8 (A,) multi-hot, or int64 () class index
     <key>.json     {"session", "end", "part", "window"}: where it came from
 
-Windows are written in a seeded random order (``shuffle``): a streaming reader cannot shuffle globally,
-only within a buffer, so the shards themselves must be mixed. A shard is closed when it passes
-``shard_bytes``, so each holds a whole number of samples. Memory: one gathered batch (engine.dataset
-.outdir.BATCH_BYTES) whatever the dataset size; the directory is written under DIR.partial and renamed
-at the end.
+The shards are mixed (``shuffle``, seeded): a streaming reader cannot shuffle globally, only within a
+buffer, so each shard must hold windows from all over the dataset. Each window is assigned a random shard
+(as many shards as ``shard_bytes`` asks for, so a shard holds about that much) while the windows are read
+in session order: reading stays sequential, so compacted sessions decompress each chunk about once for
+the whole export (a random read order would decompress a chunk per window). Within a shard the samples
+then follow the sessions' order, spread over the whole dataset; the reader's shuffle buffer mixes them.
+Memory: one gathered batch (engine.dataset.outdir.BATCH_BYTES) and the open shards' tar headers, whatever
+the dataset size; at most MAX_OPEN shards are open, more take another pass. The directory is written
+under DIR.partial and renamed at the end.
 
 Reading it with the webdataset package::
 
@@ -40,6 +44,17 @@ from engine.dataset.outdir import Progress, atomic_dir, check_out_dir, parts_of,
 from engine.dataset.windows import Windows
 
 SHARD_BYTES = 256 << 20
+MAX_OPEN = 256  # shard files open at once; more shards take more passes over the sessions
+
+
+def _tar_bytes(n: int) -> int:
+    """Bytes a member of n bytes takes in a tar: a 512-byte header, the data padded to 512."""
+    return 512 + -(-n // 512) * 512
+
+
+def _sample_bytes(window_bytes: int) -> int:
+    """About what one sample takes: x (.npy header 128 bytes), y and json (under 512 bytes each)."""
+    return _tar_bytes(128 + window_bytes) + 2 * _tar_bytes(400)
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -76,42 +91,48 @@ def export_webdataset(
                              "parts": {}}
     with atomic_dir(out) as tmp:
         for name, w in parts.items():
-            order = (np.random.default_rng(seed).permutation(len(w)) if shuffle
-                     else np.arange(len(w), dtype=np.int64))
             sess, ends = w.index
             names = [s.name for s in w.sessions]
-            shards: list[dict[str, Any]] = []
-            tar: tarfile.TarFile | None = None
-            shard_size = 0
-            try:
-                for idx, x, y in window_batches(w, order):
-                    for k, i in enumerate(idx.tolist()):
-                        if tar is None or shard_size >= shard_bytes:
-                            if tar is not None:
-                                tar.close()
-                            fname = f"{name}-{len(shards):06d}.tar"
-                            # Closed when the next shard starts, and in the finally below.
-                            tar = tarfile.open(tmp / fname, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
-                            shards.append({"file": fname, "samples": 0})
-                            files += 1
-                            shard_size = 0
-                        key = f"{name}-{i:09d}"
-                        meta = {"session": names[int(sess[i])], "end": int(ends[i]), "part": name, "window": i}
-                        xb, yb = _npy(x[k]), _npy(np.asarray(y[k]))
-                        jb = json.dumps(meta).encode()
-                        _add(tar, f"{key}.x.npy", xb, now)
-                        _add(tar, f"{key}.y.npy", yb, now)
-                        _add(tar, f"{key}.json", jb, now)
-                        size = len(xb) + len(yb) + len(jb) + 3 * 1024  # tar headers and padding, about
-                        shard_size += size
-                        written += size
-                        shards[-1]["samples"] += 1
-                    done += len(idx)
-                    if progress is not None:
-                        progress(done * window_bytes, total * window_bytes)
-            finally:
-                if tar is not None:
-                    tar.close()
+            n = len(w)
+            sample = _sample_bytes(window_bytes)
+            n_shards = max(1, -(-n * sample // shard_bytes))
+            # Each window goes to a random shard (or, without shuffle, to consecutive ones); the windows
+            # are read in session order, so the sessions' memory maps and chunk caches are read once.
+            shard_of = (np.random.default_rng(seed).integers(0, n_shards, n) if shuffle
+                        else np.arange(n, dtype=np.int64) * n_shards // n)
+            in_order = np.lexsort((ends, sess))
+            counts = np.bincount(shard_of, minlength=n_shards)
+            files_of = [f"{name}-{k:06d}.tar" for k in range(n_shards)]
+            for lo in range(0, n_shards, MAX_OPEN):  # at most MAX_OPEN files open: a pass over the data each
+                hi = min(n_shards, lo + MAX_OPEN)
+                mine = in_order[(shard_of[in_order] >= lo) & (shard_of[in_order] < hi)]
+                tars: dict[int, tarfile.TarFile] = {}
+                try:
+                    for idx, x, y in window_batches(w, mine):
+                        for k, i in enumerate(idx.tolist()):
+                            s = int(shard_of[i])
+                            tar = tars.get(s)
+                            if tar is None:
+                                # Closed in the finally below, once the pass is done.
+                                tar = tars[s] = tarfile.open(tmp / files_of[s], "w",  # noqa: SIM115
+                                                             format=tarfile.USTAR_FORMAT)
+                            key = f"{name}-{i:09d}"
+                            meta = {"session": names[int(sess[i])], "end": int(ends[i]), "part": name, "window": i}
+                            xb, yb = _npy(x[k]), _npy(np.asarray(y[k]))
+                            jb = json.dumps(meta).encode()
+                            _add(tar, f"{key}.x.npy", xb, now)
+                            _add(tar, f"{key}.y.npy", yb, now)
+                            _add(tar, f"{key}.json", jb, now)
+                            written += sum(_tar_bytes(len(b)) for b in (xb, yb, jb))
+                        done += len(idx)
+                        if progress is not None:
+                            progress(done * window_bytes, total * window_bytes)
+                finally:
+                    for tar in tars.values():
+                        tar.close()
+            files += sum(1 for c in counts if c)
+            # A random draw can leave a shard empty: it was never opened, so it is not listed.
+            shards = [{"file": f, "samples": int(c)} for f, c in zip(files_of, counts.tolist(), strict=True) if c]
             index["parts"][name] = {"windows": len(w), "shards": shards, "spec": w.spec.to_dict()}
         (Path(tmp) / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     return DirExport(Path(out), "webdataset", {k: len(v) for k, v in parts.items()}, total, total * window_bytes,
