@@ -290,6 +290,7 @@ def probe(fmt: str, root: Path, out: Path) -> dict[str, float]:
 
 @pytest.mark.parametrize("fmt", ["lerobot", "webdataset"])
 def test_export_at_scale(report, mode, tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("pyarrow", reason="the exports need engine[scale] (pip install 'engine[scale]')")
     got = {}
     for n in SCALE_FRAMES[mode]:
         root = tmp_path / f"data{n}"

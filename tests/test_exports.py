@@ -79,7 +79,9 @@ def test_lerobot_layout_and_read_back(root: Path, tmp_path: Path) -> None:
         acts = np.asarray(rows.column("action").to_pylist(), np.float32)
         assert np.array_equal(acts, np.asarray(s.actions, np.float32))
         t = rows.column("timestamp").to_numpy()
-        assert t[0] == 0 and np.allclose(t, (s.timestamps - s.timestamps[0]) / 1e9, atol=1e-6)
+        assert np.array_equal(t, (np.arange(len(s)) / 30).astype(np.float32))  # LeRobot's own convention
+        cap = rows.column("capture_s").to_numpy()
+        assert np.array_equal(cap, (s.timestamps - s.timestamps[0]) / 1e9)  # the recorded times, gaps included
     # The engine's windows: the same last frames and labels as the Windows parts.
     for name, part in parts.items():
         tw = pq.read_table(out / "meta" / "engine" / f"windows-{name}.parquet")

@@ -11,9 +11,11 @@ Python 3.12+ and is not used).
 
 Each session is an episode holding all its frames; the game is the task. A frame row holds
 ``observation.images.screen`` (a PNG, LeRobot's "image" dtype: {bytes, path}), ``action`` (float32
-vector, one 0/1 entry per action, names in info.json), ``timestamp`` (seconds since the episode's first
-frame, from the recorded capture times, so dropped frames show as gaps), ``frame_index``,
-``episode_index``, ``index`` and ``task_index``.
+vector, one 0/1 entry per action, names in info.json), ``timestamp`` (frame_index / fps, as LeRobot's
+own recorder writes it: its loaders look frames up by timestamp with a 0.1 ms tolerance, which capture
+jitter would break), ``capture_s`` (the recorded capture time in seconds since the episode's first
+frame, float64: where dropped frames and pauses show), ``frame_index``, ``episode_index``, ``index`` and
+``task_index``.
 
 Why PNG inside the parquet and not mp4: the frames stay lossless, so a reader gets exactly the pixels the
 engine trained on (the engine's windows and labels can be rebuilt bit for bit, which the Ray reader
@@ -188,6 +190,7 @@ def export_lerobot(
         (IMAGE_KEY, image_struct),
         ("action", pa.list_(pa.float32(), n_actions)),
         ("timestamp", pa.float32()),
+        ("capture_s", pa.float64()),
         ("frame_index", pa.int64()),
         ("episode_index", pa.int64()),
         ("index", pa.int64()),
@@ -196,6 +199,7 @@ def export_lerobot(
         IMAGE_KEY: {"_type": "Image"},
         "action": {"_type": "Sequence", "feature": {"dtype": "float32", "_type": "Value"}, "length": n_actions},
         "timestamp": {"dtype": "float32", "_type": "Value"},
+        "capture_s": {"dtype": "float64", "_type": "Value"},
         "frame_index": {"dtype": "int64", "_type": "Value"},
         "episode_index": {"dtype": "int64", "_type": "Value"},
         "index": {"dtype": "int64", "_type": "Value"},
@@ -203,7 +207,7 @@ def export_lerobot(
     }}}).encode()})
     rows_per_group = max(1, ROW_GROUP_BYTES // fb)
     pixels = _PixelStats(channels)
-    stats = {k: _Stats() for k in ("action", "timestamp", "frame_index", "episode_index", "index",
+    stats = {k: _Stats() for k in ("action", "timestamp", "capture_s", "frame_index", "episode_index", "index",
                                    "task_index")}
     ep_rows: list[dict[str, Any]] = []
     written = files = 0
@@ -236,13 +240,14 @@ def export_lerobot(
                     block = np.asarray(ses.frames[lo:hi])
                     pngs = [png(f, png_level) for f in block]
                     acts = np.asarray(ses.actions[lo:hi])[:, cols].astype(np.float32)
-                    ts = ((t_ns[lo:hi] - t_ns[0]) / 1e9).astype(np.float32)
                     fi = np.arange(lo, hi, dtype=np.int64)
+                    ts = (fi / fps).astype(np.float32)
+                    cap = (t_ns[lo:hi] - t_ns[0]) / 1e9
                     table = pa.table({
                         IMAGE_KEY: pa.StructArray.from_arrays(
                             [pa.array(pngs, pa.binary()), pa.nulls(hi - lo, pa.string())], fields=list(image_struct)),
                         "action": pa.FixedSizeListArray.from_arrays(pa.array(acts.ravel(), pa.float32()), n_actions),
-                        "timestamp": pa.array(ts), "frame_index": pa.array(fi),
+                        "timestamp": pa.array(ts), "capture_s": pa.array(cap), "frame_index": pa.array(fi),
                         "episode_index": pa.array(np.full(hi - lo, e, np.int64)),
                         "index": pa.array(fi + first_index),
                         "task_index": pa.array(np.full(hi - lo, task, np.int64)),
@@ -254,6 +259,7 @@ def export_lerobot(
                     pixels.add(block)
                     stats["action"].add(acts)
                     stats["timestamp"].add(ts[:, None])
+                    stats["capture_s"].add(cap[:, None])
                     stats["frame_index"].add(fi[:, None])
                     stats["index"].add((fi + first_index)[:, None])
                     stats["episode_index"].add(np.full((hi - lo, 1), e))
@@ -319,6 +325,7 @@ def _write_meta(pa: Any, root: Path, spec: Any, parts: Mapping[str, Windows], ep
             IMAGE_KEY: {"dtype": "image", "shape": [h, w, channels], "names": ["height", "width", "channels"]},
             "action": {"dtype": "float32", "shape": [len(spec.actions)], "names": list(spec.actions)},
             "timestamp": {"dtype": "float32", **scalar},
+            "capture_s": {"dtype": "float64", **scalar},
             "frame_index": {"dtype": "int64", **scalar},
             "episode_index": {"dtype": "int64", **scalar},
             "index": {"dtype": "int64", **scalar},
@@ -329,7 +336,7 @@ def _write_meta(pa: Any, root: Path, spec: Any, parts: Mapping[str, Windows], ep
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2) + "\n")
     st = {IMAGE_KEY: pixels.to_dict(), "action": stats["action"].to_dict()}
-    for k in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
+    for k in ("timestamp", "capture_s", "frame_index", "episode_index", "index", "task_index"):
         st[k] = stats[k].to_dict()
     (meta / "stats.json").write_text(json.dumps(st, indent=2) + "\n")
     # The engine's windows over the episodes: enough to rebuild exactly what engine.dataset yields.
