@@ -186,9 +186,16 @@ def test_cli_build_lerobot_and_webdataset(root: Path, tmp_path: Path, capsys: py
     assert (tmp_path / "lr" / "meta" / "info.json").is_file()
     assert dataset_main([*base, "--split", "0.5,0.5", "--format", "webdataset", "--out", str(tmp_path / "w")]) == 0
     assert {p.name.split("-")[0] for p in (tmp_path / "w").glob("*.tar")} == {"train", "val"}
+    capsys.readouterr()
+    assert dataset_main(["info", str(tmp_path / "lr")]) == 0
+    assert "LeRobot dataset v3.0, 3 episodes, 473 frames at 30 fps" in capsys.readouterr().out
+    assert dataset_main(["info", str(tmp_path / "w")]) == 0
+    assert "train:" in capsys.readouterr().out
     assert dataset_main([*base, "--format", "lerobot", "--out", str(tmp_path / "lr")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already exists" in err[0]
+    assert dataset_main(["info", str(root)]) == 2
+    assert "not a LeRobot or WebDataset export" in capsys.readouterr().err
 
 
 @pytest.mark.slow

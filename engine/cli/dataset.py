@@ -94,7 +94,7 @@ def build_parser() -> a.Parser:
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: when stderr is a terminal)")
     i = sub.add_parser("info", help="describe an exported dataset", description="Describe an exported dataset.")
-    i.add_argument("path", type=Path, help="an .npz or .h5 written by engine-dataset build")
+    i.add_argument("path", type=Path, help="an .npz, .h5 or export directory written by engine-dataset build")
     return p
 
 
@@ -226,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _build(ns)
         from engine.dataset import describe
 
+        if ns.path.is_dir():  # a --format lerobot or webdataset export
+            from engine.dataset.outdir import describe_dir
+
+            print(describe_dir(ns.path))
+            return 0
         print(describe(ns.path))
         return 0
     except EngineError as e:

@@ -102,4 +102,33 @@ def window_batches(w: Windows, order: np.ndarray | None = None, batch_bytes: int
         yield idx, x, y
 
 
-__all__ = ["BATCH_BYTES", "Progress", "atomic_dir", "check_out_dir", "parts_of", "png", "window_batches"]
+def describe_dir(path: str | os.PathLike[str]) -> str:
+    """A few lines about a directory export (LeRobot or WebDataset), from its metadata files."""
+    import json
+
+    root = Path(path)
+    info, index = root / "meta" / "info.json", root / "index.json"
+    if info.is_file():
+        i = json.loads(info.read_text())
+        feats = i.get("features", {})
+        image = next((k for k, f in feats.items() if f.get("dtype") in ("image", "video")), None)
+        lines = [f"{root}: LeRobot dataset {i.get('codebase_version')}, {i.get('total_episodes')} episodes, "
+                 f"{i.get('total_frames')} frames at {i.get('fps')} fps, {i.get('total_tasks')} task(s)",
+                 f"  splits: {', '.join(f'{k} {v}' for k, v in i.get('splits', {}).items())}"]
+        if image is not None:
+            lines.append(f"  {image}: {feats[image]['dtype']} {feats[image]['shape']}")
+        if "action" in feats:
+            lines.append(f"  action: float32 {', '.join(feats['action'].get('names') or [])}")
+        return "\n".join(lines)
+    if index.is_file():
+        x = json.loads(index.read_text())
+        lines = [f"{root}: WebDataset shards"]
+        for name, part in x.get("parts", {}).items():
+            lines.append(f"  {name}: {part['windows']} windows in {len(part['shards'])} shard(s), "
+                         f"{part['shards'][0]['file'] if part['shards'] else '-'} ...")
+        return "\n".join(lines)
+    raise DatasetError(f"{root} is a directory but not a LeRobot or WebDataset export of engine-dataset")
+
+
+__all__ = ["BATCH_BYTES", "Progress", "atomic_dir", "check_out_dir", "describe_dir", "parts_of", "png",
+           "window_batches"]
