@@ -63,12 +63,29 @@ def _npy(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(mtime)
-    info.mode = 0o444
-    tar.addfile(info, io.BytesIO(data))
+class _TarWriter:
+    """An append-only ustar writer that keeps nothing per member (tarfile.TarFile keeps a TarInfo of every
+    member it wrote, which grows with the shard: 250k windows took 250 MB). Headers come from
+    TarInfo.tobuf; the end is two zero blocks, padded to a whole record, as tarfile writes it."""
+
+    def __init__(self, path: Path, mtime: float) -> None:
+        self._f = open(path, "wb")  # noqa: SIM115  closed by close()
+        self._mtime = int(mtime)
+
+    def add(self, name: str, data: bytes) -> int:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = len(data), self._mtime, 0o444
+        header = info.tobuf(tarfile.USTAR_FORMAT)
+        pad = -len(data) % tarfile.BLOCKSIZE
+        self._f.write(header)
+        self._f.write(data)
+        self._f.write(b"\0" * pad)
+        return len(header) + len(data) + pad
+
+    def close(self) -> None:
+        end = 2 * tarfile.BLOCKSIZE
+        self._f.write(b"\0" * (end + -(self._f.tell() + end) % tarfile.RECORDSIZE))
+        self._f.close()
 
 
 def export_webdataset(
@@ -106,24 +123,20 @@ def export_webdataset(
             for lo in range(0, n_shards, MAX_OPEN):  # at most MAX_OPEN files open: a pass over the data each
                 hi = min(n_shards, lo + MAX_OPEN)
                 mine = in_order[(shard_of[in_order] >= lo) & (shard_of[in_order] < hi)]
-                tars: dict[int, tarfile.TarFile] = {}
+                tars: dict[int, _TarWriter] = {}
                 try:
                     for idx, x, y in window_batches(w, mine):
                         for k, i in enumerate(idx.tolist()):
                             s = int(shard_of[i])
                             tar = tars.get(s)
                             if tar is None:
-                                # Closed in the finally below, once the pass is done.
-                                tar = tars[s] = tarfile.open(tmp / files_of[s], "w",  # noqa: SIM115
-                                                             format=tarfile.USTAR_FORMAT)
+                                tar = tars[s] = _TarWriter(tmp / files_of[s], now)  # closed after the pass
                             key = f"{name}-{i:09d}"
                             meta = {"session": names[int(sess[i])], "end": int(ends[i]), "part": name, "window": i}
                             xb, yb = _npy(x[k]), _npy(np.asarray(y[k]))
                             jb = json.dumps(meta).encode()
-                            _add(tar, f"{key}.x.npy", xb, now)
-                            _add(tar, f"{key}.y.npy", yb, now)
-                            _add(tar, f"{key}.json", jb, now)
-                            written += sum(_tar_bytes(len(b)) for b in (xb, yb, jb))
+                            written += tar.add(f"{key}.x.npy", xb) + tar.add(f"{key}.y.npy", yb)
+                            written += tar.add(f"{key}.json", jb)
                         done += len(idx)
                         if progress is not None:
                             progress(done * window_bytes, total * window_bytes)
