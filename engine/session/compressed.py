@@ -1,10 +1,11 @@
 """Compressed session frames: frames.b2nd (a blosc2 NDArray, zstd) in place of frames.npy.
 
-Why blosc2 and not zarr v3: both wrap the same zstd, and give the same ratio on our frames, but blosc2
+Why blosc2 and not zarr v3: both wrap the same zstd and give the same ratio on our frames, but blosc2
 does it in one file with a C call per chunk, while zarr v3 goes through its asyncio store for every read
-and writes a file per chunk. Measured on this project's frames (bench/test_storage_scale.py): blosc2
-compresses about 3x and decompresses about 1.5x more megabytes per CPU second than zarr at the same
-ratio. Level 1 because a higher level costs several times the CPU for a few percent of size.
+and writes a file per chunk. bench/test_storage_scale.py measures both in one run: blosc2 compressed
+5-11x and decompressed 2.5-28x more megabytes per CPU second than zarr, at the same ratio, on the demo
+recording and on game-like frames. Level 1 because higher levels cost several times the CPU for a few
+percent of size.
 
 Layout: ``frames.b2nd`` holds (T, H, W[, 3]) uint8 in chunks of ``chunk_frames`` whole frames, each
 chunk split in blocks of whole frames, so a decompressed chunk is the C-order bytes of its frames (the
