@@ -5,22 +5,40 @@
 Each session's frames.npy becomes frames.b2nd (blosc2, zstd level 1, see engine.session.compressed);
 the raw frames are removed only after the compressed copy was verified chunk by chunk, so an interrupted
 compact leaves every session readable, and running it again finishes the job. Sessions still being
-recorded are skipped with a note. One line per session: its sizes before and after.
+recorded are refused (one line each). One line per session: its sizes before and after; a progress bar
+on a terminal.
 
 Exit status: 0 done, 1 some session could not be compacted, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.cli.dataset import ProgressBar
 from engine.cli.sessions import _nonempty, _Parser, _size, _UsageError
 from engine.errors import EngineError
 from engine.session import compact, data_dir, is_compressed, sessions
 
 PROG = "engine-sessions compact"
+
+
+def _frame_bytes(path: Path) -> int:
+    try:
+        shape = json.loads((path / "meta.json").read_text())["frame_shape"]
+        return int(math.prod(shape))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1  # the progress bar then counts frames; compact() reports what is wrong
+
+
+def _bar(path: Path, frame_bytes: int) -> Callable[[int, int], None]:
+    """A progress bar on stderr, fed (frames done, frames total), drawn in bytes."""
+    bar = ProgressBar(sys.stderr, label=f"compacting {path.name}")
+    return lambda done, total: bar(done * frame_bytes, total * frame_bytes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if is_compressed(p):
             print(f"{p.name}: already compact")
             continue
+        fb = _frame_bytes(p)
+        bar = _bar(p, fb) if sys.stderr.isatty() else None
         try:
-            meta = compact(p)
+            meta = compact(p, progress=bar)
         except EngineError as e:
             print(f"{PROG}: {p.name}: {e}", file=sys.stderr)
             failed += 1
