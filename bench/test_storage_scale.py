@@ -7,8 +7,9 @@ Rows, all measured in one run:
   and game-like textured frames (bench harness.game_scene: gradients, hard edges and noise, panned with
   sub-pixel motion so that no two frames repeat exactly, as a rendered camera move would). CPU seconds,
   not wall time, because the machine is shared.
-- compaction: engine-sessions compact's CPU per frame (the cost that compression adds per recorded frame,
-  whether paid while recording or afterwards).
+- compaction: engine-sessions compact's CPU per frame; and the writer's CPU per frame recording the same
+  frames with compression on (SessionWriter(compress=True): each full chunk compressed on the writer
+  thread, verified and swapped in at close) and off.
 - gather: shuffled batches from a compacted session against the same session raw (MB/s of windows).
 - store: SessionWriter at 1080p RGB with and without prefaulting each new chunk (CPU ms per frame).
 - export at scale: N synthetic frames (32x32 gray; 100k quick, 1M full) in sessions of 50k, exported as
@@ -192,6 +193,19 @@ def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None
     cpu_ms = (_cpu() - t0) / len(long) * 1e3
     report.add("compact demo frames: CPU per frame", "engine-sessions compact", cpu_ms, "ms/frame",
                note=f"{meta['compression']['raw_bytes'] / meta['compression']['compressed_bytes']:.0f}x smaller")
+    # recording with compression on vs off: the writer's store stage, demo frames, one frame per commit
+    frames = np.asarray(long.frames)
+    rec: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(3):  # interleaved: both see the same machine
+        for on in (False, True):
+            rec[on].append(_record_cpu_ms(frames, tmp_path / f"rec{on}", compress=on))
+    off_ms = float(np.median([r[0] for r in rec[False]]))
+    on_ms = float(np.median([r[0] for r in rec[True]]))
+    close_ms = float(np.median([r[1] for r in rec[True]]))
+    group = f"record {frames.shape[2]}x{frames.shape[1]} demo frames: writer CPU per frame"
+    report.add(group, "SessionWriter, raw", off_ms, "ms/frame", ratio=1.0)
+    report.add(group, "SessionWriter(compress=True)", on_ms, "ms/frame", ratio=ratio(on_ms, off_ms),
+               note=f"+ {close_ms:.0f} ms at close (verify, swap) for {len(frames)} frames")
     batches = 20 if mode == "quick" else 100
     _gather_mb_s(raw_dir, 2)  # warm-up: kernels compiled, pages cached
     raw_rate, raw_x = _gather_mb_s(raw_dir, batches)
@@ -201,6 +215,23 @@ def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None
     report.add(group, "raw session (memory map)", raw_rate, "MB/s", ratio=1.0)
     report.add(group, "compacted session (chunk cache)", packed_rate, "MB/s",
                ratio=ratio(packed_rate, raw_rate, higher_is_better=True), note="< 1: the price of decompression")
+
+
+def _record_cpu_ms(frames: np.ndarray, root: Path, compress: bool) -> tuple[float, float]:
+    """(CPU ms per frame while recording, CPU ms of close()) for the writer's store stage."""
+    shutil.rmtree(root, ignore_errors=True)
+    w = SessionWriter.create(root, name="r", game="demo", fps=30.0, frame_shape=frames.shape[1:], color="gray",
+                             actions=["a"], resize=None, source={}, compress=compress)
+    zero = np.zeros((1, 1), np.uint8)
+    t0 = _cpu()
+    for i in range(len(frames)):
+        w.frames_buffer(1)[0] = frames[i]
+        w.commit(1, np.array([i + 1], np.int64), zero)
+    t1 = _cpu()
+    meta = w.close()
+    t2 = _cpu()
+    assert meta["frames"] == len(frames) and ("compression" in meta) == compress
+    return (t1 - t0) / len(frames) * 1e3, (t2 - t1) * 1e3
 
 
 def _store_cpu_ms(tmp: Path, prefault: bool, frames: int) -> float:

@@ -171,3 +171,87 @@ def test_torch_loader_workers_read_compressed_sessions(tmp_path: Path) -> None:
     assert len(got) == len(want)
     assert all(np.array_equal(tx.numpy(), x) and np.array_equal(ty.numpy(), y)
                for (tx, ty), (x, y) in zip(got, want, strict=True))
+
+
+# ---- compression while recording (SessionWriter(compress=True)) ----------------------------------------
+def _record(root: Path, n: int, *, compress: bool, chunk_frames: int = 10) -> np.ndarray:
+    from helpers.session_writer import ACTIONS, pattern
+
+    from engine.session import SessionWriter
+
+    w = SessionWriter.create(root, name="c", game="test", fps=60.0, frame_shape=(12, 16), color="gray",
+                             actions=ACTIONS, resize=None, source={}, chunk_frames=chunk_frames, compress=compress)
+    at, sizes = 0, [3, 7, 1, 9, 4]
+    while at < n:  # odd batches, across chunk boundaries (a buffer never crosses one)
+        buf = w.frames_buffer(min(sizes[at % 5], n - at))
+        frames, t, a = pattern(at, len(buf), (12, 16))
+        buf[:] = frames
+        w.commit(len(buf), t, a)
+        at += len(buf)
+    meta = w.close()
+    assert meta["frames"] == n
+    return pattern(0, n, (12, 16))[0]
+
+
+def test_compression_while_recording_gives_a_compacted_session(tmp_path: Path) -> None:
+    frames = _record(tmp_path, 95, compress=True)
+    path = tmp_path / "sessions" / "c"
+    assert is_compressed(path) and not list(path.glob("*.partial"))
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["compression"]["raw_bytes"] == frames.nbytes
+    s = Session.open(path)
+    assert isinstance(s.frames, CompressedFrames) and np.array_equal(np.asarray(s.frames), frames)
+    _record(tmp_path / "raw", 95, compress=False)
+    assert not is_compressed(tmp_path / "raw" / "sessions" / "c")
+
+
+def test_a_writer_killed_while_compressing_leaves_a_raw_session_that_compacts(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    helpers = Path(__file__).parent / "helpers"
+    code = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            "from test_compressed import _writer_until_killed; _writer_until_killed(sys.argv[1])")
+    with subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                          cwd=helpers) as proc:
+        assert proc.stdout is not None
+        try:
+            ready = proc.stdout.readline().strip()
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert ready == "READY 57"
+    path = tmp_path / "sessions" / "c"
+    assert (path / (COMPRESSED_FRAMES + ".partial")).exists()  # it died mid-recording, compressing
+    s = Session.open(path)  # recovered from the raw files, as any killed recording
+    assert s.meta["status"] == "recovered" and len(s) == 57
+    from helpers.session_writer import pattern
+
+    frames = pattern(0, 57, (12, 16))[0]
+    assert isinstance(s.frames, np.ndarray) and np.array_equal(s.frames, frames)
+    compact(path)
+    assert not (path / (COMPRESSED_FRAMES + ".partial")).exists()
+    assert np.array_equal(np.asarray(Session.open(path).frames), frames)
+
+
+def _writer_until_killed(root: str) -> None:
+    """The killed process of the test above: 57 frames committed (5 full chunks compressed), then wait."""
+    import sys
+    import time
+
+    from helpers.session_writer import ACTIONS, pattern
+
+    from engine.session import SessionWriter
+
+    w = SessionWriter.create(root, name="c", game="test", fps=60.0, frame_shape=(12, 16), color="gray",
+                             actions=ACTIONS, resize=None, source={}, chunk_frames=10, compress=True)
+    while w.frames_written < 57:
+        at = w.frames_written
+        buf = w.frames_buffer(min(3, 57 - at))
+        frames, t, a = pattern(at, len(buf), (12, 16))
+        buf[:] = frames
+        w.commit(len(buf), t, a)
+    print("READY", w.frames_written, flush=True)
+    time.sleep(600)
+    sys.exit(1)

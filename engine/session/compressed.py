@@ -18,6 +18,12 @@ it writes frames.b2nd.partial, verifies every chunk against the raw frames, rena
 updates meta.json, and only then removes frames.npy; a crash at any step leaves a session that reads
 the same frames (the raw ones until the last step), and the next compact finishes or restarts the job.
 
+While recording: ``SessionWriter.create(..., compress=True)`` hands each full chunk of frames.npy to a
+:class:`ChunkCompressor` on the writer thread (the capture thread never waits for it), and close()
+verifies the copy and swaps it in as compact does. frames.npy is written as always until then, so a
+crash loses what a raw recording loses (at most the last second) and the next open recovers the raw
+session; the partial copy is discarded by the next compact.
+
 Reading: :class:`CompressedFrames` is the array-like that :attr:`engine.session.Session.frames` is for a
 compressed session: len, shape, dtype, ``frames[i]``, ``frames[a:b]``, ``frames[index_array]``,
 iteration and ``np.asarray``. Decompressed chunks are kept in a small LRU cache (``cache_bytes``), so
@@ -296,7 +302,7 @@ def _verify(raw: Any, path: Path) -> None:
 
 def compact(
     path: str | os.PathLike[str], *, clevel: int = CLEVEL, chunk_frames: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, _written: bool = False,
 ) -> dict[str, Any]:
     """Compress the frames of the finished session at ``path`` in place (see the module docs for the
     steps and why a crash at any of them is safe). Returns the new meta.json. A session already compact
@@ -306,8 +312,9 @@ def compact(
 
     path = Path(path)
     partial = path / (COMPRESSED_FRAMES + PARTIAL_SUFFIX)
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()  # what an interrupted compact left
+    if not _written:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()  # what an interrupted compact (or recording) left
     session = Session.open(path)  # settles a dead writer's session first
     if session.meta["status"] == "recording":
         raise StorageError(f"session {path.name!r} is being recorded; compact it after the recording stops")
@@ -321,7 +328,10 @@ def compact(
             _verify(raw, target)
             size = target.stat().st_size
         else:
-            size = write_compressed(raw, partial, clevel=clevel, chunk_frames=chunk_frames, progress=progress)
+            if _written:  # by the SessionWriter while recording (ChunkCompressor): verified like any other
+                size = int(CompressedFrames(partial, cache_bytes=0).compressed_bytes)
+            else:
+                size = write_compressed(raw, partial, clevel=clevel, chunk_frames=chunk_frames, progress=progress)
             _fsync(partial)
             _verify(raw, partial)
             fileio._replace(partial, target)
@@ -335,11 +345,54 @@ def compact(
         del raw, session, comp  # the raw map must be gone before the file is (Windows)
         raw_file.unlink()
         fileio._fsync_dir(path)
-    except OSError as e:
+    except (OSError, StorageError) as e:
         with contextlib.suppress(OSError):
             partial.unlink()
+        if isinstance(e, StorageError):
+            raise
         raise StorageError(fileio._storage_message(e, path, f"session {path.name!r} keeps its raw frames")) from e
     return meta
+
+
+class ChunkCompressor:
+    """Compresses a session's frames while it is recorded: SessionWriter(compress=True) hands it each
+    chunk of frames.npy once the chunk is full (on the writer thread; the capture thread never waits
+    for it), and at close() the tail; :meth:`finish` then verifies the copy and swaps it in as
+    :func:`compact` does. The raw frames.npy is written as always until then, so a crash loses no more
+    than a raw recording would: the session is recovered from its raw files, and the partial copy is
+    thrown away by the next compact. Peak disk use while recording is raw + compressed."""
+
+    def __init__(self, path: Path, frame_shape: tuple[int, ...], clevel: int = CLEVEL) -> None:
+        blosc2 = _blosc2()
+        self.path = path
+        self.partial = path / (COMPRESSED_FRAMES + PARTIAL_SUFFIX)
+        self.clevel = clevel
+        self._shape = tuple(frame_shape)
+        k, b = chunk_layout(math.prod(frame_shape))
+        cparams = {"codec": blosc2.Codec.ZSTD, "clevel": clevel, "nthreads": 1}
+        self._arr: Any = blosc2.empty((0, *self._shape), dtype=np.uint8, chunks=(k, *self._shape),
+                                      blocks=(b, *self._shape), urlpath=str(self.partial), mode="w", cparams=cparams)
+        self.frames = 0
+
+    def append(self, frames: np.ndarray) -> None:
+        """Append frames (m, *frame_shape) uint8."""
+        m = int(frames.shape[0])
+        if m == 0 or self._arr is None:
+            return
+        self._arr.resize((self.frames + m, *self._shape))
+        self._arr[self.frames : self.frames + m] = frames
+        self.frames += m
+
+    def finish(self) -> dict[str, Any]:
+        """Verify the copy against the closed session's raw frames and swap it in (see compact)."""
+        self._arr = None  # flushed and closed
+        return compact(self.path, clevel=self.clevel, _written=True)
+
+    def abort(self) -> None:
+        """Drop the partial copy (the raw session stays as it is)."""
+        self._arr = None
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
 
 
 def _fsync(path: Path) -> None:
@@ -350,4 +403,5 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["COMPRESSED_FRAMES", "CompressedFrames", "chunk_layout", "compact", "is_compressed", "write_compressed"]
+__all__ = ["COMPRESSED_FRAMES", "ChunkCompressor", "CompressedFrames", "chunk_layout", "compact", "is_compressed",
+           "write_compressed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import mmap
 import os
@@ -20,6 +21,7 @@ from engine._pacer import monotonic_ns
 from engine.capture import Color
 from engine.errors import EngineError
 from engine.session import fileio
+from engine.session.compressed import ChunkCompressor
 from engine.session.layout import (
     ACTIONS,
     CHUNK_BYTES,
@@ -38,6 +40,8 @@ from engine.session.layout import (
     _duration_s,
 )
 from engine.session.npy import HEADER_BYTES, _npy_header
+
+_log = logging.getLogger("engine.session")
 
 # ---------------------------------------------------------------------------------------------------
 # Writing
@@ -80,7 +84,9 @@ class SessionWriter:
     and close() returns that final meta.
     """
 
-    def __init__(self, path: Path, meta: dict[str, Any], chunk_frames: int, prefault: bool = True) -> None:
+    def __init__(
+        self, path: Path, meta: dict[str, Any], chunk_frames: int, prefault: bool = True, compress: bool = False,
+    ) -> None:
         """Open the files of the new, empty session directory ``path`` (made by :meth:`create`)."""
         self._path = path
         self._static = meta  # the meta.json fields that never change
@@ -105,6 +111,7 @@ class SessionWriter:
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
         self._fds: dict[str, int] = {}
         self._lock_fd = -1
+        self._compressor: ChunkCompressor | None = None  # compress=True: see create()
         try:
             # The lock first: from the moment meta.json exists, a reader can tell the writer is alive.
             self._lock_fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | fileio._O_BINARY, 0o644)
@@ -114,6 +121,8 @@ class SessionWriter:
                 self._fds[name] = os.open(path / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | fileio._O_BINARY, 0o644)
             self._write_headers()
             fileio._write_json_atomic(path / META, self.meta, sync_dir=True)
+            if compress:
+                self._compressor = ChunkCompressor(path, self._frame_shape)
         except BaseException:
             self._release()
             raise
@@ -133,6 +142,7 @@ class SessionWriter:
         source: dict[str, Any],
         chunk_frames: int | None = None,
         prefault: bool = True,
+        compress: bool = False,
     ) -> SessionWriter:
         """Start a new session in ``<data_dir>/sessions/<name>`` (data_dir as :func:`data_dir` resolves it).
 
@@ -142,6 +152,9 @@ class SessionWriter:
         (default: about CHUNK_BYTES of frames); the writer maps one chunk at a time.
         prefault: fault in each new chunk's pages when it is mapped (see _prefault); False only to
         measure what that saves.
+        compress: also compress each full chunk into frames.b2nd.partial as the recording goes, and at
+        close() swap it in for frames.npy once verified (engine.session.compressed.ChunkCompressor):
+        a compacted session without a compact afterwards. A compression failure keeps the raw session.
         Raises EngineError for bad arguments, StorageError when the data dir is unusable.
         """
         game = _check_component("game", game)
@@ -205,7 +218,7 @@ class SessionWriter:
             "start_monotonic_ns": monotonic_ns(),
         }
         try:
-            return cls(path, meta, chunk_frames, prefault)
+            return cls(path, meta, chunk_frames, prefault, compress)
         except OSError as e:
             shutil.rmtree(path, ignore_errors=True)  # ours alone: mkdir above made it
             raise StorageError(fileio._storage_message(e, path)) from e
@@ -346,12 +359,32 @@ class SessionWriter:
             return dict(self._final)
         if status not in ("complete", "recovered"):
             raise ValueError(f"close status must be 'complete' or 'recovered', not {status!r}")
+        tail = self._t - self._chunk_start if self._chunk is not None else 0
+        if self._compressor is not None and self._chunk is not None and tail > 0:
+            self._compress(self._chunk[:tail])
         try:
             self._finish(status)
         except OSError as e:
             raise self._fail(e) from e
         assert self._final is not None
+        if self._compressor is not None:
+            compressor, self._compressor = self._compressor, None
+            try:
+                self._final = compressor.finish()
+            except StorageError as e:
+                compressor.abort()
+                _log.warning("session %s stays raw: %s", self._path.name, e)
         return dict(self._final)
+
+    def _compress(self, frames: np.ndarray) -> None:
+        """Hand frames to the compressor; if it fails, log once and record raw only from then on."""
+        assert self._compressor is not None
+        try:
+            self._compressor.append(frames)
+        except Exception as e:  # blosc2 raises RuntimeError/ValueError; the recording must go on raw
+            _log.warning("session %s: compression stopped (%s); recording raw", self._path.name, e)
+            self._compressor.abort()
+            self._compressor = None
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -372,6 +405,8 @@ class SessionWriter:
 
     def _next_chunk(self) -> None:
         start, n, fb = self._chunk_end, self._chunk_frames, self._frame_bytes
+        if self._compressor is not None and self._chunk is not None:
+            self._compress(self._chunk)  # full: every frame of it is committed
         self._chunk = None  # unmap the full chunk first: only one chunk is ever mapped
         try:
             fileio._preallocate(self._fds[FRAMES], HEADER_BYTES + start * fb, n * fb)
@@ -436,6 +471,9 @@ class SessionWriter:
         """Close every file; unlink and unlock writer.lock (fileio._release_lock; on POSIX in that order,
         see _settle)."""
         self._chunk = None
+        if self._compressor is not None and (self._error is not None or self._final is None):
+            self._compressor.abort()  # a failed (or never started) recording stays raw
+            self._compressor = None
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
