@@ -75,7 +75,7 @@ def test_a_shuffled_batch_decompresses_each_chunk_it_touches_once(tmp_path: Path
     idx = np.random.default_rng(1).permutation(len(w))[:40]
     frames = w.sessions[0].frames
     assert isinstance(frames, CompressedFrames)
-    frames._cache_frames = 0  # no cache across batches: count what one batch needs
+    frames._cache_chunks = 0  # no cache across batches: count what one batch needs
     _, ends = w.index
     touched = {int(f) // CHUNK for e in ends[idx] for f in range(e - 3, e + 1)}
     w.gather(idx)

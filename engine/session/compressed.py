@@ -104,7 +104,7 @@ class CompressedFrames:
             raise StorageError(f"{self.path} is not chunked by whole frames; recompact the session")
         self.nchunks = -(-shape[0] // self.chunk_frames) if shape[0] else 0
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_frames = max(1, cache_bytes // max(self.frame_bytes * self.chunk_frames, 1))
+        self._cache_chunks = max(1, cache_bytes // max(self.frame_bytes * self.chunk_frames, 1))
         self._lock = threading.Lock()
         self.decompressed_chunks = 0  # chunks decompressed so far (for tests and benchmarks)
 
@@ -234,7 +234,7 @@ class CompressedFrames:
         with self._lock:
             self.decompressed_chunks += 1
             self._cache[c] = data
-            while len(self._cache) > self._cache_frames:
+            while len(self._cache) > self._cache_chunks:
                 self._cache.popitem(last=False)
         return data
 
