@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Project setup, idempotent: Debian packages when missing, a virtual environment in .venv, and an
-# editable install of engine with its test, dev, train, env (gymnasium) and torch extras. Quick when
-# everything is already there. The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs
+# editable install of engine with its test, dev, train, env (gymnasium), torch and scale extras. Quick
+# when everything is already there. The train extra (TensorFlow CPU, about 1.3 GB installed) is what runs
 # engine-train and the end-to-end test; the torch extra (PyTorch CPU, litert-torch) runs engine-train
-# --framework torch, engine.export and their tests; ENGINE_EXTRAS=test,dev make setup leaves those and
-# gymnasium out (those tests then skip, saying why).
+# --framework torch, engine.export and their tests; scale (pyarrow, Ray Data, datasets, webdataset, about
+# 300 MB) runs the LeRobot/WebDataset exports and their read-back tests. ENGINE_EXTRAS=test,dev make setup
+# leaves those and gymnasium out (those tests then skip, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,6 @@ $VPY -m pip install -q "setuptools>=77" wheel "scikit-build-core>=0.10" "pybind1
 # ENGINE_TEST_HOOKS: also build engine._native_testing, the test-only producers the ring tests use (a plain
 # wheel leaves it out). torch is pinned to the CPU build as a constraint too, so no other extra's dependency
 # can move it.
-$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env,torch}]" \
+$VPY -m pip install -q --no-build-isolation -e ".[${ENGINE_EXTRAS:-test,dev,train,env,torch,scale}]" \
   -Ccmake.define.ENGINE_TEST_HOOKS=ON -c <(echo "torch==2.13.0")
 echo "setup: engine $($VPY -c 'import engine; print(engine.__version__)') installed in .venv"

@@ -15,12 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from engine.cli import args as a
 from engine.errors import EngineError
 
 PROG = "engine-dataset"
+DIR_FORMATS = ("lerobot", "webdataset")  # written by engine.dataset.lerobot / .webdataset, into a new directory
 
 BUILD_EPILOG = """\
 Windows: a window ending at frame t holds frames t-(W-1)*skip ... t and is labelled by the actions held at
@@ -75,8 +76,12 @@ def build_parser() -> a.Parser:
                     help="undersample, oversample or both (default under)")
     sp.add_argument("--seed", type=a.integer, default=0, help="seed for the split and balancing (default 0)")
     out = b.add_argument_group("output")
-    out.add_argument("--out", type=Path, required=True, help="output file, .npz or .h5")
-    out.add_argument("--format", choices=("npz", "hdf5"), help="default: from the --out suffix")
+    out.add_argument("--out", type=Path, required=True,
+                     help="output file, .npz or .h5; a new directory for --format lerobot or webdataset")
+    out.add_argument("--format", choices=("npz", "hdf5", *DIR_FORMATS),
+                     help="default: from the --out suffix; lerobot: a LeRobot v3.0 dataset directory "
+                          "(engine.dataset.lerobot); webdataset: tar shards, one sample per window")
+    out.add_argument("--shard-mb", type=a.positive_int, default=256, help="webdataset: MB per shard (default 256)")
     out.add_argument("--store", choices=("windows", "frames"), default="windows",
                      help="windows: x (N, W, H, W') ready to train on (default); frames: each frame once")
     out.add_argument("--compression", choices=("default", "gzip", "lzf", "none"), default="default",
@@ -86,7 +91,7 @@ def build_parser() -> a.Parser:
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: when stderr is a terminal)")
     i = sub.add_parser("info", help="describe an exported dataset", description="Describe an exported dataset.")
-    i.add_argument("path", type=Path, help="an .npz or .h5 written by engine-dataset build")
+    i.add_argument("path", type=Path, help="an .npz, .h5 or export directory written by engine-dataset build")
     return p
 
 
@@ -140,7 +145,12 @@ def _build(ns: argparse.Namespace) -> int:
         raise EngineError(f"--seed must be an integer >= 0, got {ns.seed}")
     sidecar = False if ns.no_sidecar else (ns.sidecar if ns.sidecar is not None else True)
     # Checked again by export; here so that a bad --out or --sidecar fails before minutes of work.
-    output_paths(ns.out, ns.format, sidecar)
+    if ns.format in DIR_FORMATS:
+        from engine.dataset.outdir import check_out_dir
+
+        check_out_dir(ns.out)
+    else:
+        output_paths(ns.out, ns.format, sidecar)
     actions = [x.strip() for x in ns.actions.split(",")] if ns.actions else None
     classes = parse_classes(ns.classes) if ns.classes is not None else None
     fractions = parse_fractions(ns.split) if ns.split is not None else None
@@ -178,6 +188,8 @@ def _build(ns: argparse.Namespace) -> int:
     # it is drawn from the start however short the export.
     bar = ProgressBar(sys.stderr) if ns.progress is None and sys.stderr.isatty() else (
         ProgressBar(sys.stderr, delay=0.0) if ns.progress else None)
+    if ns.format in DIR_FORMATS:
+        return _export_dir(ns, parts, bar)
     result = export(
         parts, ns.out, format=ns.format, store=ns.store, compression=ns.compression, sidecar=sidecar,
         progress=bar,
@@ -185,6 +197,21 @@ def _build(ns: argparse.Namespace) -> int:
     size = result.path.stat().st_size
     side = f"; model sidecar {result.sidecar}" if result.sidecar is not None else ""
     print(f"wrote {result.path} ({result.format}, store {result.store}, {size / 1e6:.1f} MB){side}")
+    return 0
+
+
+def _export_dir(ns: argparse.Namespace, parts: dict[str, Any], bar: ProgressBar | None) -> int:
+    if ns.format == "lerobot":
+        from engine.dataset.lerobot import export_lerobot
+
+        r = export_lerobot(parts, ns.out, progress=bar)
+        what = f"{r.items} frames in {r.files} parquet file(s)"
+    else:
+        from engine.dataset.webdataset import export_webdataset
+
+        r = export_webdataset(parts, ns.out, shard_bytes=ns.shard_mb << 20, seed=ns.seed, progress=bar)
+        what = f"{r.items} windows in {r.files} shard(s)"
+    print(f"wrote {r.path} ({r.format}, {what}, {r.bytes_written / 1e6:.1f} MB)")
     return 0
 
 
@@ -196,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _build(ns)
         from engine.dataset import describe
 
+        if ns.path.is_dir():  # a --format lerobot or webdataset export
+            from engine.dataset.outdir import describe_dir
+
+            print(describe_dir(ns.path))
+            return 0
         print(describe(ns.path))
         return 0
     except EngineError as e:

@@ -1,6 +1,7 @@
 """engine-sessions: list the recorded sessions of a data dir as a table.
 
     engine-sessions [--data-dir DIR] [--game NAME]
+    engine-sessions compact (NAME... | --game NAME | --all)   (see engine.cli.compact)
 
 Exit status: 0 (also when there is nothing to list), 2 on bad input (one line on stderr).
 """
@@ -80,7 +81,13 @@ def format_table(infos: Sequence[SessionInfo]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of engine-sessions; returns the exit status."""
-    parser = _Parser(prog=PROG, description="List recorded sessions, oldest first.")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compact"]:
+        from engine.cli.compact import main as compact_main
+
+        return compact_main(argv[1:])
+    parser = _Parser(prog=PROG, description="List recorded sessions, oldest first. "
+                     "'engine-sessions compact --help': compress sessions in place.")
     parser.add_argument("--data-dir", type=_nonempty, help="data dir (default: $ENGINE_DATA_DIR or ./data)")
     parser.add_argument("--game", type=_nonempty, help="only the sessions of this game")
     try:

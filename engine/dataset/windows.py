@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.dataset import balance as _balance
-from engine.dataset import kernels
+from engine.dataset import chunked, kernels
 from engine.dataset import split as _split
 from engine.dataset.labels import ClassTable, combo_name, masks, parse_classes
 from engine.dataset.spec import DatasetError, DatasetSpec, Encoding
@@ -168,7 +168,7 @@ class Windows:
         fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
 
         self._sessions = opened
-        self._source = kernels.FrameSource([s.frames for s in opened])
+        self._source = chunked.frame_source([s.frames for s in opened])
         self._parallel = parallel
         gap = kernels.max_gap_ns(fps, max_gap)
         sess_parts, end_parts, row_parts = [], [], []
@@ -318,7 +318,7 @@ class Windows:
         shape = (len(idx), self._spec.window, *self._spec.frame_shape)
         if out is None:
             out = np.empty(shape, np.float32 if float32 else np.uint8)
-        kernels.gather(self._source, self._sess[idx], self._ends[idx], self._spec.window, self._spec.skip,
+        chunked.gather(self._source, self._sess[idx], self._ends[idx], self._spec.window, self._spec.skip,
                        out, parallel=self._parallel if parallel is None else parallel)
         return out, self._labels[idx]
 
@@ -406,7 +406,7 @@ class Windows:
         paths = state.pop("_paths")
         self.__dict__.update(state)
         self._sessions = [Session.open(p) for p in paths]
-        self._source = kernels.FrameSource([s.frames for s in self._sessions])
+        self._source = chunked.frame_source([s.frames for s in self._sessions])
 
 
 def _label_columns(

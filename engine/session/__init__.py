@@ -17,6 +17,9 @@ memory stays flat however long the session. A frame is committed by writing its 
 timestamp: in the preallocated area (zeros) a nonzero, strictly increasing timestamp marks a valid
 frame. At most once a second the headers' counts and meta.json are brought up to date.
 
+Compressed sessions: ``engine-sessions compact`` (:func:`compact`) replaces frames.npy by frames.b2nd,
+losslessly compressed in chunks (engine.session.compressed); every reader reads both kinds alike.
+
 Crash recovery: while recording, the writer holds an exclusive flock(2) on writer.lock (which holds
 its pid, for people). The kernel drops that lock when the writer's process dies, even on kill -9.
 :meth:`Session.open` of a session whose meta.json says "recording" tries the lock: held means a live
@@ -52,6 +55,7 @@ Windows has none of flock(2), pwrite(2) or posix_fallocate(3); there the same sc
 
 from __future__ import annotations
 
+from engine.session.compressed import CompressedFrames, compact, is_compressed
 from engine.session.layout import EVENT_DTYPE, FORMAT_VERSION, META, Status, StorageError, data_dir
 from engine.session.npy import HEADER_BYTES
 from engine.session.reader import Session, SessionInfo, sessions
@@ -62,11 +66,14 @@ __all__ = [
     "FORMAT_VERSION",
     "HEADER_BYTES",
     "META",
+    "CompressedFrames",
     "Session",
     "SessionInfo",
     "SessionWriter",
     "Status",
     "StorageError",
+    "compact",
     "data_dir",
+    "is_compressed",
     "sessions",
 ]

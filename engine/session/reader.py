@@ -6,11 +6,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from engine.session import fileio
+from engine.session.compressed import COMPRESSED_FRAMES, CompressedFrames, is_compressed
 from engine.session.layout import (
     ACTIONS,
     EVENTS,
@@ -115,6 +116,10 @@ def _recover(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
 class Session:
     """A recorded session, read-only. Use :meth:`Session.open`.
 
+    A compacted session (``engine-sessions compact``) has its frames in frames.b2nd: then ``frames`` is
+    an :class:`engine.session.compressed.CompressedFrames`, which reads like the array (len, shape,
+    ``frames[i]``, slices, index arrays, ``np.asarray``) and decompresses a chunk at a time.
+
     frames (T, H, W[, 3]) uint8, timestamps (T,) int64, actions (T, A) uint8 and events (E,) EVENT_DTYPE
     are read-only memory maps. For a session still being recorded they hold what the writer had
     flushed when it was opened (meta["status"] == "recording"); open it again to see more.
@@ -143,8 +148,13 @@ class Session:
         first (status "recovered", see the module docs); one with a live writer is left alone."""
         path = Path(path)
         meta, live = _settle(path, _read_meta(path))
-        info = {name: _read_npy_info(path / name) for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS)}
-        counts = {info[name].shape[0] for name in (FRAMES, TIMESTAMPS, ACTIONS)}
+        compressed = not live and is_compressed(path)  # frames.b2nd, see engine.session.compressed
+        kinds = (TIMESTAMPS, ACTIONS, EVENTS) if compressed else (FRAMES, TIMESTAMPS, ACTIONS, EVENTS)
+        info = {name: _read_npy_info(path / name) for name in kinds}
+        packed = CompressedFrames(path / COMPRESSED_FRAMES) if compressed else None
+        counts = {info[name].shape[0] for name in kinds if name != EVENTS}
+        if packed is not None:
+            counts.add(len(packed))
         if live:
             # meta.json is replaced after the headers are rewritten, so its count is never ahead of them.
             t = min(int(meta["frames"]), *counts)
@@ -153,7 +163,9 @@ class Session:
         else:
             raise StorageError(f"the .npy files in {path} disagree on the frame count; it is damaged")
         shape = (t, *meta["frame_shape"])
-        frames = _npy_memmap(path / FRAMES, info[FRAMES], t)
+        # A compressed session's frames are an array-like (CompressedFrames), not an ndarray: every
+        # reader indexes, slices or np.asarray()s them, which both kinds support.
+        frames = cast(np.ndarray, packed) if packed is not None else _npy_memmap(path / FRAMES, info[FRAMES], t)
         if frames.shape != shape or frames.dtype != np.uint8:
             got = f"{frames.dtype} {frames.shape}"
             raise StorageError(f"{path / FRAMES} holds {got}, meta.json says uint8 {shape}; it is damaged")

@@ -7,10 +7,12 @@ timestamps, then at most once a second the counts) that crash recovery relies on
 
 from __future__ import annotations
 
+import logging
 import math
 import mmap
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.session import fileio
+from engine.session.compressed import ChunkCompressor
 from engine.session.layout import (
     ACTIONS,
     CHUNK_BYTES,
@@ -42,8 +45,31 @@ from engine.session.layout import (
 from engine.session.npy import HEADER_BYTES, _npy_header
 from engine.sidecar import Color
 
+_log = logging.getLogger("engine.session")
+
 # ---------------------------------------------------------------------------------------------------
 # Writing
+
+# madvise(2) MADV_POPULATE_WRITE (Linux 5.14+): fault in every page of a mapping, writable, in one call,
+# so the first store to each page of a new chunk costs no page fault in the writer's per-frame path.
+# Python's mmap module exposes the constant from 3.13 on; the value is the kernel's ABI.
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
+_PAGE = mmap.PAGESIZE
+
+
+def _prefault(mm: mmap.mmap) -> None:
+    """Fault in all pages of a new chunk now, at chunk start, instead of one fault per page while frames
+    are stored: MADV_POPULATE_WRITE where the kernel has it, else a store of the (zero) byte already
+    there at the start of every page (fallocate made the range read as zeros)."""
+    if _MADV_POPULATE_WRITE is not None and hasattr(mm, "madvise"):
+        try:
+            mm.madvise(_MADV_POPULATE_WRITE)
+            return
+        except OSError:
+            pass  # EINVAL: a kernel older than 5.14; touch the pages instead
+    view = np.frombuffer(mm, np.uint8)
+    view[::_PAGE] = view[::_PAGE]
+    del view
 
 
 class SessionWriter:
@@ -62,7 +88,9 @@ class SessionWriter:
     and close() returns that final meta.
     """
 
-    def __init__(self, path: Path, meta: dict[str, Any], chunk_frames: int) -> None:
+    def __init__(
+        self, path: Path, meta: dict[str, Any], chunk_frames: int, prefault: bool = True, compress: bool = False,
+    ) -> None:
         """Open the files of the new, empty session directory ``path`` (made by :meth:`create`)."""
         self._path = path
         self._static = meta  # the meta.json fields that never change
@@ -71,6 +99,7 @@ class SessionWriter:
         self._n_actions = len(meta["actions"])
         self._fps = float(meta["fps"])
         self._chunk_frames = chunk_frames
+        self._prefault = prefault
         self._chunk: np.ndarray | None = None  # the mapped chunk: frames [_chunk_start, _chunk_end)
         self._chunk_start = 0
         self._chunk_end = 0
@@ -87,6 +116,7 @@ class SessionWriter:
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
         self._fds: dict[str, int] = {}
         self._lock_fd = -1
+        self._compressor: ChunkCompressor | None = None  # compress=True: see create()
         try:
             # The lock first: from the moment meta.json exists, a reader can tell the writer is alive.
             self._lock_fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | fileio._O_BINARY, 0o644)
@@ -96,6 +126,8 @@ class SessionWriter:
                 self._fds[name] = os.open(path / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | fileio._O_BINARY, 0o644)
             self._write_headers()
             fileio._write_json_atomic(path / META, self.meta, sync_dir=True)
+            if compress:
+                self._compressor = ChunkCompressor(path, self._frame_shape)
         except BaseException:
             self._release()
             raise
@@ -114,6 +146,8 @@ class SessionWriter:
         resize: tuple[int, int] | None,
         source: dict[str, Any],
         chunk_frames: int | None = None,
+        prefault: bool = True,
+        compress: bool = False,
     ) -> SessionWriter:
         """Start a new session in ``<data_dir>/sessions/<name>`` (data_dir as :func:`data_dir` resolves it).
 
@@ -121,6 +155,11 @@ class SessionWriter:
         refused. frame_shape: (H, W) for gray, (H, W, 3) for rgb. actions: names in column order.
         source: {"backend", "region": [x, y, w, h], "window"}. chunk_frames: frames per file chunk
         (default: about CHUNK_BYTES of frames); the writer maps one chunk at a time.
+        prefault: fault in each new chunk's pages when it is mapped (see _prefault); False only to
+        measure what that saves.
+        compress: also compress each full chunk into frames.b2nd.partial as the recording goes, and at
+        close() swap it in for frames.npy once verified (engine.session.compressed.ChunkCompressor):
+        a compacted session without a compact afterwards. A compression failure keeps the raw session.
         Raises EngineError for bad arguments, StorageError when the data dir is unusable.
         """
         game = _check_component("game", game)
@@ -188,7 +227,7 @@ class SessionWriter:
             "start_monotonic_ns": monotonic_ns(),
         }
         try:
-            return cls(path, meta, chunk_frames)
+            return cls(path, meta, chunk_frames, prefault, compress)
         except OSError as e:
             shutil.rmtree(path, ignore_errors=True)  # ours alone: mkdir above made it
             raise StorageError(fileio._storage_message(e, path)) from e
@@ -335,12 +374,32 @@ class SessionWriter:
             return dict(self._final)
         if status not in ("complete", "recovered"):
             raise ValueError(f"close status must be 'complete' or 'recovered', not {status!r}")
+        tail = self._t - self._chunk_start if self._chunk is not None else 0
+        if self._compressor is not None and self._chunk is not None and tail > 0:
+            self._compress(self._chunk[:tail])
         try:
             self._finish(status)
         except OSError as e:
             raise self._fail(e) from e
         assert self._final is not None
+        if self._compressor is not None:
+            compressor, self._compressor = self._compressor, None
+            try:
+                self._final = compressor.finish()
+            except StorageError as e:
+                compressor.abort()
+                _log.warning("session %s stays raw: %s", self._path.name, e)
         return dict(self._final)
+
+    def _compress(self, frames: np.ndarray) -> None:
+        """Hand frames to the compressor; if it fails, log once and record raw only from then on."""
+        assert self._compressor is not None
+        try:
+            self._compressor.append(frames)
+        except Exception as e:  # blosc2 raises RuntimeError/ValueError; the recording must go on raw
+            _log.warning("session %s: compression stopped (%s); recording raw", self._path.name, e)
+            self._compressor.abort()
+            self._compressor = None
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -361,6 +420,8 @@ class SessionWriter:
 
     def _next_chunk(self) -> None:
         start, n, fb = self._chunk_end, self._chunk_frames, self._frame_bytes
+        if self._compressor is not None and self._chunk is not None:
+            self._compress(self._chunk)  # full: every frame of it is committed
         self._chunk = None  # unmap the full chunk first: only one chunk is ever mapped
         try:
             fileio._preallocate(self._fds[FRAMES], HEADER_BYTES + start * fb, n * fb)
@@ -371,6 +432,8 @@ class SessionWriter:
             mm = mmap.mmap(self._fds[FRAMES], offset - base + n * fb, offset=base)
         except OSError as e:
             raise self._fail(e) from e
+        if self._prefault:
+            _prefault(mm)
         # The array holds the only reference to mm: dropping it unmaps the chunk.
         arr = np.frombuffer(mm, np.uint8, count=n * fb, offset=offset - base)
         self._chunk = arr.reshape(n, *self._frame_shape)
@@ -423,6 +486,9 @@ class SessionWriter:
         """Close every file; unlink and unlock writer.lock (fileio._release_lock; on POSIX in that order,
         see _settle)."""
         self._chunk = None
+        if self._compressor is not None and (self._error is not None or self._final is None):
+            self._compressor.abort()  # a failed (or never started) recording stays raw
+            self._compressor = None
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
