@@ -255,3 +255,27 @@ def _writer_until_killed(root: str) -> None:
     print("READY", w.frames_written, flush=True)
     time.sleep(600)
     sys.exit(1)
+
+
+@pytest.mark.x11
+def test_engine_record_compress_writes_a_compressed_session(xvfb, image_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """engine-record --compress on a real window: the session is compressed when it closes, and its frames
+    are the window's pixels converted, as a raw recording of the same window holds them."""
+    import os
+    import subprocess
+    import sys
+
+    from scenes import scene
+
+    image_window(scene(96, 128, seed=40), title="compress-game", x=50, y=700)
+    env = dict(os.environ, DISPLAY=xvfb.display)
+    for name, extra in (("packed", ["--compress"]), ("raw", [])):
+        r = subprocess.run([sys.executable, "-m", "engine.cli.record", "--countdown", "0", "--duration", "1",
+                            "--fps", "20", "--window", "compress-game", "--data-dir", str(tmp_path), "--name", name,
+                            *extra], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    packed, raw = Session.open(tmp_path / "sessions" / "packed"), Session.open(tmp_path / "sessions" / "raw")
+    assert is_compressed(packed.path) and not is_compressed(raw.path)
+    assert not (packed.path / "frames.npy").exists() and (packed.path / COMPRESSED_FRAMES).exists()
+    assert len(packed) >= 2 and np.array_equal(packed.frames[0], raw.frames[0])  # a static window
+    assert all(np.array_equal(packed.frames[i], packed.frames[0]) for i in range(len(packed)))

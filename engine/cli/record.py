@@ -61,6 +61,9 @@ def build_parser() -> a.Parser:
                      help="stored frame size, at most the captured area and 8192 a side (default: the area "
                           "divided by the smallest integer factor that makes it at most 320 wide)")
     fmt.add_argument("--color", choices=("gray", "rgb"), help="stored colour (default gray)")
+    fmt.add_argument("--compress", action="store_true", default=None,
+                     help="store frames losslessly compressed (blosc2/zstd, chunk by chunk on the writer thread); "
+                          "default raw, or compact later with engine-sessions compact")
     lab = p.add_argument_group("actions")
     lab.add_argument("--actions", help=f"actions to record, in column order (default {','.join(DEFAULT_ACTIONS)})")
     lab.add_argument("--input", choices=INPUTS, help=f"where key events come from (default {default_input()})")

@@ -45,6 +45,7 @@ class RecordConfig:
     backend: str = "default"
     display: str | None = None
     queue_seconds: float = 2.0
+    compress: bool = False  # frames compressed chunk by chunk while recording (SessionWriter.create)
 
     def validate(self) -> None:
         """Raise EngineError naming the flag for the first bad value; normalise the action names."""

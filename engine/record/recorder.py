@@ -177,6 +177,7 @@ class Recorder:
                 actions=c.actions, resize=size,
                 source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
                         "window": c.window, "fallback_reason": source.fallback_reason, "input": c.input},
+                compress=c.compress,
             )
         except BaseException:
             if inputs is not None:

@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -163,7 +163,7 @@ def train(
     note = {"engine_train": _engine_version(), "framework": f"torch {torch.__version__}", "seed": config.seed,
             "best_epoch": best_epoch, "epochs_run": len(history), "masks": [list(r) for r in masks],
             "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
     say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
     windows = data.val.windows(check_idx)
     rep = data.train.windows(_spread(len(data.train), config.representative)) if config.quantize else None
