@@ -27,6 +27,9 @@ from engine.errors import EngineError
 if TYPE_CHECKING:
     from engine import _native
 
+# The name of the engine's own uinput keyboard: engine.actions.inputs tells its events from the person's by it.
+UINPUT_NAME = "engine virtual keyboard"
+
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
 
 
@@ -80,6 +83,12 @@ class NativeKeysOutput:
     def release_all(self) -> int:
         return int(self._act.release_all())
 
+    @property
+    def devices(self) -> list[int]:
+        """The source device ids the listener reports for this output's own events (X11: its XTest slaves);
+        empty where the OS flags injected input instead (SendInput)."""
+        return list(getattr(self._act, "devices", []))
+
     def system_held(self) -> list[bool]:
         """What the system believes is down for each action (X: XQueryKeymap; Windows: GetAsyncKeyState)."""
         return list(self._act.system_held())
@@ -102,11 +111,15 @@ class XTestOutput(NativeKeysOutput):
 
     name = "xtest"
 
-    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
+    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True, master: str = "") -> None:
+        """master: send as another XInput2 master's XTest slaves (a second "person" on the display, created
+        for as long as this output lives) instead of the core ones; its watchdog is off (the watchdog reads
+        the core state only)."""
         from engine import _native
 
         display = display or os.environ.get("DISPLAY", "")
-        super().__init__(_native.XTestActuator(display, actions), "xtest", display, actions, watchdog)
+        super().__init__(_native.XTestActuator(display, actions, master), "xtest", display, actions,
+                         watchdog and not master)
 
 
 class SendInputOutput(NativeKeysOutput):
@@ -136,7 +149,7 @@ class UinputOutput:
             raise EngineError("python-evdev is not installed (pip install evdev); or use --output xtest") from None
         self._codes = [evdev_code(a) for a in actions]
         try:
-            self._dev = evdev.UInput({ecodes.EV_KEY: sorted(set(self._codes))}, name="engine virtual keyboard")
+            self._dev = evdev.UInput({ecodes.EV_KEY: sorted(set(self._codes))}, name=UINPUT_NAME)
         except (OSError, evdev.UInputError) as e:
             raise EngineError(uinput_error(e)) from None
         self._ecodes = ecodes
@@ -231,6 +244,6 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
 
 
 __all__ = [
-    "OUTPUTS", "DryRunOutput", "NativeKeysOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput",
-    "XTestOutput", "default_output", "open_output", "outputs_for", "uinput_error",
+    "OUTPUTS", "UINPUT_NAME", "DryRunOutput", "NativeKeysOutput", "NullOutput", "Output", "SendInputOutput",
+    "UinputOutput", "XTestOutput", "default_output", "open_output", "outputs_for", "uinput_error",
 ]
