@@ -298,6 +298,14 @@ class SessionWriter:
             raise self._fail(e) from e
         self._e += n
 
+    def annotate(self, key: str, value: Any) -> None:
+        """Add a JSON-able field to meta.json (written at the next flush and by close()): what a producer
+        of extra per-frame files (engine-play --takeover --record) names them by. Core fields are refused."""
+        self._check_open()
+        if key in self._static or key in ("frames", "events", "dropped", "duration_s", "status"):
+            raise ValueError(f"meta.json field {key!r} is the writer's own")
+        self._static = {**self._static, key: value}
+
     def note_dropped(self, n: int) -> None:
         """Count n frames the capture dropped (recorded in meta.json as "dropped")."""
         if n < 0:
