@@ -252,7 +252,8 @@ def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, displ
     inputs = open_input(default_input(), actions, [key], display)
     devices = getattr(output, "devices", None)
     takeover = Takeover(inputs, output, devices if devices else None, n_actions=len(actions),
-                        handback_s=ns.handback)
+                        handback_s=ns.handback, keep_events=ns.record,
+                        say=lambda line: print(line, file=sys.stderr, flush=True))
     recording = None
     if ns.record:
         frame_shape = shape if color == "gray" else (*shape, 3)

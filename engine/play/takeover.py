@@ -3,7 +3,8 @@
 The model plays. The moment the person presses any configured action, the engine releases every key it
 holds and the person has control: the model keeps deciding on every frame, but nothing is sent. Control
 returns to the model when the person has pressed nothing and held nothing for ``handback_s`` seconds, or at
-once on the hand-back hotkey.
+once on the hand-back hotkey. The listener is read once per decision (every frame the model sees), so
+the engine lets go within a frame period and an invoke of the person's first press.
 
 Whose input an event is, is decided by its source device only, never by timing (engine.actions.inputs.
 human_mask): on X11 everything except the engine's own XTest slaves (XTestOutput.devices), on Windows
@@ -18,6 +19,7 @@ model_actions.npy (uint8 (T, A), what the model proposed for that frame, sent or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,8 @@ class Takeover:
     """
 
     def __init__(self, inputs: InputSource, output: Output, engine_devices: list[int] | None, *,
-                 n_actions: int, handback_s: float = 1.0) -> None:
+                 n_actions: int, handback_s: float = 1.0, keep_events: bool = False,
+                 say: Callable[[str], None] | None = None) -> None:
         if not handback_s > 0:
             raise ValueError(f"--handback must be positive, got {handback_s:g}")
         self.inputs = inputs
@@ -68,6 +71,8 @@ class Takeover:
         self.stats = TakeoverStats()
         self.held = np.zeros(n_actions, np.uint8)  # what the person holds now
         self.last_human_ns = 0
+        self.say = say  # one status line at each switch of control (engine-play: stderr), off the send path
+        self.keep_events = keep_events  # keep the person's events for take_events() (when recording)
         self.events: list[SourcedEvents] = []  # the person's events since the last take_events()
 
     @property
@@ -89,7 +94,8 @@ class Takeover:
             human = human_mask((t, a, v, dev, inj), self.engine_devices)
             if human.any():
                 mine = (t[human], a[human], v[human], dev[human], inj[human])
-                self.events.append(mine)
+                if self.keep_events:
+                    self.events.append(mine)
                 for act, val in zip(mine[1].tolist(), mine[2].tolist(), strict=True):
                     self.held[act] = val
                 self.last_human_ns = int(mine[0][-1])
@@ -98,11 +104,17 @@ class Takeover:
                     self.output.release_all()  # the engine lets go before the person drives
                     self.stats.count += 1
                     self.stats.active_since = int(mine[0][presses][0])
+                    if self.say is not None:
+                        self.say(f"takeover {self.stats.count}: the person has control")
         if self.active:
             quiet = not self.held.any() and now - self.last_human_ns >= self.handback_ns
             if hotkeys or quiet:
                 self.stats.spans.append((self.stats.active_since, now))
                 self.stats.active_since = 0
+                if self.say is not None:
+                    s, e = self.stats.spans[-1]
+                    why = "the hand-back key" if hotkeys else f"{self.handback_ns / 1e9:g} s without the person's input"
+                    self.say(f"control back to the model after {(e - s) / 1e9:.1f} s ({why})")
         return None if self.active else state
 
     def take_events(self) -> SourcedEvents:

@@ -20,6 +20,7 @@ struct XTestActuator::Impl {
   std::unique_ptr<std::atomic<bool>[]> held;
   // The XTest slaves this actuator sends through (keyboard, pointer; -1 if the server has no XInput2).
   int keyboard_id = -1, pointer_id = -1;
+  int master_keyboard_id = -1;
   // Only with a named master: its XTest slaves opened through XInput 1 (XTestFakeDevice*Event).
   XDevice* keyboard_dev = nullptr;
   XDevice* pointer_dev = nullptr;
@@ -31,7 +32,10 @@ struct XTestActuator::Impl {
     bool master = false;
     for (int i = 0; i < n; ++i) {
       const std::string name = info[i].name ? info[i].name : "";
-      if (info[i].use == XIMasterKeyboard && name == prefix + " keyboard") master = true;
+      if (info[i].use == XIMasterKeyboard && name == prefix + " keyboard") {
+        master = true;
+        master_keyboard_id = info[i].deviceid;
+      }
       if (name == prefix + " XTEST keyboard") keyboard_id = info[i].deviceid;
       if (name == prefix + " XTEST pointer") pointer_id = info[i].deviceid;
     }
@@ -68,6 +72,16 @@ struct XTestActuator::Impl {
       keyboard_dev = XOpenDevice(d, static_cast<XID>(keyboard_id));
       pointer_dev = XOpenDevice(d, static_cast<XID>(pointer_id));
       if (!keyboard_dev || !pointer_dev) throw CaptureError("cannot open the XTest slaves of master '" + master + "'");
+      // Each master keyboard has its own focus, and a new one's is not the core keyboard's: without
+      // this its keys would reach no window. It copies the core focus as it is now.
+      ::Window focus = 0;
+      int revert = 0;
+      XGetInputFocus(d, &focus, &revert);
+      if (focus != None && master_keyboard_id >= 0) {
+        x11::ErrorTrap trap(d);
+        XISetFocus(d, master_keyboard_id, focus, CurrentTime);
+        trap.sync();  // a window gone meanwhile: the keys go nowhere, as a person's would
+      }
     }
     held = std::make_unique<std::atomic<bool>[]>(actions.size());
     for (std::size_t i = 0; i < actions.size(); ++i) {

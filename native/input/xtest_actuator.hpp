@@ -5,7 +5,8 @@
 // By default it sends through the core master's XTest slaves (XTestFakeKeyEvent). With `master` it
 // sends through the XTest slaves of that XInput2 master (created if missing, removed by the server
 // when this connection closes) with XTestFakeDeviceKeyEvent, so its events carry another source
-// device: a second "person" on the same display. system_held() reads the core state only.
+// device: a second "person" on the same display. That master's keyboard is given the core keyboard's
+// focus at construction (each master has its own). system_held() reads the core state only.
 #pragma once
 
 #include <cstdint>
