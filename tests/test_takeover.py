@@ -115,6 +115,7 @@ def test_takeover_releases_hands_back_and_records_what_happened(xvfb, image_wind
     observer.stop()
     assert proc.returncode == 0, err
     assert "takeovers 1, person in control" in out
+    assert "takeover 1: the person has control" in err and "control back to the model after" in err  # status
     assert t_back - t_release >= handback * 1e9
 
     # The log: after the person's first press the engine's next event releases left, and it presses
@@ -168,3 +169,25 @@ def test_kill_9_during_a_takeover_leaves_no_key_held(xvfb, image_window, tmp_pat
             proc.kill()
         person.close()
 
+
+
+def test_the_demos_assisting_driver_is_a_second_person(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # engine-demo --assist: the scripted driver takes over through the "Person" master once the car is off
+    # the line. Its keys reach the game (the master was given the game's focus), from another device.
+    from engine.demo.models.drive import DemoGame
+
+    observer = X11Input(["left", "right", "up"], [], xvfb.display)
+    observer.start()
+    game = DemoGame(tmp_path / "game.csv", 3, "--assist", "12", display=xvfb.display)
+    try:
+        time.sleep(4)
+    finally:
+        log = game.stop()
+        got = observer.poll_sources()[0]
+        observer.stop()
+    sent = log["sent"] != 0
+    assert sent.any() and (log["keys"][1:][sent[:-1]] != 0).any()  # it drove, and the game saw its keys
+    t, _, _, dev, inj = got
+    assert len(t) and (inj == 1).all()
+    core = _native.XTestActuator(xvfb.display, ACTIONS)
+    assert not np.isin(dev, core.devices).any()  # none from the core XTest device the engine uses
