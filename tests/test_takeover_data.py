@@ -85,3 +85,38 @@ def test_report_draws_the_takeover_spans(tmp_path) -> None:  # type: ignore[no-u
                                  axis=2).any(axis=0))
     assert len(cols) and abs(int(cols[0]) - int(held[0])) <= 1  # the person's span lines up with their key
     assert dict(summary(run, pacing(run)))["takeovers (engine-play --takeover)"].startswith("1; ")
+
+
+def test_train_finetunes_from_the_weights_it_saved_and_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (pip install 'engine[train]')")
+    import h5py
+
+    from engine.dataset import Windows
+    from engine.train import TrainConfig, TrainData, train
+
+    control = np.zeros(120, np.uint8)
+    control[20:30] = 1
+    sessions = [_session(tmp_path, "plain", 120, None), _session(tmp_path, "tk", 120, control)]
+    data = TrainData.from_windows(Windows(sessions, window=2), (0.8, 0.2), by="time", blocks=2, seed=0)
+    quiet = dict(stream=None, live_progress=False, log=lambda _: None)
+    first = train(data, tmp_path / "a", TrainConfig(epochs=1, quantize=False, name="m"), **quiet)  # type: ignore[arg-type]
+    assert first.weights == tmp_path / "a" / "m.weights.h5" and "from scratch" in first.lines()[1]
+    # A step too small to move any weight: the fine-tuned model is the first one, so its weights were loaded.
+    again = train(data, tmp_path / "b", TrainConfig(epochs=1, quantize=False, name="m", learning_rate=1e-30,
+                                                    finetune=first.weights), **quiet)  # type: ignore[arg-type]
+    assert "(fine-tuned)" in again.lines()[1]
+
+    def weights(path: Path) -> list[np.ndarray]:  # the layers' (the file holds Adam's moments too)
+        out: list[np.ndarray] = []
+        with h5py.File(path) as f:
+            f.visititems(lambda name, d: out.append(np.asarray(d))
+                         if isinstance(d, h5py.Dataset) and name.startswith("layers/") else None)
+        return out
+
+    a, b = weights(first.weights), weights(tmp_path / "b" / "m.weights.h5")
+    assert len(a) == len(b) > 0 and all(np.allclose(x, y, rtol=0, atol=1e-12) for x, y in zip(a, b, strict=True))

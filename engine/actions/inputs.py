@@ -25,8 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from engine import _native
-from engine.actions.names import evdev_code
-from engine.actions.outputs import UINPUT_NAME
+from engine.actions.names import UINPUT_NAME, evdev_code
 from engine.errors import EngineError
 
 InputName = Literal["x11", "evdev", "rawinput"]

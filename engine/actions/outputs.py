@@ -20,15 +20,12 @@ from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
 import numpy as np
 
-from engine.actions.names import evdev_code
+from engine.actions.names import UINPUT_NAME, evdev_code
 from engine.actions.watchdog import Watchdog
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
     from engine import _native
-
-# The name of the engine's own uinput keyboard: engine.actions.inputs tells its events from the person's by it.
-UINPUT_NAME = "engine virtual keyboard"
 
 OutputName = Literal["xtest", "uinput", "sendinput", "dry-run"]
 
@@ -244,6 +241,6 @@ def open_output(kind: str, actions: list[str], display: str = "") -> Output:
 
 
 __all__ = [
-    "OUTPUTS", "UINPUT_NAME", "DryRunOutput", "NativeKeysOutput", "NullOutput", "Output", "SendInputOutput",
-    "UinputOutput", "XTestOutput", "default_output", "open_output", "outputs_for", "uinput_error",
+    "OUTPUTS", "DryRunOutput", "NativeKeysOutput", "NullOutput", "Output", "SendInputOutput", "UinputOutput",
+    "XTestOutput", "default_output", "open_output", "outputs_for", "uinput_error",
 ]

@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -191,7 +192,12 @@ def train(
     start_from = "random weights (trained from scratch)"
     if config.finetune is not None:
         try:
-            model.load_weights(str(config.finetune))
+            with warnings.catch_warnings():  # as for save_weights below
+                warnings.simplefilter("ignore", DeprecationWarning)
+                # The file holds the optimizer's state too (Adam's moments): build it so that it loads.
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(str(config.finetune))
+                model.optimizer.learning_rate = config.learning_rate  # the file's would win otherwise
         except (OSError, ValueError) as e:
             raise TrainError(f"cannot fine-tune from {config.finetune}: {str(e).splitlines()[0]}; give the "
                              "NAME.weights.h5 engine-train wrote for the same window, frame size and actions") from None
@@ -259,7 +265,9 @@ def train(
             "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
             "created": datetime.now(UTC).isoformat(timespec="seconds")}
     weights_path = out / f"{config.name}.weights.h5"  # what --finetune starts from next time
-    model.save_weights(str(weights_path))
+    with warnings.catch_warnings():  # Keras' h5 writer trips NumPy 2's __array__(copy=) deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save_weights(str(weights_path))
     say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
     f32_path, _ = tflite.write_model(tflite.convert(model), out / f"{config.name}.tflite",
                                      sidecar.replace(training={**note, "quantization": "float32"}))
@@ -296,7 +304,7 @@ def _engine_version() -> str:
 
 def _write_report(result: TrainResult, config: TrainConfig, data: TrainData) -> None:
     doc = {
-        "config": asdict(config),
+        "config": {**asdict(config), "finetune": str(config.finetune) if config.finetune else None},
         "data": {"source": data.source, "train": len(data.train), "val": len(data.val),
                  "spec": data.spec.with_(sources=()).to_dict()},
         "params": result.params,
