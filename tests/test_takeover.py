@@ -191,3 +191,15 @@ def test_the_demos_assisting_driver_is_a_second_person(xvfb, tmp_path) -> None: 
     assert len(t) and (inj == 1).all()
     core = _native.XTestActuator(xvfb.display, ACTIONS)
     assert not np.isin(dev, core.devices).any()  # none from the core XTest device the engine uses
+
+
+def test_bad_takeover_flags_are_one_line(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
+    image_window(left_bright(), title="takeover-flags")
+    for flags, message in ((["--record"], "needs --takeover"),
+                           (["--takeover", "--takeover-key", "left"], "--takeover-key left is one of the model's")):
+        done = subprocess.run([sys.executable, "-m", "engine.cli.play", "--countdown", "0", "--model",
+                               str(MODELS / "brighter_half.tflite"), "--window", "takeover-flags", *flags],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("engine-play: ")
+    assert server_keys(xvfb.display) == [False, False]

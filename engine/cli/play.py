@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.log is not None:
             _check_log(ns.log)
+        if ns.record and not ns.takeover:
+            raise EngineError("--record records the person's corrections: it needs --takeover")
         actions = parse_actions(ns.actions) if ns.actions else None
         model = Model.load(ns.model, overrides=_overrides(ns), actions=actions, threads=ns.threads)
         spec = model.spec
@@ -193,8 +195,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise EngineError(f"the kill key {kill} is one of the model's actions; pick another with --kill-key")
             source = open_source(region=ns.region, window=ns.window, monitor=ns.monitor, backend=ns.backend,
                                  display=ns.display)
-            if ns.record and not ns.takeover:
-                raise EngineError("--record records the person's corrections: it needs --takeover")
             output = open_output(kind, list(spec.actions), display)  # last: it may start a watchdog
             try:
                 hotkeys = hotkeys_available(display)
