@@ -120,3 +120,20 @@ def test_train_finetunes_from_the_weights_it_saved_and_says_so(tmp_path) -> None
 
     a, b = weights(first.weights), weights(tmp_path / "b" / "m.weights.h5")
     assert len(a) == len(b) > 0 and all(np.allclose(x, y, rtol=0, atol=1e-12) for x, y in zip(a, b, strict=True))
+
+
+def test_a_killed_takeover_run_gives_no_training_windows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # control.npy is written when play ends; a run killed before that is still named a takeover session,
+    # and with no frame known to be the person's none of it is a label.
+    from engine.dataset import Windows
+    from engine.play.takeover import CONTROL_FILE, MODEL_ACTIONS_FILE
+
+    control = np.zeros(60, np.uint8)
+    control[20:30] = 1
+    killed = _session(tmp_path, "killed", 60, control)
+    (killed.path / CONTROL_FILE).unlink()
+    (killed.path / MODEL_ACTIONS_FILE).unlink()
+    killed = Session.open(killed.path)
+    assert killed.control is not None and not killed.control.any() and killed.model_actions is None
+    w = Windows([_session(tmp_path, "plain", 60, None), killed], window=2)
+    assert len(w) == 59 and w.intervention_windows == 0

@@ -153,6 +153,10 @@ class TakeoverRecording:
         self.t: list[np.ndarray] = []
         self.model: list[np.ndarray] = []
         self._buf: np.ndarray | None = None
+        # Named from the start, so that a run killed before close() is still known as a takeover session
+        # (Session.control then says no frame was the person's, and the data tools keep none of it).
+        writer.annotate("takeover", {"control": CONTROL_FILE, "model_actions": MODEL_ACTIONS_FILE, "spans_ns": [],
+                                     "frames_lost": 0})
 
     def add(self, ring: Any, end: int, proposed: np.ndarray, events: SourcedEvents) -> None:
         """After a decision on frame ``end``: write every frame published since the last call (up to the ring's

@@ -183,6 +183,10 @@ class Session:
         name = (self.meta.get("takeover") or {}).get(key)
         if not name:
             return None
+        if not (self.path / str(name)).is_file():  # written when play ends: this run was killed
+            _log.warning("%s has no %s (the run ended without closing it)%s", self.path, name,
+                         ": no frame counts as the person's" if key == "control" else "")
+            return np.zeros(shape[:1], np.uint8) if key == "control" else None
         arr = np.load(self.path / str(name), mmap_mode="r")
         if arr.shape != shape:  # a crash before close leaves none; a mismatch is damage, said plainly
             raise StorageError(f"{self.path / str(name)} holds {arr.shape}, the session has {shape}; it is damaged")

@@ -65,7 +65,8 @@ class SessionWriter:
     def __init__(self, path: Path, meta: dict[str, Any], chunk_frames: int) -> None:
         """Open the files of the new, empty session directory ``path`` (made by :meth:`create`)."""
         self._path = path
-        self._static = meta  # the meta.json fields that never change
+        self._static = meta  # the meta.json fields that never change (but for those annotate() adds)
+        self._annotated: set[str] = set()
         self._frame_shape: tuple[int, ...] = tuple(meta["frame_shape"])
         self._frame_bytes = math.prod(self._frame_shape)
         self._n_actions = len(meta["actions"])
@@ -299,11 +300,14 @@ class SessionWriter:
         self._e += n
 
     def annotate(self, key: str, value: Any) -> None:
-        """Add a JSON-able field to meta.json (written at the next flush and by close()): what a producer
-        of extra per-frame files (engine-play --takeover --record) names them by. Core fields are refused."""
+        """Add or replace a JSON-able field of meta.json (written at the next flush and by close()): what a
+        producer of extra per-frame files (engine-play --takeover --record) names them by. Core fields are
+        refused."""
         self._check_open()
-        if key in self._static or key in ("frames", "events", "dropped", "duration_s", "status"):
+        own = key in self._static and key not in self._annotated
+        if own or key in ("frames", "events", "dropped", "duration_s", "status"):
             raise ValueError(f"meta.json field {key!r} is the writer's own")
+        self._annotated.add(key)
         self._static = {**self._static, key: value}
 
     def note_dropped(self, n: int) -> None:
