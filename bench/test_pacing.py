@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from engine._pacer import DEFAULT_SPIN_NS, Pacer, monotonic_ns
 from harness import ratio
+
+from engine._pacer import DEFAULT_SPIN_NS, Pacer, monotonic_ns
 
 RUNS = {"quick": (120.0, 1.5), "full": (30.0, 60.0)}  # fps, seconds (full: DESIGN's 60 s at 30 fps)
 

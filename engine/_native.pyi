@@ -186,8 +186,11 @@ class Actuator(metaclass=_Pybind11Type):
 class Listener(metaclass=_Pybind11Type):
     """Timestamped press/release events of the configured actions and hotkeys only, from a native thread."""
 
-    def pop(self, max: int = 4096) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int16], npt.NDArray[np.int8]]:
-        """Events so far as (t_ns int64, action int16, value int8) arrays; action < 0 is hotkey -(action+1)."""
+    def pop(self, max: int = 4096) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int16], npt.NDArray[np.int8],
+                                            npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
+        """Events so far as (t_ns int64, action int16, value int8, device int32, injected uint8) arrays;
+        action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),
+        injected 1 if that device is an injection device (X11: an XTest slave; Windows: injected input)."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def wait(self, timeout: float = -1.0) -> None: ...
@@ -252,7 +255,12 @@ def x11_screen_size(display: str = "") -> list[int]: ...
 class XTestActuator(Actuator):
     """Sends press/release changes of the configured actions via XTest."""
 
-    def __init__(self, display: str, actions: Sequence[str]) -> None: ...
+    def __init__(self, display: str, actions: Sequence[str], master: str = "") -> None:
+        """master: send through the XTest slaves of this XInput2 master (created if missing, removed when the
+        actuator closes) instead of the core ones, so its events carry another source device."""
+    @property
+    def devices(self) -> list[int]:
+        """XInput2 ids of the XTest slaves it sends through: its events' source devices."""
 
 class X11InputListener(Listener):
     """XInput2 raw key/button events of the configured actions and hotkeys only."""

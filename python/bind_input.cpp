@@ -63,14 +63,20 @@ void bind_listener(py::module_& m) {
              py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
              py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
              py::array_t<std::int8_t> v(static_cast<py::ssize_t>(n));
+             py::array_t<std::int32_t> dev(static_cast<py::ssize_t>(n));
+             py::array_t<std::uint8_t> inj(static_cast<py::ssize_t>(n));
              for (std::size_t i = 0; i < n; ++i) {
                t.mutable_at(i) = buf[i].t_ns;
                a.mutable_at(i) = buf[i].action;
                v.mutable_at(i) = buf[i].value;
+               dev.mutable_at(i) = buf[i].device;
+               inj.mutable_at(i) = buf[i].injected;
              }
-             return py::make_tuple(t, a, v);
+             return py::make_tuple(t, a, v, dev, inj);
            }, py::arg("max") = 4096,
-           "Events so far as (t_ns int64, action int16, value int8) arrays; action < 0 is hotkey -(action+1).")
+           "Events so far as (t_ns int64, action int16, value int8, device int32, injected uint8) arrays;\n"
+           "action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),\n"
+           "injected 1 if that device is an injection device (X11: an XTest slave; Windows: injected input).")
       .def_property_readonly("dropped", &Listener::dropped)
       .def_property_readonly("running", &Listener::running)
       .def_property_readonly("error", &Listener::error);
@@ -105,7 +111,12 @@ void bind_input(py::module_& m) {
 #else
   py::class_<XTestActuator, Actuator>(m, "XTestActuator",
                                       "Sends press/release changes of the configured actions via XTest.")
-      .def(py::init<const std::string&, const std::vector<std::string>&>(), py::arg("display"), py::arg("actions"));
+      .def(py::init<const std::string&, const std::vector<std::string>&, const std::string&>(), py::arg("display"),
+           py::arg("actions"), py::arg("master") = "",
+           "master: send through the XTest slaves of this XInput2 master (created if missing, removed when the\n"
+           "actuator closes) instead of the core ones, so its events carry another source device.")
+      .def_property_readonly("devices", &XTestActuator::devices,
+                             "XInput2 ids of the XTest slaves it sends through: its events' source devices.");
   py::class_<X11InputListener, Listener>(m, "X11InputListener",
                                          "XInput2 raw key/button events of the configured actions and hotkeys only.")
       .def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&,

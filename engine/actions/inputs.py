@@ -2,7 +2,10 @@
 Windows, raw input (WM_INPUT, native thread).
 
 All deliver (t_ns, action, value) on the engine's monotonic clock for the configured actions only,
-and hotkey presses separately. Nothing else is read or kept: the recorder is not a keylogger.
+and hotkey presses separately. ``poll_sources`` adds each event's source device and whether that device
+injects (X11: an XTest slave; Windows: injected input; evdev: the engine's own uinput keyboard), so a
+person's input is told from the engine's own by where it came from, never by timing (:func:`human_mask`).
+Nothing else is read or kept: the recorder is not a keylogger.
 Backends are chosen per OS from ``INPUTS``; :func:`default_input` is the first of them.
 """
 
@@ -22,7 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from engine import _native
-from engine.actions.names import evdev_code
+from engine.actions.names import UINPUT_NAME, evdev_code
 from engine.errors import EngineError
 
 InputName = Literal["x11", "evdev", "rawinput"]
@@ -47,6 +50,8 @@ def default_input(platform: str = sys.platform) -> str:
 
 
 Events = tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ns int64, action int16, value int8
+# t_ns int64, action int16, value int8, device int32 (source device), injected uint8 (1: injection device)
+SourcedEvents = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class InputSource(Protocol):
@@ -55,15 +60,39 @@ class InputSource(Protocol):
     def poll(self) -> tuple[Events, list[int]]:
         """(action events so far, hotkey indices pressed so far), both in arrival order."""
         ...
+    def poll_sources(self) -> tuple[SourcedEvents, list[int]]:
+        """As poll(), each event with its source device and injected flag."""
+        ...
     @property
     def error(self) -> str: ...
 
 
-def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray) -> tuple[Events, list[int]]:
+def _split_sources(t: np.ndarray, a: np.ndarray, v: np.ndarray, dev: np.ndarray,
+                   inj: np.ndarray) -> tuple[SourcedEvents, list[int]]:
+    hot = a < 0
+    hotkeys = [int(-x - 1) for x, val in zip(a[hot], v[hot], strict=True) if val == 1]
+    keep = ~hot
+    return (t[keep], a[keep], v[keep], dev[keep], inj[keep]), hotkeys
+
+
+def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray, *sources: np.ndarray) -> tuple[Events, list[int]]:
     hot = a < 0
     hotkeys = [int(-x - 1) for x, val in zip(a[hot], v[hot], strict=True) if val == 1]
     keep = ~hot
     return (t[keep], a[keep], v[keep]), hotkeys
+
+
+def human_mask(events: SourcedEvents, engine_devices: frozenset[int] | set[int] | list[int] | None) -> np.ndarray:
+    """Which events the person made: every event unless it came from the engine's own output device.
+
+    engine_devices: the source ids of the engine's output (XTestOutput.devices: its XTest slaves). None
+    means the output's device is unknown (SendInput, whose events are flagged injected; or no output):
+    then an injected event is the engine's. Decided by source device only, never by timing.
+    """
+    _, _, _, dev, inj = events
+    if engine_devices is None:
+        return np.asarray(inj == 0)
+    return ~np.isin(dev, np.fromiter(engine_devices, np.int32))
 
 
 class _NativeInput:
@@ -79,6 +108,9 @@ class _NativeInput:
 
     def poll(self) -> tuple[Events, list[int]]:
         return _split(*self._listener.pop(65536))
+
+    def poll_sources(self) -> tuple[SourcedEvents, list[int]]:
+        return _split_sources(*self._listener.pop(65536))
 
     @property
     def error(self) -> str:
@@ -161,6 +193,7 @@ class EvdevInput:
             raise EngineError(f"no input devices under {os.fspath(input_dir)} (in a container or VM, pass the "
                               "keyboard through); or use --input x11")
         self._devices: list[Any] = []
+        self._injected: set[int] = set()  # fds of the engine's own uinput keyboards
         denied: list[str] = []
         failed: list[str] = []
         for p in paths:
@@ -182,6 +215,8 @@ class EvdevInput:
                 dev.close()
                 failed.append(f"{p} ({e.strerror or e})")
                 continue
+            if dev.name == UINPUT_NAME:
+                self._injected.add(dev.fd)
             self._devices.append(dev)
         if not self._devices:
             if denied:
@@ -191,8 +226,8 @@ class EvdevInput:
             else:
                 why = "no device reports the configured keys"
             raise EngineError(f"cannot read the keyboard/mouse through evdev: {why}; or use --input x11")
-        self._queue: deque[tuple[int, int, int]] = deque()
-        self._held: dict[int, bool] = {}
+        self._queue: deque[tuple[int, int, int, int, int]] = deque()
+        self._held: dict[tuple[int, int], bool] = {}
         self._stop_r, self._stop_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._error = ""
@@ -231,22 +266,27 @@ class EvdevInput:
                         if code is None:
                             continue  # not configured: dropped here, never stored
                         down = ev.value == 1
-                        if self._held.get(code) == down:
+                        if self._held.get((fd, code)) == down:
                             continue
-                        self._held[code] = down
-                        self._queue.append((ev.sec * 1_000_000_000 + ev.usec * 1000, code, int(down)))
+                        self._held[(fd, code)] = down
+                        self._queue.append((ev.sec * 1_000_000_000 + ev.usec * 1000, code, int(down), fd,
+                                            int(fd in self._injected)))
         except OSError as e:
             self._error = f"evdev device failed: {e}"
 
     def poll(self) -> tuple[Events, list[int]]:
+        (t, a, v, _, _), hot = self.poll_sources()
+        return (t, a, v), hot
+
+    def poll_sources(self) -> tuple[SourcedEvents, list[int]]:
+        """Device ids are the event device's file descriptor; injected marks the engine's own uinput
+        keyboard (by its name), the only device whose events are never the person's."""
         items = []
         while self._queue:
             items.append(self._queue.popleft())
-        if not items:
-            empty = (np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int8))
-            return empty, []
-        arr = np.array(items, dtype=np.int64)
-        return _split(arr[:, 0], arr[:, 1].astype(np.int16), arr[:, 2].astype(np.int8))
+        arr = np.array(items, dtype=np.int64).reshape(-1, 5)
+        return _split_sources(arr[:, 0], arr[:, 1].astype(np.int16), arr[:, 2].astype(np.int8),
+                              arr[:, 3].astype(np.int32), arr[:, 4].astype(np.uint8))
 
 
 def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str = "") -> InputSource:
@@ -261,6 +301,6 @@ def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str =
 
 
 __all__ = [
-    "INPUTS", "EvdevInput", "InputSource", "RawInput", "X11Input", "default_input", "event_devices",
-    "hotkey_listener", "hotkeys_available", "inputs_for", "open_input",
+    "INPUTS", "UINPUT_NAME", "EvdevInput", "InputSource", "RawInput", "SourcedEvents", "X11Input", "default_input",
+    "event_devices", "hotkey_listener", "hotkeys_available", "human_mask", "inputs_for", "open_input",
 ]

@@ -29,9 +29,14 @@ def parse_actions(spec: str | Iterable[str], *, what: str = "action") -> list[st
     return names
 
 
+# The name of the engine's own uinput keyboard (engine.actions.outputs.UinputOutput): engine.actions.inputs
+# tells its events from the person's by it.
+UINPUT_NAME = "engine virtual keyboard"
+
+
 def evdev_code(name: str) -> int:
     """Linux input event code (KEY_* / BTN_*) of an action."""
     return int(_native.action_info(name)["evdev_code"])
 
 
-__all__ = ["ACTION_NAMES", "evdev_code", "parse_actions"]
+__all__ = ["ACTION_NAMES", "UINPUT_NAME", "evdev_code", "parse_actions"]

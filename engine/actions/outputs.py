@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
 import numpy as np
 
-from engine.actions.names import evdev_code
+from engine.actions.names import UINPUT_NAME, evdev_code
 from engine.actions.watchdog import Watchdog
 from engine.errors import EngineError
 
@@ -80,6 +80,12 @@ class NativeKeysOutput:
     def release_all(self) -> int:
         return int(self._act.release_all())
 
+    @property
+    def devices(self) -> list[int]:
+        """The source device ids the listener reports for this output's own events (X11: its XTest slaves);
+        empty where the OS flags injected input instead (SendInput)."""
+        return list(getattr(self._act, "devices", []))
+
     def system_held(self) -> list[bool]:
         """What the system believes is down for each action (X: XQueryKeymap; Windows: GetAsyncKeyState)."""
         return list(self._act.system_held())
@@ -102,11 +108,15 @@ class XTestOutput(NativeKeysOutput):
 
     name = "xtest"
 
-    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True) -> None:
+    def __init__(self, actions: list[str], display: str = "", *, watchdog: bool = True, master: str = "") -> None:
+        """master: send as another XInput2 master's XTest slaves (a second "person" on the display, created
+        for as long as this output lives) instead of the core ones; its watchdog is off (the watchdog reads
+        the core state only)."""
         from engine import _native
 
         display = display or os.environ.get("DISPLAY", "")
-        super().__init__(_native.XTestActuator(display, actions), "xtest", display, actions, watchdog)
+        super().__init__(_native.XTestActuator(display, actions, master), "xtest", display, actions,
+                         watchdog and not master)
 
 
 class SendInputOutput(NativeKeysOutput):
@@ -136,7 +146,7 @@ class UinputOutput:
             raise EngineError("python-evdev is not installed (pip install evdev); or use --output xtest") from None
         self._codes = [evdev_code(a) for a in actions]
         try:
-            self._dev = evdev.UInput({ecodes.EV_KEY: sorted(set(self._codes))}, name="engine virtual keyboard")
+            self._dev = evdev.UInput({ecodes.EV_KEY: sorted(set(self._codes))}, name=UINPUT_NAME)
         except (OSError, evdev.UInputError) as e:
             raise EngineError(uinput_error(e)) from None
         self._ecodes = ecodes

@@ -65,6 +65,12 @@ def build_parser() -> a.Parser:
     lab.add_argument("--encoding", choices=("multihot", "combo"), default="multihot",
                      help="one column per action, or one class per key combination (default multihot)")
     lab.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
+    tk = b.add_argument_group("takeover sessions (engine-play --takeover --record)")
+    tk.add_argument("--interventions", metavar="only|weight=W",
+                    help="from takeover sessions keep the windows the person labelled (only, the default), or "
+                         "repeat each W times; ordinary sessions are always kept whole")
+    tk.add_argument("--before", type=a.integer, default=0, metavar="N",
+                    help="also the N frames before each takeover, labelled with the person's first action")
     sp = b.add_argument_group("split and balance")
     sp.add_argument("--split", metavar="TRAIN[,VAL[,TEST]]", help="fractions, e.g. 0.8,0.1,0.1 (default: no split)")
     sp.add_argument("--split-by", choices=("session", "time"), default="session",
@@ -129,6 +135,7 @@ def _build(ns: argparse.Namespace) -> int:
     from engine.dataset import Windows, export
     from engine.dataset.balance import parse_weights
     from engine.dataset.files import output_paths
+    from engine.dataset.interventions import Interventions
     from engine.dataset.labels import combo_name, parse_classes
     from engine.dataset.split import parse_fractions
     from engine.dataset.windows import game_sessions
@@ -160,12 +167,15 @@ def _build(ns: argparse.Namespace) -> int:
     windows = Windows(
         game_sessions(ns.game, ns.data_dir) if ns.game is not None else ns.sessions, window=ns.window,
         skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding, classes=classes, actions=actions,
-        data_dir=ns.data_dir, max_gap=ns.max_gap,
+        data_dir=ns.data_dir, max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
     )
     s = windows.spec
     what = f"combo, {len(s.classes)} classes" if s.encoding == "combo" else f"multihot, {len(s.actions)} actions"
     print(f"{len(windows.sessions)} session(s): {len(windows)} windows of {s.window} frames (skip {s.skip}, "
           f"stride {s.stride}, offset {s.offset}), {what}")
+    if windows.intervention_windows:
+        print(f"  {windows.intervention_windows} of them from the person's takeovers "
+              f"(--interventions {ns.interventions or 'only'}, --before {ns.before})")
     if s.unlisted:
         print(f"  {s.unlisted} windows dropped: their key combination is not one of the classes")
     parts = {"all": windows}

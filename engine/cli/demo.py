@@ -31,6 +31,9 @@ def build_parser() -> a.Parser:
     p.add_argument("--autodrive", action="store_true", help="let the scripted driver play (via XTest)")
     p.add_argument("--gusts", action="store_true",
                    help="crosswind: shove the car sideways at random moments (recordings then show recoveries)")
+    p.add_argument("--assist", type=a.positive_float, metavar="PX",
+                   help="the scripted driver as a person correcting a bot: it takes over (through a second "
+                        "XInput2 master) when the car is more than PX pixels off the line, and lets go when back")
     p.add_argument("--seed", type=_seed, default=0, help="road (and driver) seed (default 0)")
     p.add_argument("--tick-hz", type=a.positive_float, default=60.0, metavar="HZ",
                    help="game tick rate (default 60)")
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.demo.game import GameConfig, run
 
     cfg = GameConfig(seed=ns.seed, size=ns.size, tick_hz=ns.tick_hz, log_path=ns.log, duration_s=ns.duration,
-                     autodrive=ns.autodrive, gusts=ns.gusts, display=ns.display, position=ns.pos)
+                     autodrive=ns.autodrive, gusts=ns.gusts, assist_px=ns.assist, display=ns.display, position=ns.pos)
 
     def ready(window_id: int, focus_note: str) -> None:
         if focus_note:
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"engine-demo: on road {100 * result.on_road_fraction:.1f}% of {result.frames} frames "
           f"({result.reason})", flush=True)
+    if cfg.assist_px is not None:
+        share = result.assist_frames / result.frames if result.frames else 0.0
+        print(f"engine-demo: the assisting driver took over {result.assists} times, {share:.1%} of the frames",
+              flush=True)
     if result.late_ticks or result.settle_misses:
         # Not an error, but it means the machine was too busy for the tick rate (or for determinism).
         print(f"engine-demo: note: {result.late_ticks} ticks were skipped as late, {result.settle_misses} "

@@ -29,6 +29,13 @@ needs --actions. A model that does not fit is refused with the dimension that di
 Safety: every exit path releases every key (Ctrl-C, SIGTERM, errors, the window closing, the kill
 switch F12, --duration). --dry-run prints decisions and sends nothing.
 
+--takeover: the person may take control at any time by pressing any of the model's actions; the engine
+releases every key it holds at once and sends nothing while the person drives (the model keeps deciding).
+Control returns after --handback seconds with no key of the person's pressed or held, or at once on
+--takeover-key. Whose key it was is decided by the source device (the engine's own XTest device is not
+the person's keyboard), never by timing. --record writes the run as a session (as engine-record names and
+places it) plus who had control (control.npy) and what the model proposed (model_actions.npy) per frame.
+
 --replay SESSION runs the model over a recorded session (a path, or a name under the data dir) at the
 recorded timing, with no screen and no keys, and reports agreement with the recorded actions.
 """
@@ -56,6 +63,14 @@ def build_parser() -> a.Parser:
                      help="seconds before play starts, to focus the game (default 3)")
     run.add_argument("--log", type=Path, help="per-decision telemetry to PATH (.npz or .csv)")
     run.add_argument("--replay", help="run over a recorded session instead of the screen")
+    tk = p.add_argument_group("take over (the person corrects the model while it plays)")
+    tk.add_argument("--takeover", action="store_true", help="the person's first key press takes control")
+    tk.add_argument("--handback", type=a.positive_float, default=1.0, metavar="SECONDS",
+                    help="give control back after this long without the person's input (default 1)")
+    tk.add_argument("--takeover-key", default="f11", help="hotkey that gives control back at once (default f11)")
+    tk.add_argument("--record", action="store_true", help="with --takeover: write the run as a session")
+    tk.add_argument("--name", help="session name for --record (default <game>_<UTC time>)")
+    tk.add_argument("--game", default="game", help="game name for --record (default 'game')")
     run.add_argument("--data-dir", type=Path, help="where --replay names are looked up")
     m = p.add_argument_group("model spec overrides (default: m.json)")
     m.add_argument("--fps", type=a.positive_float, help="decision rate the model was trained at")
@@ -145,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.log is not None:
             _check_log(ns.log)
+        if ns.record and not ns.takeover:
+            raise EngineError("--record records the person's corrections: it needs --takeover")
         actions = parse_actions(ns.actions) if ns.actions else None
         model = Model.load(ns.model, overrides=_overrides(ns), actions=actions, threads=ns.threads)
         spec = model.spec
@@ -181,8 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             output = open_output(kind, list(spec.actions), display)  # last: it may start a watchdog
             try:
                 hotkeys = hotkeys_available(display)
+                takeover = recording = None
+                if ns.takeover:
+                    takeover, recording = open_takeover(
+                        ns, list(spec.actions), output, display, source, (spec.height, spec.width), spec.color,
+                        spec.fps, avoid=[k for k in (kill,) if k])
                 player = Player(model, output, duration=ns.duration, kill_key=kill if hotkeys else None,
-                                display=display)
+                                display=display, takeover=takeover, recording=recording)
                 # One signal scope from the countdown to the end of play: Ctrl-C or SIGTERM at any point
                 # stops cleanly (play's own handlers nest inside it).
                 with stop_on_signals(player.stop):
@@ -200,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     summary = player.live(source)
             finally:
                 output.close()
+                if player is not None and player.recording is not None and player.takeover is not None:
+                    meta = player.recording.close(player.takeover.stats.spans)
+                    print(f"recorded {meta['frames']} frames to {player.recording.writer.path}", file=sys.stderr)
     except PlayStopped as e:
         for line in e.summary.lines():
             print(line, file=sys.stderr)
@@ -211,6 +236,35 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary.lines():
         print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
     return 0 if _save_log(ns, player) else 2
+
+
+def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, display: str, source: Any,
+                  shape: tuple[int, int], color: str, fps: float, avoid: list[str]) -> tuple[Any, Any]:
+    """The Takeover (a listener of the model's actions and the hand-back key) and, with --record, the
+    TakeoverRecording writing the run as a session."""
+    from engine.actions.inputs import default_input, open_input
+    from engine.play.takeover import Takeover, TakeoverRecording
+    from engine.session import SessionWriter
+
+    key = parse_actions([ns.takeover_key], what="takeover key")[0]
+    if key in actions or key in avoid:
+        raise EngineError(f"--takeover-key {key} is one of the model's actions or the kill key; pick another")
+    inputs = open_input(default_input(), actions, [key], display)
+    devices = getattr(output, "devices", None)
+    takeover = Takeover(inputs, output, devices if devices else None, n_actions=len(actions),
+                        handback_s=ns.handback, keep_events=ns.record,
+                        say=lambda line: print(line, file=sys.stderr, flush=True))
+    recording = None
+    if ns.record:
+        frame_shape = shape if color == "gray" else (*shape, 3)
+        writer = SessionWriter.create(
+            ns.data_dir, name=ns.name, game=ns.game, fps=fps, frame_shape=frame_shape, color=color,  # type: ignore[arg-type]
+            actions=actions, resize=(shape[1], shape[0]),
+            source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
+                    "window": ns.window, "fallback_reason": source.fallback_reason, "input": default_input(),
+                    "played_by": str(ns.model)})
+        recording = TakeoverRecording(writer, len(actions))
+    return takeover, recording
 
 
 def _save_log(ns: argparse.Namespace, player: Player | None) -> bool:

@@ -48,6 +48,8 @@ Output in --out DIR (NAME: --name, default the game or data file name):
   NAME_report.txt, NAME_report.json   validation accuracy per action (confusion matrix for combo), and
                                       how each .tflite agrees with Keras when run as engine-play runs it
   NAME_curves.png                     loss and accuracy per epoch
+  NAME.weights.h5                     the Keras weights: --finetune NAME.weights.h5 starts the next
+                                      training from them (a .tflite cannot be trained further)
 
 Needs TensorFlow and matplotlib: pip install 'engine[train]'. --framework torch trains the same CNN in
 PyTorch (same options, report and files; the 8-bit model has int8 tensors in and out) and needs
@@ -95,6 +97,14 @@ def build_parser() -> a.Parser:
     tr.add_argument("--shift", type=a.nonnegative_int, default=0, metavar="PIXELS",
                     help="also train on windows shifted sideways by up to this many pixels (default 0)")
     tr.add_argument("--seed", type=a.integer, default=0, help="seed for the split, shuffling and weights (default 0)")
+    tr.add_argument("--finetune", type=Path, metavar="NAME.weights.h5",
+                    help="start from the weights engine-train saved beside an earlier model (same shape) instead "
+                         "of random ones; the report says which it did")
+    tk = p.add_argument_group("takeover sessions (engine-play --takeover --record), as engine-dataset build")
+    tk.add_argument("--interventions", metavar="only|weight=W",
+                    help="keep the windows the person labelled (only, the default), or repeat each W times")
+    tk.add_argument("--before", type=a.integer, default=0, metavar="N",
+                    help="also the N frames before each takeover, labelled with the person's first action")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
                      help="output directory (default models)")
@@ -109,6 +119,7 @@ def _data(ns: argparse.Namespace) -> TrainData:
     """TrainData from the flags (imports the dataset kernels only now: --help stays fast)."""
     from engine.dataset import Windows
     from engine.dataset.balance import parse_weights
+    from engine.dataset.interventions import Interventions
     from engine.dataset.labels import parse_classes
     from engine.dataset.split import parse_fractions
     from engine.dataset.windows import game_sessions
@@ -130,7 +141,7 @@ def _data(ns: argparse.Namespace) -> TrainData:
         skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding,
         classes=parse_classes(ns.classes) if ns.classes else None,
         actions=[x.strip() for x in ns.actions.split(",")] if ns.actions else None, data_dir=ns.data_dir,
-        max_gap=ns.max_gap,
+        max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
     )
     return TrainData.from_windows(windows, fractions, by=ns.split_by, blocks=ns.blocks, seed=ns.seed,
                                   balance=parse_weights(ns.balance) if ns.balance else None,
@@ -146,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrainConfig(
             epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate, patience=ns.patience,
             seed=ns.seed, masks=tuple(parse_rect(m) for m in ns.mask), mirror=tuple(parse_mirror(m) for m in ns.mirror),
-            shift=ns.shift, quantize=not ns.no_uint8,
+            shift=ns.shift, quantize=not ns.no_uint8, finetune=ns.finetune,
             name=ns.name or (ns.game if ns.game else ns.data.stem if ns.data is not None else "model"),
         )
         config.validate()

@@ -26,7 +26,9 @@ import numpy as np
 
 from engine.dataset import balance as _balance
 from engine.dataset import chunked, kernels
+from engine.dataset import interventions as _interventions
 from engine.dataset import split as _split
+from engine.dataset.interventions import Interventions
 from engine.dataset.labels import ClassTable, combo_name, masks, parse_classes
 from engine.dataset.spec import DatasetError, DatasetSpec, Encoding
 from engine.errors import EngineError
@@ -121,6 +123,9 @@ class Windows:
     or ["w+a", "none", ...] or a preset name ("wasd9"), or None for the combinations observed (fewest keys
     first). Windows whose combination is not listed are dropped (counted in ``spec.unlisted``).
     max_gap: a timestamp step over this many frame periods is a gap.
+    interventions: how takeover sessions (engine-play --takeover --record) contribute: only the windows
+    the person labelled, repeated ``weight`` times, with ``before`` frames ahead of each takeover (see
+    :mod:`engine.dataset.interventions`); ordinary sessions are kept whole.
     parallel: force the serial (False) or parallel (True) kernels; None picks by size.
 
     Raises DatasetError (one line) for bad arguments, mismatched sessions and selections without windows.
@@ -140,6 +145,7 @@ class Windows:
         data_dir: str | os.PathLike[str] | None = None,
         max_gap: float = 1.5,
         parallel: bool | None = None,
+        interventions: Interventions | None = None,
     ) -> None:
         for name, value, least in (("window", window, 1), ("skip", skip, 1), ("stride", stride, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -172,11 +178,17 @@ class Windows:
         self._parallel = parallel
         gap = kernels.max_gap_ns(fps, max_gap)
         sess_parts, end_parts, row_parts = [], [], []
+        how = interventions or Interventions()
+        self.intervention_windows = 0  # windows from takeover sessions' interventions (repeats included)
         for i, s in enumerate(opened):
             bounds = kernels.segment_bounds(np.asarray(s.timestamps), gap, parallel=parallel)
             ends = kernels.window_ends(bounds, span, int(stride), int(offset), parallel=parallel)
+            # A takeover session: only the person's corrections are labels (engine.dataset.interventions).
+            ends, label_rows, n_int = _interventions.select(ends, int(offset), s.control, s.actions, how)
+            self.intervention_windows += n_int * how.weight
             # One fancy-index read of the label rows (N*A bytes); the frames stay where they are.
-            rows = np.asarray(s.actions)[ends + int(offset)][:, cols[i]]
+            source_rows = label_rows if label_rows is not None else np.asarray(s.actions)
+            rows = source_rows[ends + int(offset)][:, cols[i]]
             sess_parts.append(np.full(ends.shape, i, np.int64))
             end_parts.append(ends)
             row_parts.append(rows)
@@ -224,6 +236,7 @@ class Windows:
         w._masks, w._labels = self._masks[idx], self._labels[idx]
         w._spec = spec
         w._balance_report = self._balance_report
+        w.intervention_windows = self.intervention_windows
         return w
 
     def split(

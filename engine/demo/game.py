@@ -17,6 +17,11 @@ Contract:
   layer, engine.actions.outputs) from inside this process. Before polling, the game waits up to
   ``SETTLE_NS`` for the X events of the keys the driver sent after the previous frame, so the run stays
   deterministic when the machine is loaded.
+- ``assist_px``: the scripted driver plays a person who corrects a bot (engine-play --takeover): it sends
+  nothing while the car is near the line, takes over when the car is more than ``assist_px`` window
+  pixels off it, and lets go once it is back within ASSIST_DONE_PX with no steering key held. Its keys go
+  through a second XInput2 master's XTest slave ("Person"), so every listener sees them come from another
+  device than the engine's own XTest keys, as a person's keyboard would.
 - R restarts the road from its start, the car in the middle of it (the simulation is made anew from the
   seed; the tick stamp and the log go on): what an environment's reset sequence presses.
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
@@ -55,6 +60,8 @@ WINDOW_TITLE = "engine demo"
 DEFAULT_SIZE = (320, 240)
 DEFAULT_TICK_HZ = 60.0
 MIN_SIZE = (160, 120)  # room for the frame stamp (144x16) and the key indicators
+ASSIST_DONE_PX = 4.0  # assist: back this close to the line (320-px units), the person lets go
+ASSIST_MASTER = "Person"
 SETTLE_NS = 8_000_000  # autodrive: longest wait for the driver's own key events to arrive
 _SETTLE_STEP_NS = 500_000
 
@@ -97,6 +104,7 @@ class GameConfig:
     duration_s: float | None = None
     autodrive: bool = False
     gusts: bool = False  # crosswind gusts shove the car sideways now and then (engine.demo.sim.GUST_RATE)
+    assist_px: float | None = None  # the driver as a person taking over past this error (see the module docs)
     display: str = ""
     position: tuple[int, int] | None = None  # window position; None lets SDL choose
 
@@ -109,6 +117,8 @@ class GameConfig:
             raise EngineError(f"tick rate {self.tick_hz} Hz is out of range; use 1 to 1000")
         if self.duration_s is not None and not self.duration_s > 0:
             raise EngineError(f"duration must be positive, got {self.duration_s}")
+        if self.assist_px is not None and (self.autodrive or not self.assist_px > 0):
+            raise EngineError("--assist takes a positive number of pixels, and not with --autodrive")
         if not 0 <= self.seed < 2**63:
             raise EngineError(f"seed must be in [0, 2**63), got {self.seed}")
 
@@ -121,6 +131,8 @@ class GameResult:
     settle_waits: int = 0  # autodrive frames that had to wait for the driver's key events
     settle_misses: int = 0  # ... and gave up after SETTLE_NS
     taps: int = 0
+    assist_frames: int = 0  # assist: frames shown while the person had taken over
+    assists: int = 0  # assist: takeovers
     reason: str = ""  # why the game stopped
     focus_fallback: str = ""  # why xdotool could not give the window focus ("" if it did)
 
@@ -332,6 +344,11 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         if cfg.autodrive:
             keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"]))  # with its crash watchdog
             driver = Driver(cfg.seed)
+        assist: Driver | None = None
+        assisting = False
+        if cfg.assist_px is not None:  # after focus_window: the Person master copies the core focus
+            keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"], watchdog=False, master=ASSIST_MASTER))
+            assist = Driver(cfg.seed)
         keyboard.poll()  # drop whatever arrived before the game started (focus events, stray keys)
         if on_ready is not None:
             on_ready(window_id, result.focus_fallback)
@@ -377,6 +394,19 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                 tap_ns = keys.send(decision)
                 sent, tap = decision.held, decision.tap if tap_ns else 0
                 expect_held, expect_tap = sent, tap
+            elif assist is not None and keys is not None and cfg.assist_px is not None and not stop_reason:
+                decision = assist.decide(sim)  # every tick: its hysteresis state follows the car
+                error = abs(sim.car_x - sim.road_x) * 320.0 / sim.width
+                if not assisting and error > cfg.assist_px:
+                    assisting = True
+                    result.assists += 1
+                elif assisting and error < ASSIST_DONE_PX and not decision.held & (LEFT | RIGHT):
+                    assisting = False
+                    keys.send(type(decision)(0))
+                if assisting:
+                    result.assist_frames += 1
+                    tap_ns = keys.send(decision)
+                    sent, tap = decision.held, decision.tap if tap_ns else 0
             if log is not None:
                 log.write(tick.index, t_ns, held, pressed, sim.car_x, sim.road_x, on_road, sent, tap, tap_ns, poll_ns)
         result.reason = result.reason or (stop_reason[0] if stop_reason else keyboard.quit_reason)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from engine.errors import EngineError
 from engine.model.model import Model
 from engine.signals import stop_on_signals
 from engine.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from engine.play.takeover import Takeover, TakeoverRecording
 
 
 @dataclass
@@ -50,6 +53,7 @@ class PlaySummary:
     runtime: str
     output: str
     warnings: list[str]
+    takeover: str = ""  # "takeovers N, person in control X% ..." with --takeover
 
     def lines(self) -> list[str]:
         rate = self.decisions / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -61,6 +65,7 @@ class PlaySummary:
             f"{self.latency_ms[0]:.2f} ms p99 {self.latency_ms[1]:.2f} ms (minus invoke p50 "
             f"{self.latency_minus_invoke_ms[0]:.3f} p99 {self.latency_minus_invoke_ms[1]:.3f} ms) | "
             f"{self.runtime}, output {self.output}",
+            *([self.takeover] if self.takeover else []),
             *(f"warning: {w}" for w in self.warnings),
         ]
 
@@ -96,7 +101,8 @@ class Player:
     """Runs a model against a frame ring and an output. Use :meth:`live` or :meth:`replay` to build one."""
 
     def __init__(self, model: Model, output: Output, *, duration: float | None = None, kill_key: str | None = "f12",
-                 display: str = "", out: TextIO | None = None) -> None:
+                 display: str = "", out: TextIO | None = None, takeover: Takeover | None = None,
+                 recording: TakeoverRecording | None = None) -> None:
         self.model = model
         self.spec = model.spec
         self.output = output
@@ -106,6 +112,8 @@ class Player:
         self.out = out if out is not None else sys.stderr
         self.telemetry = Telemetry(len(self.spec.actions))
         self.blank = BlankGuard(self.spec.fps, what="engine-play")  # the model watching nothing is said at once
+        self.takeover = takeover  # engine-play --takeover: the person may take control (engine.play.takeover)
+        self.recording = recording  # with --record: the run written as a session
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -148,6 +156,8 @@ class Player:
             if self.kill_key:
                 kill = hotkey_listener([self.kill_key], self.display)
                 kill.start()
+            if self.takeover is not None:
+                self.takeover.start()
             while not self._stop.is_set():
                 published = ring.wait_newer(last_end + 1, 0.1)
                 if kill is not None and len(kill.pop(16)[0]):
@@ -178,7 +188,8 @@ class Player:
                 out = self.model.invoke()
                 t_done = monotonic_ns()
                 state = decoder.decode(out).astype(np.uint8)
-                events = self.output.apply(state)
+                send = state if self.takeover is None else self.takeover.gate(state)
+                events = self.output.apply(send) if send is not None else 0
                 t_sent = monotonic_ns()
                 if history is not None:  # the actions actually sent, newest row last
                     history[:-1] = history[1:]
@@ -186,6 +197,8 @@ class Player:
                     self.model.set_history(history)
                 self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state)
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
+                if self.recording is not None and self.takeover is not None:
+                    self.recording.add(ring, end, state, self.takeover.take_events())
                 last_end = end
                 first = False
         except Exception as e:  # invoke/decode/output failures: keys are released below, then reported
@@ -195,8 +208,13 @@ class Player:
             self.output.release_all()
             if kill is not None:
                 kill.stop()
+            if self.takeover is not None:
+                self.takeover.stop()
+                self.takeover.finish()
             signals.close()
         summary = self._summary(time.monotonic() - t_start, captured(), skipped, torn, error)
+        if self.takeover is not None:
+            summary.takeover = self.takeover.stats.line(summary.elapsed_s, monotonic_ns())
         if error:
             raise PlayStopped(error, summary)
         return summary

@@ -53,6 +53,8 @@ class Run:
     frames: np.ndarray | None = None  # session frames (memory map), None for play logs
     meta: dict[str, Any] = field(default_factory=dict)
     play: dict[str, np.ndarray] = field(default_factory=dict)  # play log columns, by TELEMETRY name
+    # engine-play --takeover --record: (K, 2) int64 [start, end) instants when the person had control
+    takeover_spans: np.ndarray = field(default_factory=lambda: np.empty((0, 2), np.int64))
 
     @property
     def t0(self) -> int:
@@ -106,6 +108,7 @@ def _load_session(path: Path, fps: float | None) -> Run:
         held=np.asarray(ses.actions, bool).reshape(len(t), len(ses.actions_names)),
         event_t=np.asarray(ev["t_ns"], np.int64), event_action=np.asarray(ev["action"], np.int64),
         event_value=np.asarray(ev["value"], np.int64), frames=ses.frames, meta=dict(ses.meta),
+        takeover_spans=np.asarray((ses.meta.get("takeover") or {}).get("spans_ns", []), np.int64).reshape(-1, 2),
     )
 
 
@@ -291,6 +294,11 @@ def summary(run: Run, pace: Pacing) -> list[tuple[str, str]]:
         rows.append(("BLANK FRAMES (one uniform value)",
                      f"{run.meta['blank_frames']} frames (frames {spans}): the capture saw nothing there; "
                      "leave them out of training"))
+    if run.kind == "session" and "takeover" in run.meta:
+        person = float((run.takeover_spans[:, 1] - run.takeover_spans[:, 0]).sum()) / 1e9
+        share = person / run.duration_s if run.duration_s else 0.0
+        rows.append(("takeovers (engine-play --takeover)",
+                     f"{len(run.takeover_spans)}; the person had control {person:.2f} s ({share:.0%} of the time)"))
     if run.play and n:
         lat, inv = run.play["t_sent_ns"] - run.play["t_capture_ns"], run.play["invoke_ns"]
         for label, v in (("capture -> keys", lat), ("capture -> keys minus invoke", lat - inv), ("invoke", inv),

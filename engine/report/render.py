@@ -34,6 +34,7 @@ HIST_H = 150
 HIST_LABEL_ROOM = 24  # rows at the top of a histogram kept free of bars for its "tallest bar" label
 
 GAP_RED: Color = (214, 48, 49)
+TAKEOVER: Color = (240, 180, 40)  # the person in control (engine-play --takeover)
 LINE_BLUE: Color = (31, 100, 200)
 TARGET_GREEN: Color = (40, 150, 80)
 P99_ORANGE: Color = (230, 126, 34)
@@ -187,6 +188,14 @@ def _timeline(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> in
         mine = run.event_action == a
         c.vlines(axis.inside(run.event_t[mine & (run.event_value == 1)]), y, y + LANE_H, color)
         c.vlines(axis.inside(run.event_t[mine & (run.event_value == 0)]), y + LANE_H // 2, y + LANE_H, MUTED)
+        y += LANE_H + LANE_GAP
+    if len(run.takeover_spans):  # who had control: the spans the person took over, in their own lane
+        c.rect(LEFT, y, WIDTH - RIGHT, y + LANE_H, (246, 246, 248))
+        c.text(LEFT - 8, y + 3, "person", TEXT, 15, "right")
+        c.spans(axis.clip(axis.x(run.takeover_spans[:, 0])), axis.clip(axis.x(run.takeover_spans[:, 1])),
+                y + 3, y + LANE_H - 3, TAKEOVER)
+        out.lanes.append(("person", (LEFT, y, WIDTH - RIGHT - LEFT, LANE_H)))
+        out.bar_colors.append(TAKEOVER)
         y += LANE_H + LANE_GAP
     c.frame(LEFT, top - 1, WIDTH - RIGHT, y - LANE_GAP + 1, AXIS)
     return axis.draw(c, y - LANE_GAP + 1)

@@ -180,6 +180,31 @@ class Session:
         )
 
     @property
+    def control(self) -> np.ndarray | None:
+        """engine-play --takeover --record: uint8 (T,), 1 where the person had control at the frame's
+        capture instant (the file meta["takeover"]["control"] names); None for other sessions."""
+        return self._takeover_file("control", (len(self),))
+
+    @property
+    def model_actions(self) -> np.ndarray | None:
+        """engine-play --takeover --record: uint8 (T, A), what the model proposed for each frame, sent or
+        not (meta["takeover"]["model_actions"]); None for other sessions."""
+        return self._takeover_file("model_actions", self.actions.shape)
+
+    def _takeover_file(self, key: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        name = (self.meta.get("takeover") or {}).get(key)
+        if not name:
+            return None
+        if not (self.path / str(name)).is_file():  # written when play ends: this run was killed
+            _log.warning("%s has no %s (the run ended without closing it)%s", self.path, name,
+                         ": no frame counts as the person's" if key == "control" else "")
+            return np.zeros(shape[:1], np.uint8) if key == "control" else None
+        arr = np.load(self.path / str(name), mmap_mode="r")
+        if arr.shape != shape:  # a crash before close leaves none; a mismatch is damage, said plainly
+            raise StorageError(f"{self.path / str(name)} holds {arr.shape}, the session has {shape}; it is damaged")
+        return arr
+
+    @property
     def name(self) -> str:
         return str(self.meta["name"])
 

@@ -93,7 +93,8 @@ class SessionWriter:
     ) -> None:
         """Open the files of the new, empty session directory ``path`` (made by :meth:`create`)."""
         self._path = path
-        self._static = meta  # the meta.json fields that never change
+        self._static = meta  # the meta.json fields that never change (but for those annotate() adds)
+        self._annotated: set[str] = set()
         self._frame_shape: tuple[int, ...] = tuple(meta["frame_shape"])
         self._frame_bytes = math.prod(self._frame_shape)
         self._n_actions = len(meta["actions"])
@@ -336,6 +337,17 @@ class SessionWriter:
         except OSError as e:
             raise self._fail(e) from e
         self._e += n
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Add or replace a JSON-able field of meta.json (written at the next flush and by close()): what a
+        producer of extra per-frame files (engine-play --takeover --record) names them by. Core fields are
+        refused."""
+        self._check_open()
+        own = key in self._static and key not in self._annotated
+        if own or key in ("frames", "events", "dropped", "duration_s", "status"):
+            raise ValueError(f"meta.json field {key!r} is the writer's own")
+        self._annotated.add(key)
+        self._static = {**self._static, key: value}
 
     def note_dropped(self, n: int) -> None:
         """Count n frames the capture dropped (recorded in meta.json as "dropped")."""

@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,9 @@ class TrainConfig:
     check_windows: int = 1000  # at most this many validation windows in the .tflite checks
     dense: int = 64
     dropout: float = 0.2
+    # Start from these weights (a NAME.weights.h5 that engine-train wrote beside NAME.tflite) instead of
+    # random ones: fine-tuning on corrections. The network must be the same shape.
+    finetune: Path | None = None
 
     def validate(self) -> None:
         for key in ("epochs", "batch_size", "patience", "representative", "check_windows", "dense"):
@@ -74,6 +78,9 @@ class TrainConfig:
             raise TrainError(f"shift must be an integer >= 0, got {self.shift!r}")
         if not 0 <= self.dropout < 1:
             raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.finetune is not None and not Path(self.finetune).is_file():
+            raise TrainError(f"--finetune {self.finetune} does not exist; give the NAME.weights.h5 engine-train "
+                             "wrote beside NAME.tflite")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainError(f"name {self.name!r} must be a plain file stem like 'model'")
 
@@ -97,12 +104,15 @@ class TrainResult:
     params: int
     notes: list[str] = field(default_factory=list)
     framework: str = "Keras"  # what trained it: "Keras" (engine.train.trainer) or "PyTorch" (torch_trainer)
+    start_from: str = "random weights (trained from scratch)"
+    weights: Path | None = None  # NAME.weights.h5, for engine-train --finetune
 
     def lines(self) -> list[str]:
         """The final report, as printed and written to ``name_report.txt``."""
         last = self.history[self.best_epoch - 1]
         out = [
             f"data: {self.data_source}",
+            f"started from {self.start_from}",
             f"model: reference CNN{'' if self.framework == 'Keras' else ' in ' + self.framework}, "
             f"{self.params:,} parameters; {len(self.history)} epochs in {self.elapsed_s:.1f} s "
             f"({self.stop_reason}); kept epoch {self.best_epoch}: val loss {last['val_loss']:.4f}, "
@@ -113,6 +123,7 @@ class TrainResult:
             *(f"note: {n}" for n in self.notes),
             f"curves: {self.curves}",
             f"play: engine-play --model {self.float32} --window TITLE",
+            *([f"fine-tune later: engine-train --finetune {self.weights} ..."] if self.weights else []),
         ]
         return out
 
@@ -180,12 +191,26 @@ def train(
     model = net.build_model(data.input_shape, data.outputs, spec.encoding, mask, dense=config.dense,
                             dropout=config.dropout)
     net.compile_model(model, spec.encoding, config.learning_rate)
+    start_from = "random weights (trained from scratch)"
+    if config.finetune is not None:
+        try:
+            with warnings.catch_warnings():  # as for save_weights below
+                warnings.simplefilter("ignore", DeprecationWarning)
+                # The file holds the optimizer's state too (Adam's moments): build it so that it loads.
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(str(config.finetune))
+                model.optimizer.learning_rate = config.learning_rate  # the file's would win otherwise
+        except (OSError, ValueError) as e:
+            raise TrainError(f"cannot fine-tune from {config.finetune}: {str(e).splitlines()[0]}; give the "
+                             "NAME.weights.h5 engine-train wrote for the same window, frame size and actions") from None
+        start_from = f"the weights of {config.finetune} (fine-tuned)"
     params = int(model.count_params())
     y_train = _targets(data.train.labels, spec.encoding)
     y_val = np.asarray(data.val.labels)
     val_idx = np.arange(len(data.val), dtype=np.int64)
     say(f"training on {len(data.train)} windows, validating on {len(data.val)}: input {data.input_shape} "
-        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters")
+        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters, "
+        f"starting from {start_from}")
 
     progress = EpochProgress(stream if stream is not None else sys.stderr, config.epochs, live_progress)
     history: list[dict[str, float]] = []
@@ -241,6 +266,10 @@ def train(
             "epochs_run": len(history), "masks": [list(r) for r in masks],
             "mirror": [f"{a}={b}" for a, b in config.mirror], "shift": config.shift,
             "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    weights_path = out / f"{config.name}.weights.h5"  # what --finetune starts from next time
+    with warnings.catch_warnings():  # Keras' h5 writer trips NumPy 2's __array__(copy=) deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save_weights(str(weights_path))
     say("exporting .tflite models (float32" + (", uint8)" if config.quantize else ")"))
     f32_path, _ = tflite.write_model(tflite.convert(model), out / f"{config.name}.tflite",
                                      sidecar.replace(training={**note, "quantization": "float32"}))
@@ -263,7 +292,7 @@ def train(
         out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
         report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - t_start,
-        data_source=data.source, params=params, notes=notes,
+        data_source=data.source, params=params, notes=notes, start_from=start_from, weights=weights_path,
     )
     _write_report(result, config, data)
     return result
@@ -277,7 +306,7 @@ def _engine_version() -> str:
 
 def _write_report(result: TrainResult, config: TrainConfig, data: TrainData) -> None:
     doc = {
-        "config": asdict(config),
+        "config": {**asdict(config), "finetune": str(config.finetune) if config.finetune else None},
         "data": {"source": data.source, "train": len(data.train), "val": len(data.val),
                  "spec": data.spec.with_(sources=()).to_dict()},
         "params": result.params,

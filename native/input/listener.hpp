@@ -2,7 +2,13 @@
 // input): a native thread that turns the configured actions' and hotkeys' presses and releases into
 // timestamped events on the engine's clock, in an SPSC queue one consumer drains. Every other key is
 // dropped inside the listener thread and never leaves native code; repeats of a held key are dropped
-// too, so the log holds state transitions only.
+// too, so the log holds state transitions only (per source device: the same key held on two devices
+// is two held keys, so one device's repeat never hides another's press).
+//
+// Every event carries its source device, so a person's input can be told from the engine's own
+// injected input by where it came from, never by timing: on X11 the XInput2 slave that produced it
+// (XIRawEvent.sourceid) and whether that slave is an XTest device; on Windows the raw input device
+// handle (null for injected input) and the injected flag.
 //
 // Thread contract: start()/stop() from the owner; pop()/wait() from one consumer thread;
 // dropped()/running()/error() from any thread; emit()/set_error() from the listener thread only.
@@ -12,6 +18,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ring/spsc_queue.hpp"
@@ -20,9 +27,12 @@ namespace engine {
 
 struct InputEvent {
   std::int64_t t_ns;
-  std::int16_t action;  // index into actions (>= 0), or -(h + 1) for hotkey h
-  std::int8_t value;    // 1 press, 0 release
+  std::int32_t device;    // source device (X11: XInput2 slave id; Windows: 0 if injected, else 1)
+  std::int16_t action;    // index into actions (>= 0), or -(h + 1) for hotkey h
+  std::int8_t value;      // 1 press, 0 release
+  std::uint8_t injected;  // 1: the source is an injection device (X11: an XTest slave; Windows: injected)
 };
+static_assert(sizeof(InputEvent) == 16, "InputEvent is two words");
 
 class Listener {
  public:
@@ -52,18 +62,22 @@ class Listener {
 
  protected:
   Listener(std::size_t n_actions, std::size_t n_hotkeys, std::size_t capacity)
-      : queue_(capacity), down_(n_actions + n_hotkeys, false), n_actions_(n_actions) {}
+      : queue_(capacity), n_slots_(n_actions + n_hotkeys), n_actions_(n_actions) {}
 
   // Listener thread only: the key or button mapped to `code` (> 0: action code - 1; < 0: hotkey
-  // -code - 1; 0: not configured, ignored) went down (press) or up at t_ns. Repeats are dropped.
-  void emit(std::int64_t t_ns, std::int16_t code, bool press) {
+  // -code - 1; 0: not configured, ignored) went down (press) or up at t_ns on source `device`.
+  // Repeats on the same device are dropped.
+  void emit(std::int64_t t_ns, std::int16_t code, bool press, std::int32_t device = 0, bool injected = false) {
     if (code == 0) return;  // not configured: never leaves the listener
     const std::int16_t action = code > 0 ? static_cast<std::int16_t>(code - 1) : code;
     const std::size_t slot =
         code > 0 ? static_cast<std::size_t>(code - 1) : n_actions_ + static_cast<std::size_t>(-code - 1);
-    if (down_[slot] == press) return;  // auto-repeat or a duplicate
-    down_[slot] = press;
-    queue_.push(InputEvent{t_ns, action, static_cast<std::int8_t>(press ? 1 : 0)});
+    std::vector<bool>& down = down_[device];
+    if (down.empty()) down.assign(n_slots_, false);
+    if (down[slot] == press) return;  // auto-repeat or a duplicate
+    down[slot] = press;
+    queue_.push(InputEvent{t_ns, device, action, static_cast<std::int8_t>(press ? 1 : 0),
+                           static_cast<std::uint8_t>(injected ? 1 : 0)});
   }
 
   // Listener thread only.
@@ -76,7 +90,8 @@ class Listener {
 
  private:
   SpscQueue<InputEvent> queue_;
-  std::vector<bool> down_;  // per action, then per hotkey; listener thread only
+  std::unordered_map<std::int32_t, std::vector<bool>> down_;  // per device: actions, then hotkeys; listener thread only
+  const std::size_t n_slots_;
   const std::size_t n_actions_;
   mutable std::mutex error_mutex_;
   std::string error_;  // Protected by error_mutex_.

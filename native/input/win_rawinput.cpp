@@ -167,14 +167,18 @@ void RawInputListener::run() {
       const UINT n = GetRawInputData(reinterpret_cast<HRAWINPUT>(msg.lParam), RID_INPUT, &ri, &size,
                                      sizeof(RAWINPUTHEADER));
       if (n != static_cast<UINT>(-1) && n >= sizeof(RAWINPUTHEADER)) {
-        // emit() drops what is not configured, and typematic repeats.
+        // emit() drops what is not configured, and typematic repeats. Input injected by SendInput
+        // arrives with a null device handle: that is the engine's (or another program's) injection,
+        // never the person's hardware. https://learn.microsoft.com/windows/win32/api/winuser/ns-winuser-rawinputheader
+        const bool injected = ri.header.hDevice == nullptr;
+        const std::int32_t device = injected ? 0 : 1;
         if (ri.header.dwType == RIM_TYPEKEYBOARD) {
-          emit(now, im.key_code(ri.data.keyboard), (ri.data.keyboard.Flags & RI_KEY_BREAK) == 0);
+          emit(now, im.key_code(ri.data.keyboard), (ri.data.keyboard.Flags & RI_KEY_BREAK) == 0, device, injected);
         } else if (ri.header.dwType == RIM_TYPEMOUSE) {
           const USHORT f = ri.data.mouse.usButtonFlags;
           for (const auto& b : kButtons) {
-            if (f & b.down) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], true);
-            if (f & b.up) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], false);
+            if (f & b.down) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], true, device, injected);
+            if (f & b.up) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], false, device, injected);
           }
         }
       }

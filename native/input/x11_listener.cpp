@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstring>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -21,6 +22,25 @@ struct X11InputListener::Impl {
   int wake_fd = -1;  // eventfd: stop() writes to it to end the poll
   std::array<std::int16_t, 256> by_keycode{};  // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1)
   std::array<std::int16_t, 32> by_button{};
+  // Per device id: 1 if it is an XTest slave ("<master> XTEST keyboard" / "XTEST pointer", the devices
+  // XTestFakeKeyEvent and XTestFakeDeviceKeyEvent send through). Listener thread only after start().
+  std::array<std::uint8_t, 256> is_xtest{};
+
+  // Re-read which devices are XTest slaves: at start and on every XI_HierarchyChanged (a master added
+  // with `xinput create-master` brings its own XTest slaves).
+  void query_devices() {
+    is_xtest.fill(0);
+    int n = 0;
+    XIDeviceInfo* info = XIQueryDevice(conn.get(), XIAllDevices, &n);
+    for (int i = 0; i < n; ++i) {
+      const bool slave = info[i].use == XISlaveKeyboard || info[i].use == XISlavePointer;
+      if (slave && info[i].deviceid >= 0 && info[i].deviceid < 256 && info[i].name &&
+          std::strstr(info[i].name, " XTEST ") != nullptr) {
+        is_xtest[static_cast<std::size_t>(info[i].deviceid)] = 1;
+      }
+    }
+    if (info) XIFreeDeviceInfo(info);
+  }
 
   Impl(const std::string& display, const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys)
       : conn(display) {
@@ -54,12 +74,17 @@ struct X11InputListener::Impl {
     XISetMask(mask.data(), XI_RawKeyRelease);
     XISetMask(mask.data(), XI_RawButtonPress);
     XISetMask(mask.data(), XI_RawButtonRelease);
-    XIEventMask em{XIAllMasterDevices, static_cast<int>(mask.size()), mask.data()};
+    // Hierarchy changes (devices added or removed) come on XIAllDevices.
+    std::array<unsigned char, XIMaskLen(XI_LASTEVENT)> hmask{};
+    XISetMask(hmask.data(), XI_HierarchyChanged);
+    XIEventMask em[2] = {{XIAllMasterDevices, static_cast<int>(mask.size()), mask.data()},
+                         {XIAllDevices, static_cast<int>(hmask.size()), hmask.data()}};
     x11::ErrorTrap trap(d);
-    XISelectEvents(d, conn.root(), &em, 1);
+    XISelectEvents(d, conn.root(), em, 2);
     if (trap.sync() != 0) throw CaptureError("XISelectEvents failed: " + trap.describe());
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd < 0) throw CaptureError("eventfd failed");
+    query_devices();
   }
 
   ~Impl() {
@@ -99,7 +124,15 @@ void X11InputListener::run() {
       if (ev.type != GenericEvent || ev.xcookie.extension != impl_->xi_opcode) continue;
       if (!XGetEventData(d, &ev.xcookie)) continue;
       const int type = ev.xcookie.evtype;
+      if (type == XI_HierarchyChanged) {
+        XFreeEventData(d, &ev.xcookie);
+        impl_->query_devices();
+        continue;
+      }
       const auto* raw = static_cast<const XIRawEvent*>(ev.xcookie.data);
+      // Raw events selected on the masters carry the slave that produced them as sourceid.
+      const std::int32_t device = raw->sourceid;
+      const bool xtest = device >= 0 && device < 256 && impl_->is_xtest[static_cast<std::size_t>(device)] != 0;
       std::int16_t code = 0;
       if ((type == XI_RawKeyPress || type == XI_RawKeyRelease) && raw->detail >= 0 && raw->detail < 256) {
         code = impl_->by_keycode[static_cast<std::size_t>(raw->detail)];
@@ -108,7 +141,7 @@ void X11InputListener::run() {
       }
       const bool press = type == XI_RawKeyPress || type == XI_RawButtonPress;
       XFreeEventData(d, &ev.xcookie);
-      emit(now, code, press);  // drops what is not configured, and repeats
+      emit(now, code, press, device, xtest);  // drops what is not configured, and repeats
     }
     if (impl_->conn.broken()) {
       set_error("lost the connection to X display '" + impl_->conn.name() + "'");

@@ -1,6 +1,8 @@
 #include "input/xtest_actuator.hpp"
 
 #include <X11/Xlib.h>
+#include <X11/extensions/XInput.h>
+#include <X11/extensions/XInput2.h>
 #include <X11/extensions/XTest.h>
 
 #include <atomic>
@@ -16,12 +18,70 @@ struct XTestActuator::Impl {
   std::vector<const ActionKey*> keys;
   std::vector<unsigned int> codes;  // keycode, or pointer button
   std::unique_ptr<std::atomic<bool>[]> held;
+  // The XTest slaves this actuator sends through (keyboard, pointer; -1 if the server has no XInput2).
+  int keyboard_id = -1, pointer_id = -1;
+  int master_keyboard_id = -1;
+  // Only with a named master: its XTest slaves opened through XInput 1 (XTestFakeDevice*Event).
+  XDevice* keyboard_dev = nullptr;
+  XDevice* pointer_dev = nullptr;
 
-  Impl(const std::string& display, const std::vector<std::string>& actions) : conn(display) {
+  // The XTest slaves of master `prefix` ("Virtual core" for the core pair XTestFakeKeyEvent uses).
+  bool find_slaves(const std::string& prefix) {
+    int n = 0;
+    XIDeviceInfo* info = XIQueryDevice(conn.get(), XIAllDevices, &n);
+    bool master = false;
+    for (int i = 0; i < n; ++i) {
+      const std::string name = info[i].name ? info[i].name : "";
+      if (info[i].use == XIMasterKeyboard && name == prefix + " keyboard") {
+        master = true;
+        master_keyboard_id = info[i].deviceid;
+      }
+      if (name == prefix + " XTEST keyboard") keyboard_id = info[i].deviceid;
+      if (name == prefix + " XTEST pointer") pointer_id = info[i].deviceid;
+    }
+    if (info) XIFreeDeviceInfo(info);
+    return master;
+  }
+
+  Impl(const std::string& display, const std::vector<std::string>& actions, const std::string& master)
+      : conn(display) {
     Display* d = conn.get();
     int ev = 0, err = 0, major = 0, minor = 0;
     if (!XTestQueryExtension(d, &ev, &err, &major, &minor)) {
       throw CaptureError("the X server has no XTEST extension, so keys cannot be sent; use --output uinput");
+    }
+    int xi_op = 0, xi_ev = 0, xi_err = 0, xi_major = 2, xi_minor = 0;
+    const bool xi2 = XQueryExtension(d, "XInputExtension", &xi_op, &xi_ev, &xi_err) &&
+                     XIQueryVersion(d, &xi_major, &xi_minor) == Success;
+    if (master.empty()) {
+      if (xi2) find_slaves("Virtual core");
+    } else {
+      // A master of our own: created here if missing. The X server removes a master when the client
+      // that created it disconnects, so it lives exactly as long as this actuator (measured on Xvfb
+      // 21: `xinput create-master` alone leaves nothing behind).
+      if (!xi2) throw CaptureError("sending as master '" + master + "' needs XInput 2 on the X server");
+      if (!find_slaves(master)) {
+        std::string name = master;
+        XIAddMasterInfo add{XIAddMaster, name.data(), True, True};
+        x11::ErrorTrap trap(d);
+        XIChangeHierarchy(d, reinterpret_cast<XIAnyHierarchyChangeInfo*>(&add), 1);
+        if (trap.sync() != 0) throw CaptureError("cannot add master '" + master + "': " + trap.describe());
+        find_slaves(master);
+      }
+      if (keyboard_id < 0 || pointer_id < 0) throw CaptureError("master '" + master + "' has no XTest slaves");
+      keyboard_dev = XOpenDevice(d, static_cast<XID>(keyboard_id));
+      pointer_dev = XOpenDevice(d, static_cast<XID>(pointer_id));
+      if (!keyboard_dev || !pointer_dev) throw CaptureError("cannot open the XTest slaves of master '" + master + "'");
+      // Each master keyboard has its own focus, and a new one's is not the core keyboard's: without
+      // this its keys would reach no window. It copies the core focus as it is now.
+      ::Window focus = 0;
+      int revert = 0;
+      XGetInputFocus(d, &focus, &revert);
+      if (focus != None && master_keyboard_id >= 0) {
+        x11::ErrorTrap trap(d);
+        XISetFocus(d, master_keyboard_id, focus, CurrentTime);
+        trap.sync();  // a window gone meanwhile: the keys go nowhere, as a person's would
+      }
     }
     held = std::make_unique<std::atomic<bool>[]>(actions.size());
     for (std::size_t i = 0; i < actions.size(); ++i) {
@@ -38,19 +98,33 @@ struct XTestActuator::Impl {
     }
   }
 
+  ~Impl() {
+    if (conn.broken()) return;
+    if (keyboard_dev) XCloseDevice(conn.get(), keyboard_dev);
+    if (pointer_dev) XCloseDevice(conn.get(), pointer_dev);
+  }
+
   void send(std::size_t i, bool down) {
     Display* d = conn.get();
+    const Bool is_down = down ? True : False;
     if (keys[i]->x_button) {
-      XTestFakeButtonEvent(d, codes[i], down ? True : False, CurrentTime);
+      if (pointer_dev) {
+        XTestFakeDeviceButtonEvent(d, pointer_dev, codes[i], is_down, nullptr, 0, CurrentTime);
+      } else {
+        XTestFakeButtonEvent(d, codes[i], is_down, CurrentTime);
+      }
+    } else if (keyboard_dev) {
+      XTestFakeDeviceKeyEvent(d, keyboard_dev, codes[i], is_down, nullptr, 0, CurrentTime);
     } else {
-      XTestFakeKeyEvent(d, codes[i], down ? True : False, CurrentTime);
+      XTestFakeKeyEvent(d, codes[i], is_down, CurrentTime);
     }
     held[i].store(down, std::memory_order_relaxed);
   }
 };
 
-XTestActuator::XTestActuator(const std::string& display, const std::vector<std::string>& actions)
-    : impl_(std::make_unique<Impl>(display, actions)) {}
+XTestActuator::XTestActuator(const std::string& display, const std::vector<std::string>& actions,
+                             const std::string& master)
+    : impl_(std::make_unique<Impl>(display, actions, master)) {}
 
 XTestActuator::~XTestActuator() {
   if (!impl_->conn.broken()) release_all();
@@ -138,5 +212,12 @@ int XTestActuator::release_system_held() {
 }
 
 std::size_t XTestActuator::size() const { return impl_->keys.size(); }
+
+std::vector<int> XTestActuator::devices() const {
+  std::vector<int> out;
+  if (impl_->keyboard_id >= 0) out.push_back(impl_->keyboard_id);
+  if (impl_->pointer_id >= 0) out.push_back(impl_->pointer_id);
+  return out;
+}
 
 }  // namespace engine

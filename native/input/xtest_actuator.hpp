@@ -1,6 +1,12 @@
 // The Actuator (input/actuator.hpp) of an X display, through XTest: presses and releases the
 // configured actions, sending only changes. Every key it holds is released by release_all() and by
 // the destructor (the play loop also calls release_all() explicitly). Thread contract: the Actuator's.
+//
+// By default it sends through the core master's XTest slaves (XTestFakeKeyEvent). With `master` it
+// sends through the XTest slaves of that XInput2 master (created if missing, removed by the server
+// when this connection closes) with XTestFakeDeviceKeyEvent, so its events carry another source
+// device: a second "person" on the same display. That master's keyboard is given the core keyboard's
+// focus at construction (each master has its own). system_held() reads the core state only.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +20,7 @@ namespace engine {
 
 class XTestActuator final : public Actuator {
  public:
-  XTestActuator(const std::string& display, const std::vector<std::string>& actions);
+  XTestActuator(const std::string& display, const std::vector<std::string>& actions, const std::string& master = "");
   ~XTestActuator() override;
   XTestActuator(const XTestActuator&) = delete;
   XTestActuator& operator=(const XTestActuator&) = delete;
@@ -28,6 +34,9 @@ class XTestActuator final : public Actuator {
   std::vector<bool> system_held() override;
   int release_system_held() override;
   std::size_t size() const override;
+  // The XInput2 ids of the XTest slaves it sends through (keyboard, pointer): the source devices
+  // of its own events in every listener's log. Empty if the server has no XInput2.
+  std::vector<int> devices() const;
 
  private:
   struct Impl;

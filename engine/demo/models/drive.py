@@ -123,8 +123,9 @@ def no_keys_on_road(seed: int, rows: tuple[int, int], size: tuple[int, int] = (3
 
 
 def drive_model(model: Path, seconds: float, seed: int, workdir: Path, *, display: str | None = None,
-                extra: Sequence[str] = (), name: str | None = None) -> DriveResult:
-    """engine-play with ``model`` on a fresh demo game (road ``seed``) for ``seconds``; see the module docs.
+                extra: Sequence[str] = (), name: str | None = None, game_args: Sequence[str] = ()) -> DriveResult:
+    """engine-play with ``model`` on a fresh demo game (road ``seed``, engine-demo flags ``game_args``) for
+    ``seconds``; see the module docs.
 
     Raises EngineError when the game does not start or engine-play fails (with its last stderr line)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +133,7 @@ def drive_model(model: Path, seconds: float, seed: int, workdir: Path, *, displa
     env = dict(os.environ)
     if display:
         env["DISPLAY"] = display
-    with DemoGame(workdir / f"game-play-{seed}.csv", seed, display=display) as game:
+    with DemoGame(workdir / f"game-play-{seed}.csv", seed, *game_args, display=display) as game:
         done = subprocess.run(
             [sys.executable, "-m", "engine.cli.play", "--model", str(model), "--window", WINDOW_TITLE,
              "--duration", f"{seconds:g}", "--countdown", "0", "--log", str(telemetry), *extra],
