@@ -3,10 +3,11 @@
 Rows, all measured in one run:
 - compression: ratio and MB per CPU second (compress, decompress) of the engine's choice (blosc2, zstd
   level 1, chunks of whole frames) against zarr v3 (zstd level 1, same chunks) and zlib level 1, on two
-  kinds of frames: a recording of the demo game (engine-record under Xvfb, the game driving itself)
-  and game-like textured frames (bench harness.game_scene: gradients, hard edges and noise, panned with
-  sub-pixel motion so that no two frames repeat exactly, as a rendered camera move would). CPU seconds,
-  not wall time, because the machine is shared.
+  kinds of frames: a recording of the demo game (engine-record under Xvfb, the game driving itself),
+  a real game with real sprite art (pygame's own "aliens" example, playing by itself under Xvfb,
+  captured through the engine's window capture), and game-like textured frames (bench
+  harness.game_scene: gradients, hard edges and noise, panned with sub-pixel motion so that no two frames
+  repeat exactly: a worst case). CPU seconds, not wall time, because the machine is shared.
 - compaction: engine-sessions compact's CPU per frame; and the writer's CPU per frame recording the same
   frames with compression on (SessionWriter(compress=True): each full chunk compressed on the writer
   thread, verified and swapped in at close) and off.
@@ -22,6 +23,7 @@ Every row checks what it measured (lossless round trips, equal gathers, counts);
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,7 @@ import numpy as np
 import pytest
 from harness import game_scene, ratio
 
+from engine import _native
 from engine.capture import open_source
 from engine.demo import WINDOW_TITLE
 from engine.record import RecordConfig, Recorder
@@ -110,6 +113,37 @@ def _codecs(frames: np.ndarray, tmp: Path) -> dict[str, dict[str, float]]:
     return res
 
 
+def _record_real_game(display: str, n: int) -> np.ndarray:
+    """n frames (320x240 RGB, about 30 fps) of a real game with real art: pygame's own "aliens" example,
+    which plays by itself (aliens fly, drop bombs, the player's tank waits), in its window on the bench's
+    X display, through the engine's window capture. Stops early if the player is hit (the game closes)."""
+    env = dict(os.environ, DISPLAY=display, SDL_VIDEODRIVER="x11", SDL_AUDIODRIVER="dummy",
+               PYGAME_HIDE_SUPPORT_PROMPT="1")
+    game = subprocess.Popen([sys.executable, "-m", "pygame.examples.aliens"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        ids: list[int] = []
+        while not ids and time.monotonic() < deadline:
+            ids = [w["id"] for w in _native.x11_list_windows(display) if w["title"] == "Pygame Aliens"]
+            time.sleep(0.05)
+        assert ids, "pygame's aliens example did not open its window"
+        grabber = _native.X11Grabber(display=display, window_id=ids[0])
+        plan = _native.ConvertResize(640, 480, 320, 240, "rgb")
+        frames = []
+        for _ in range(n):
+            try:
+                frames.append(plan.run(grabber.grab()).copy())
+            except Exception:  # the game ended (WindowLost): keep what was captured
+                break
+            time.sleep(1 / 30)
+        assert len(frames) >= 30, f"only {len(frames)} frames of the real game"
+        return np.stack(frames)
+    finally:
+        game.terminate()
+        game.wait(10)
+
+
 def _record_demo(xvfb: Any, demo_game: Any, tmp: Path, seconds: float, color: str, *args: str) -> Session:
     demo_game("--autodrive", "--seed", "7", "--pos", "40,40", *args)
     with open_source(window=WINDOW_TITLE, display=xvfb.display):
@@ -165,6 +199,7 @@ def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None
     contents = {
         f"demo recording {demo.meta['frame_shape'][1]}x{demo.meta['frame_shape'][0]} gray": np.asarray(demo.frames),
         "game-like textured 320x240 rgb": _textured(120 if mode == "quick" else 600),
+        "real game (pygame's aliens) 320x240 rgb": _record_real_game(xvfb.display, 150 if mode == "quick" else 600),
     }
     for label, frames in contents.items():
         work = tmp_path / "codec"
