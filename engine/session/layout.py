@@ -6,8 +6,11 @@ import contextlib
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import sys
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,3 +97,54 @@ def _check_component(kind: str, value: str) -> str:
     if bad:
         raise EngineError(f"{kind} {value!r} cannot be a directory name; use letters, digits, '-' or '_'")
     return value
+
+
+def _check_new_session(game: str, name: str | None, fps: float, color: str, frame_shape: Sequence[int],
+                       actions: Sequence[str]) -> tuple[str, str | None, tuple[int, ...], list[str]]:
+    """SessionWriter.create's arguments checked (EngineError, one line each): (game, name, shape, names)."""
+    game = _check_component("game", game)
+    if name is not None:
+        name = _check_component("session name", name)
+    if not fps > 0 or not math.isfinite(fps):
+        raise EngineError(f"fps must be a positive number, got {fps}")
+    if color not in ("gray", "rgb"):
+        raise EngineError(f"color must be 'gray' or 'rgb', not {color!r}")
+    shape = tuple(int(d) for d in frame_shape)
+    fits = len(shape) == 2 if color == "gray" else len(shape) == 3 and shape[2] == 3
+    if not fits or min(shape) < 1:
+        want = "(H, W)" if color == "gray" else "(H, W, 3)"
+        raise EngineError(f"frame_shape {shape} does not fit color {color!r}; expected {want}")
+    names = [str(a) for a in actions]
+    if len(set(names)) != len(names) or not all(names):
+        raise EngineError(f"actions must be distinct non-empty names, got {names}")
+    if len(names) > np.iinfo(np.int16).max:
+        raise EngineError(f"{len(names)} actions is more than a session can index")
+    return game, name, shape, names
+
+
+def _make_session_dir(data_dir: str | Path | None, game: str, name: str | None, now: datetime) -> Path:
+    """Create <data dir>/sessions/<name> (name default: <game>_<UTC time>, with _2, _3... if taken); an
+    existing name is refused. StorageError (one line) when the data dir cannot be used."""
+    root = _data_dir(data_dir)
+    sessions_dir = root / "sessions"
+    try:
+        sessions_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
+    if name is None:
+        base = f"{game}_{now:%Y%m%dT%H%M%SZ}"
+        name, n = base, 1
+        while (sessions_dir / name).exists():
+            n += 1
+            name = f"{base}_{n}"
+    path = sessions_dir / name
+    try:
+        path.mkdir()
+    except FileExistsError:
+        raise StorageError(
+            f"session {name!r} already exists in {sessions_dir}; pick another name or delete it"
+        ) from None
+    except OSError as e:
+        raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
+    return path
+

@@ -12,7 +12,6 @@ import math
 import mmap
 import os
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,41 +35,16 @@ from engine.session.layout import (
     META,
     TIMESTAMPS,
     StorageError,
-    _check_component,
-    _data_dir,
+    _check_new_session,
     _disk_usage,
     _duration_s,
     _engine_version,
+    _make_session_dir,
 )
 from engine.session.npy import HEADER_BYTES, _npy_header
 from engine.sidecar import Color
 
 _log = logging.getLogger("engine.session")
-
-# ---------------------------------------------------------------------------------------------------
-# Writing
-
-# madvise(2) MADV_POPULATE_WRITE (Linux 5.14+): fault in every page of a mapping, writable, in one call,
-# so the first store to each page of a new chunk costs no page fault in the writer's per-frame path.
-# Python's mmap module exposes the constant from 3.13 on; the value is the kernel's ABI.
-_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
-_PAGE = mmap.PAGESIZE
-
-
-def _prefault(mm: mmap.mmap) -> None:
-    """Fault in all pages of a new chunk now, at chunk start, instead of one fault per page while frames
-    are stored: MADV_POPULATE_WRITE where the kernel has it, else a store of the (zero) byte already
-    there at the start of every page (fallocate made the range read as zeros)."""
-    if _MADV_POPULATE_WRITE is not None and hasattr(mm, "madvise"):
-        try:
-            mm.madvise(_MADV_POPULATE_WRITE)
-            return
-        except OSError:
-            pass  # EINVAL: a kernel older than 5.14; touch the pages instead
-    view = np.frombuffer(mm, np.uint8)
-    view[::_PAGE] = view[::_PAGE]
-    del view
-
 
 class SessionWriter:
     """Writes one new session. Use :meth:`create`. Not thread-safe: call it from one thread (the writer).
@@ -108,11 +82,10 @@ class SessionWriter:
         self._t = 0  # committed frames
         self._e = 0  # events written
         self._dropped = 0
-        self._blank: tuple[int, list[list[int]]] = (0, [])  # frames in blank runs, their [first, last] spans
         self._t_first = 0
         self._t_last = 0  # 0 = none yet; timestamps are positive
         self._last_flush_ns = time.monotonic_ns()  # flush pacing: any monotonic clock does
-        self._flushed: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self._flushed: tuple[int, int, int] = (0, 0, 0)
         self._final: dict[str, Any] | None = None  # the meta written by close()
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
         self._fds: dict[str, int] = {}
@@ -156,57 +129,22 @@ class SessionWriter:
         refused. frame_shape: (H, W) for gray, (H, W, 3) for rgb. actions: names in column order.
         source: {"backend", "region": [x, y, w, h], "window"}. chunk_frames: frames per file chunk
         (default: about CHUNK_BYTES of frames); the writer maps one chunk at a time.
-        prefault: fault in each new chunk's pages when it is mapped (see _prefault); False only to
+        prefault: fault in each new chunk's pages when it is mapped (see fileio.prefault); False only to
         measure what that saves.
         compress: also compress each full chunk into frames.b2nd.partial as the recording goes, and at
         close() swap it in for frames.npy once verified (engine.session.compressed.ChunkCompressor):
         a compacted session without a compact afterwards. A compression failure keeps the raw session.
         Raises EngineError for bad arguments, StorageError when the data dir is unusable.
         """
-        game = _check_component("game", game)
-        if name is not None:
-            name = _check_component("session name", name)
-        if not fps > 0 or not math.isfinite(fps):
-            raise EngineError(f"fps must be a positive number, got {fps}")
-        if color not in ("gray", "rgb"):
-            raise EngineError(f"color must be 'gray' or 'rgb', not {color!r}")
-        shape = tuple(int(d) for d in frame_shape)
-        fits = len(shape) == 2 if color == "gray" else len(shape) == 3 and shape[2] == 3
-        if not fits or min(shape) < 1:
-            want = "(H, W)" if color == "gray" else "(H, W, 3)"
-            raise EngineError(f"frame_shape {shape} does not fit color {color!r}; expected {want}")
-        names = [str(a) for a in actions]
-        if len(set(names)) != len(names) or not all(names):
-            raise EngineError(f"actions must be distinct non-empty names, got {names}")
-        if len(names) > np.iinfo(np.int16).max:
-            raise EngineError(f"{len(names)} actions is more than a session can index")
+        game, name, shape, names = _check_new_session(game, name, fps, color, frame_shape, actions)
         if chunk_frames is None:
             chunk_frames = max(1, CHUNK_BYTES // math.prod(shape))
         elif chunk_frames < 1:
             raise EngineError(f"chunk_frames must be at least 1, got {chunk_frames}")
 
-        root = _data_dir(data_dir)
-        sessions_dir = root / "sessions"
-        try:
-            sessions_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
         now = datetime.now(UTC)
-        if name is None:
-            base = f"{game}_{now:%Y%m%dT%H%M%SZ}"
-            name, n = base, 1
-            while (sessions_dir / name).exists():
-                n += 1
-                name = f"{base}_{n}"
-        path = sessions_dir / name
-        try:
-            path.mkdir()
-        except FileExistsError:
-            raise StorageError(
-                f"session {name!r} already exists in {sessions_dir}; pick another name or delete it"
-            ) from None
-        except OSError as e:
-            raise StorageError(fileio._storage_message(e, f"data dir {root}")) from e
+        path = _make_session_dir(data_dir, game, name, now)
+        name = path.name
         # start_monotonic_ns is on the frames' clock, the engine's (native/common/clock.hpp): on Windows
         # that is QueryPerformanceCounter, which time.monotonic_ns() reads only from Python 3.13.
         from engine._pacer import monotonic_ns
@@ -262,7 +200,6 @@ class SessionWriter:
             "frames": self._t,
             "events": self._e,
             "dropped": self._dropped,
-            **({"blank_frames": self._blank[0], "blank_spans": self._blank[1]} if self._blank[0] else {}),
             "duration_s": _duration_s(self._t_first, self._t_last, self._t, self._fps),
             "status": "recording",
         }
@@ -355,11 +292,6 @@ class SessionWriter:
             raise ValueError(f"dropped frames cannot be negative, got {n}")
         self._dropped += n
 
-    def note_blank(self, frames: int, spans: list[list[int]]) -> None:
-        """Frames that were one uniform value (engine.capture.blank's guard): meta.json's "blank_frames" and
-        "blank_spans" ([first, last] frame of each run), so every reader can tell and leave them out."""
-        self._blank = (int(frames), [list(map(int, s)) for s in spans])
-
     def flush(self, force: bool = False) -> None:
         """Bring the headers' counts and meta.json up to date, at most once a second unless forced.
         commit() calls it, so a reader is never more than about a second behind."""
@@ -369,7 +301,7 @@ class SessionWriter:
         if not force and now - self._last_flush_ns < FLUSH_INTERVAL_NS:
             return
         self._last_flush_ns = now
-        state = (self._t, self._e, self._dropped, self._blank[0])
+        state = (self._t, self._e, self._dropped)
         if state == self._flushed:
             return
         try:
@@ -445,7 +377,7 @@ class SessionWriter:
         except OSError as e:
             raise self._fail(e) from e
         if self._prefault:
-            _prefault(mm)
+            fileio.prefault(mm)
         # The array holds the only reference to mm: dropping it unmaps the chunk.
         arr = np.frombuffer(mm, np.uint8, count=n * fb, offset=offset - base)
         self._chunk = arr.reshape(n, *self._frame_shape)
