@@ -290,9 +290,9 @@ class Recorder:
                 if self.out.isatty():  # a status line is being rewritten in place: end it first
                     print(file=self.out, flush=True)
                 print(message, file=sys.stderr, flush=True)
-                run.writer.note_blank(run.blank.blank_frames, run.blank.spans)
-        if run.blank.spans:
-            run.writer.note_blank(run.blank.blank_frames, run.blank.spans)
+        if run.blank.spans:  # meta.json says which frames saw nothing, so every reader can leave them out
+            run.writer.annotate("blank_frames", run.blank.blank_frames)
+            run.writer.annotate("blank_spans", [list(s) for s in run.blank.spans])
 
     def _check_duration(self, run: _Run) -> None:
         c = self.config

@@ -15,8 +15,6 @@ then checks each file the way the Keras trainer does (:func:`engine.train.check.
 from __future__ import annotations
 
 import copy
-import math
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,8 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.train.check import compare
-from engine.train.data import Mirror, TrainData, TrainError, mask_array, mirrored_rects, shift_batch
-from engine.train.progress import EpochProgress
+from engine.train.data import TrainData
 from engine.train.report import plot_curves, score
 from engine.train.trainer import (
     TrainConfig,
@@ -77,23 +74,15 @@ def train(
 
     from engine.export import to_tflite
     from engine.train import torch_net
+    from engine.train.fit import fit_epochs, prepare
 
     config = config if config is not None else TrainConfig()
-    config.validate()
-    say = log if log is not None else print
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainError(f"cannot create {out}: {e.strerror or e}; pick another --out") from None
-    spec, sidecar = data.spec, data.sidecar()
-    mirror = Mirror.build(config.mirror, spec) if config.mirror else None
-    masks = mirrored_rects(config.masks, sidecar.frame_size) if mirror is not None else config.masks
-    mask = mask_array(masks, sidecar.frame_size)
-    t_start = time.monotonic()
+    setup = prepare(data, out_dir, config, log)
+    say, out, spec, sidecar, masks = setup.say, setup.out, setup.spec, setup.sidecar, setup.masks
 
     torch_net.seed_everything(config.seed)
-    model = torch_net.build_model(data.input_shape, data.outputs, mask, dense=config.dense, dropout=config.dropout)
+    model = torch_net.build_model(data.input_shape, data.outputs, setup.mask, dense=config.dense,
+                                  dropout=config.dropout)
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     loss_fn = torch.nn.BCEWithLogitsLoss() if spec.encoding == "multihot" else torch.nn.CrossEntropyLoss()
@@ -104,57 +93,26 @@ def train(
     say(f"training in PyTorch on {len(data.train)} windows, validating on {len(data.val)}: input ({c}, {h}, {w}) "
         f"(frames x channels, H, W), {data.outputs} outputs ({spec.encoding}), {params:,} parameters")
 
-    progress = EpochProgress(stream if stream is not None else sys.stderr, config.epochs, live_progress)
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
-    stop_reason = f"all {config.epochs} epochs"
-    for epoch in range(1, config.epochs + 1):
-        t0 = time.monotonic()
-        batches = data.train.batches(config.batch_size, shuffle=True, seed=config.seed * 100_003 + epoch)
-        progress.start(epoch, len(batches))
-        flips = np.random.default_rng([config.seed, epoch, 1])
-        seen, loss_sum, acc_sum = 0, 0.0, 0.0
+    def train_batch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         model.train()
-        for b, idx in enumerate(batches, 1):
-            x, y = data.input(data.train, idx), y_train[idx]
-            if mirror is not None:
-                x, y = mirror.apply(x, y, flips)
-            if config.shift:
-                x = shift_batch(x, flips, config.shift)
-            target = torch.from_numpy(np.ascontiguousarray(y))
-            optimizer.zero_grad()
-            logits = model(_tensor(x))
-            loss = loss_fn(logits, target)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                hit = ((logits >= 0) == (target != 0)) if spec.encoding == "multihot" else logits.argmax(1) == target
-            seen += len(idx)
-            loss_sum += float(loss) * len(idx)
-            acc_sum += float(hit.float().mean()) * len(idx)
-            progress.step(b, loss_sum / seen)
-        val_out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
-        val_loss, val_acc = _loss_and_accuracy(val_out, y_val, spec.encoding)
-        row = {"epoch": float(epoch), "loss": loss_sum / seen, "accuracy": acc_sum / seen, "val_loss": val_loss,
-               "val_accuracy": val_acc, "seconds": time.monotonic() - t0}
-        history.append(row)
-        if not (math.isfinite(row["loss"]) and math.isfinite(val_loss)):
-            raise TrainError(f"the loss became {row['loss']} (validation {val_loss}) at epoch {epoch}; "
-                             "lower --learning-rate")
-        better = val_loss < best_loss
-        if better:
-            best_loss, best_epoch, best_state, stale = val_loss, epoch, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-        progress.end(f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} accuracy {row['accuracy']:.1%} | "
-                     f"val loss {val_loss:.4f} accuracy {val_acc:.1%} | {row['seconds']:.1f} s"
-                     + ("  (best)" if better else ""))
-        if stale >= config.patience:
-            stop_reason = (f"early stop: no better validation loss for {config.patience} "
-                           f"epoch{'' if config.patience == 1 else 's'}")
-            break
-    assert best_state is not None  # epochs >= 1, and the first epoch (finite, or we raised) is "better"
-    model.load_state_dict(best_state)
+        target = torch.from_numpy(np.ascontiguousarray(y))
+        optimizer.zero_grad()
+        logits = model(_tensor(x))
+        loss = loss_fn(logits, target)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            hit = ((logits >= 0) == (target != 0)) if spec.encoding == "multihot" else logits.argmax(1) == target
+        return float(loss), float(hit.float().mean())
+
+    def validate() -> tuple[float, float]:
+        out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
+        return _loss_and_accuracy(out, y_val, spec.encoding)
+
+    fitted = fit_epochs(data, config, setup, y_train, train_batch=train_batch, validate=validate,
+                        keep=lambda: copy.deepcopy(model.state_dict()), restore=model.load_state_dict,
+                        stream=stream, live_progress=live_progress)
+    history, best_epoch, stop_reason = fitted.history, fitted.best_epoch, fitted.stop_reason
 
     check_idx = _spread(len(data.val), config.check_windows)
     val_out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
@@ -182,7 +140,7 @@ def train(
     result = TrainResult(
         out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
-        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - t_start,
+        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - setup.t_start,
         data_source=data.source, params=params, notes=notes, framework="PyTorch",
     )
     _write_report(result, config, data)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -38,8 +37,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.train.check import Agreement, compare
-from engine.train.data import Mirror, Rect, TrainData, TrainError, mask_array, mirrored_rects, shift_batch
-from engine.train.progress import EpochProgress
+from engine.train.data import Rect, TrainData, TrainError
 from engine.train.report import Metrics, plot_curves, score
 
 _EPS = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] in its cross-entropies
@@ -173,22 +171,13 @@ def train(
     Raises TrainError / DatasetError (one line) for bad settings or an unwritable ``out_dir``.
     """
     from engine.train import net, tflite
+    from engine.train.fit import fit_epochs, prepare
 
-    config.validate()
-    say = log if log is not None else print
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainError(f"cannot create {out}: {e.strerror or e}; pick another --out") from None
-    spec, sidecar = data.spec, data.sidecar()
-    mirror = Mirror.build(config.mirror, spec) if config.mirror else None
-    masks = mirrored_rects(config.masks, sidecar.frame_size) if mirror is not None else config.masks
-    mask = mask_array(masks, sidecar.frame_size)
-    t_start = time.monotonic()
+    setup = prepare(data, out_dir, config, log)
+    say, out, spec, sidecar, masks = setup.say, setup.out, setup.spec, setup.sidecar, setup.masks
 
     net.seed_everything(config.seed)
-    model = net.build_model(data.input_shape, data.outputs, spec.encoding, mask, dense=config.dense,
+    model = net.build_model(data.input_shape, data.outputs, spec.encoding, setup.mask, dense=config.dense,
                             dropout=config.dropout)
     net.compile_model(model, spec.encoding, config.learning_rate)
     start_from = "random weights (trained from scratch)"
@@ -212,50 +201,17 @@ def train(
         f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters, "
         f"starting from {start_from}")
 
-    progress = EpochProgress(stream if stream is not None else sys.stderr, config.epochs, live_progress)
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_weights, stale = math.inf, 0, None, 0
-    stop_reason = f"all {config.epochs} epochs"
-    for epoch in range(1, config.epochs + 1):
-        t0 = time.monotonic()
-        # A new order every epoch, reproducible from (seed, epoch).
-        batches = data.train.batches(config.batch_size, shuffle=True, seed=config.seed * 100_003 + epoch)
-        progress.start(epoch, len(batches))
-        flips = np.random.default_rng([config.seed, epoch, 1])
-        seen, loss_sum, acc_sum = 0, 0.0, 0.0
-        for b, idx in enumerate(batches, 1):
-            x, y = data.input(data.train, idx), y_train[idx]
-            if mirror is not None:
-                x, y = mirror.apply(x, y, flips)
-            if config.shift:
-                x = shift_batch(x, flips, config.shift)
-            logs = model.train_on_batch(x, y, return_dict=True)
-            seen += len(idx)
-            loss_sum += float(logs["loss"]) * len(idx)
-            acc_sum += float(logs["accuracy"]) * len(idx)
-            progress.step(b, loss_sum / seen)
-        val_out = _predict_val(model, data, val_idx, config.batch_size)
-        val_loss, val_acc = _loss_and_accuracy(val_out, y_val, spec.encoding)
-        row = {"epoch": float(epoch), "loss": loss_sum / seen, "accuracy": acc_sum / seen, "val_loss": val_loss,
-               "val_accuracy": val_acc, "seconds": time.monotonic() - t0}
-        history.append(row)
-        if not (math.isfinite(row["loss"]) and math.isfinite(val_loss)):
-            raise TrainError(f"the loss became {row['loss']} (validation {val_loss}) at epoch {epoch}; "
-                             "lower --learning-rate")
-        better = val_loss < best_loss
-        if better:
-            best_loss, best_epoch, best_weights, stale = val_loss, epoch, model.get_weights(), 0
-        else:
-            stale += 1
-        progress.end(f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} accuracy {row['accuracy']:.1%} | "
-                     f"val loss {val_loss:.4f} accuracy {val_acc:.1%} | {row['seconds']:.1f} s"
-                     + ("  (best)" if better else ""))
-        if stale >= config.patience:
-            stop_reason = (f"early stop: no better validation loss for {config.patience} "
-                           f"epoch{'' if config.patience == 1 else 's'}")
-            break
-    assert best_weights is not None  # epochs >= 1, and the first epoch (finite, or we raised) is "better"
-    model.set_weights(best_weights)
+    def train_batch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        logs = model.train_on_batch(x, y, return_dict=True)
+        return float(logs["loss"]), float(logs["accuracy"])
+
+    def validate() -> tuple[float, float]:
+        return _loss_and_accuracy(_predict_val(model, data, val_idx, config.batch_size), y_val, spec.encoding)
+
+    fitted = fit_epochs(data, config, setup, y_train, train_batch=train_batch, validate=validate,
+                        keep=model.get_weights, restore=model.set_weights, stream=stream,
+                        live_progress=live_progress)
+    history, best_epoch, stop_reason = fitted.history, fitted.best_epoch, fitted.stop_reason
 
     # Report on the kept weights; the same outputs are what the exported models are checked against.
     check_idx = _spread(len(data.val), config.check_windows)
@@ -291,7 +247,7 @@ def train(
     result = TrainResult(
         out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
-        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - t_start,
+        report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - setup.t_start,
         data_source=data.source, params=params, notes=notes, start_from=start_from, weights=weights_path,
     )
     _write_report(result, config, data)
