@@ -86,23 +86,10 @@ def gather(
     """As :func:`engine.dataset.kernels.gather`, for either kind of source."""
     if isinstance(source, kernels.FrameSource):
         return kernels.gather(source, sess, ends, window, skip, out, lut=lut, parallel=parallel)
-    s = np.ascontiguousarray(sess, dtype=np.int64)
-    e = np.ascontiguousarray(ends, dtype=np.int64)
+    s, e = kernels.check_gather(source, sess, ends, window, skip, out)
     n = e.shape[0]
-    if s.shape != (n,) or e.ndim != 1:
-        raise ValueError(f"sess and ends must be 1-D of one length, got {s.shape} and {e.shape}")
-    if window < 1 or skip < 1:
-        raise ValueError(f"window and skip must be >= 1, got {window} and {skip}")
-    if out.shape != (n, window, *source.frame_shape) or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous {(n, window, *source.frame_shape)}, got {out.shape}")
-    if out.dtype not in (np.uint8, np.float32):
-        raise ValueError(f"out must be uint8 or float32, got {out.dtype}")
     if not n:
         return out
-    if s.min() < 0 or s.max() >= len(source):
-        raise ValueError(f"session indices must lie in [0, {len(source)})")
-    if (e - (window - 1) * skip).min() < 0 or (e >= source.lengths[s]).any():
-        raise ValueError("a window reaches outside its session")
     table = None
     if out.dtype == np.float32:
         table = kernels.scale_lut() if lut is None else np.ascontiguousarray(lut, dtype=np.float32)

@@ -23,6 +23,7 @@ later processes load the machine code from ``__pycache__``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -379,6 +380,30 @@ class FrameSource:
         return int(self.lengths.shape[0])
 
 
+def check_gather(source: Any, sess: np.ndarray, ends: np.ndarray, window: int, skip: int,
+                 out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a gather's arguments against ``source`` (anything with len(), ``lengths`` and
+    ``frame_shape``: a FrameSource, or the compressed sessions' source); return (sess, ends) as
+    contiguous int64. The kernels trust their inputs (Numba does not bounds-check): this is the check."""
+    s = np.ascontiguousarray(sess, dtype=np.int64)
+    e = np.ascontiguousarray(ends, dtype=np.int64)
+    n = e.shape[0]
+    if s.shape != (n,) or e.ndim != 1:
+        raise ValueError(f"sess and ends must be 1-D of one length, got {s.shape} and {e.shape}")
+    if window < 1 or skip < 1:
+        raise ValueError(f"window and skip must be >= 1, got {window} and {skip}")
+    if out.shape != (n, window, *source.frame_shape) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous {(n, window, *source.frame_shape)}, got {out.shape}")
+    if out.dtype not in (np.uint8, np.float32):
+        raise ValueError(f"out must be uint8 or float32, got {out.dtype}")
+    if n:
+        if s.min() < 0 or s.max() >= len(source):
+            raise ValueError(f"session indices must lie in [0, {len(source)})")
+        if (e - (window - 1) * skip).min() < 0 or (e >= source.lengths[s]).any():
+            raise ValueError("a window reaches outside its session")
+    return s, e
+
+
 def gather(
     source: FrameSource,
     sess: np.ndarray,
@@ -396,20 +421,8 @@ def gather(
     out: C-contiguous (n, window, *frame_shape), uint8 (a byte copy) or float32 (each pixel p becomes
     ``lut[p]``, see :func:`scale_lut`, in the same pass). Raises ValueError for out-of-range windows.
     """
-    s = np.ascontiguousarray(sess, dtype=np.int64)
-    e = np.ascontiguousarray(ends, dtype=np.int64)
+    s, e = check_gather(source, sess, ends, window, skip, out)
     n = e.shape[0]
-    if s.shape != (n,) or e.ndim != 1:
-        raise ValueError(f"sess and ends must be 1-D of one length, got {s.shape} and {e.shape}")
-    if window < 1 or skip < 1:
-        raise ValueError(f"window and skip must be >= 1, got {window} and {skip}")
-    if out.shape != (n, window, *source.frame_shape) or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous {(n, window, *source.frame_shape)}, got {out.shape}")
-    if n:
-        if s.min() < 0 or s.max() >= len(source):
-            raise ValueError(f"session indices must lie in [0, {len(source)})")
-        if (e - (window - 1) * skip).min() < 0 or (e >= source.lengths[s]).any():
-            raise ValueError("a window reaches outside its session")
     flat = out.reshape(n, window, source.frame_bytes)
     if parallel is None:
         parallel = out.nbytes >= _PARALLEL_MIN_BYTES and numba.get_num_threads() > 1
@@ -420,7 +433,7 @@ def gather(
         else:
             with numba.parallel_chunksize(_GATHER_CHUNK):
                 _gather_u8_parallel(source.list, s, e, w, k, flat)
-    elif out.dtype == np.float32:
+    else:  # float32 (check_gather allows nothing else)
         table = _LUT if lut is None else np.ascontiguousarray(lut, dtype=np.float32)
         if table.shape != (256,):
             raise ValueError(f"lut must have 256 entries, got {table.shape}")
@@ -429,8 +442,6 @@ def gather(
         else:
             with numba.parallel_chunksize(_GATHER_CHUNK):
                 _gather_f32_parallel(source.list, s, e, w, k, table, flat)
-    else:
-        raise ValueError(f"out must be uint8 or float32, got {out.dtype}")
     return out
 
 

@@ -171,13 +171,7 @@ def _check(path: Path, sidecar: ModelSidecar, windows: np.ndarray, reference: np
         model = Model.load(path, sidecar=sidecar)
     except ModelError as e:
         raise ExportError(f"engine-play refuses the exported {final.name}: {e}") from None
-    outs = np.empty((len(windows), model.output_size), np.float32)
-    times = np.empty(len(windows), np.int64)
-    for i, w in enumerate(windows):
-        model.feed(w)
-        t0 = time.perf_counter_ns()
-        outs[i] = model.invoke()
-        times[i] = time.perf_counter_ns() - t0
+    outs, times = model.run_windows(windows)
     diff = float(np.abs(outs - reference).max())
     if not diff <= tolerance:
         raise ExportError(f"{final.name} ({kind}) differs from the module by up to {diff:.3g} on {len(windows)} "

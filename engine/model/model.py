@@ -20,6 +20,7 @@ GIL while the runtime runs.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,18 @@ class Model:
             raise ValueError(f"history must be shaped {want} (history, actions), got {arr.shape}")
         real = (arr != 0).astype(np.float64).reshape(self._history.shape)
         self._interpreter.set_tensor(self._history.index, self._history.quantize(real))
+
+    def run_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feed and invoke each window in turn, as engine-play does: (outputs float32 (n, N), invoke times
+        int64 ns (n,)). How training and export check a .tflite against the framework it came from."""
+        outs = np.empty((len(windows), self.output_size), np.float32)
+        times = np.empty(len(windows), np.int64)
+        for i, w in enumerate(windows):
+            self.feed(w)
+            t0 = time.perf_counter_ns()
+            outs[i] = self.invoke()
+            times[i] = time.perf_counter_ns() - t0
+        return outs, times
 
     def invoke(self) -> np.ndarray:
         """Run the model on what is in its inputs; return the output as float32 (N,), dequantised.

@@ -10,7 +10,6 @@ No TensorFlow is needed here.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,13 +56,7 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
     """Run the .tflite at ``path`` on uint8 ``windows`` (n, W, H, W'[, C]) and compare with
     ``keras_outputs`` (n, outputs) of the same windows. Raises ModelError if play would refuse the model."""
     model = Model.load(path, threads=threads)
-    outs = np.empty((len(windows), model.output_size), np.float32)
-    times = np.empty(len(windows), np.int64)
-    for i, w in enumerate(windows):
-        model.feed(w)
-        t0 = time.perf_counter_ns()
-        outs[i] = model.invoke()
-        times[i] = time.perf_counter_ns() - t0
+    outs, times = model.run_windows(windows)
     mine, ref = decide(outs, model), decide(np.asarray(keras_outputs, np.float32), model)
     same = mine == ref
     return Agreement(
