@@ -127,3 +127,22 @@ def add_window_options(group: argparse._ArgumentGroup, *, window: int, offset_he
     group.add_argument("--stride", type=positive_int, default=1, help="frames between window ends (default 1)")
     group.add_argument("--offset", type=integer, default=0, help=offset_help)
 
+
+def _interventions(text: str) -> str:
+    """--interventions checked when parsed (only, or weight=W with W >= 1), so a typo fails before any work."""
+    from engine.dataset.interventions import Interventions
+    from engine.errors import EngineError
+
+    try:
+        Interventions.parse(text)
+    except EngineError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--interventions ")) from None
+    return text
+
+
+def add_intervention_options(group: argparse._ArgumentGroup, *, only_help: str) -> None:
+    """The takeover-session flags engine-dataset build and engine-train share."""
+    group.add_argument("--interventions", type=_interventions, metavar="only|weight=W", help=only_help)
+    group.add_argument("--before", type=nonnegative_int, default=0, metavar="N",
+                       help="also the N frames before each takeover, labelled with the person's first action")
+

@@ -66,11 +66,8 @@ def build_parser() -> a.Parser:
                      help="one column per action, or one class per key combination (default multihot)")
     lab.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
     tk = b.add_argument_group("takeover sessions (engine-play --takeover --record)")
-    tk.add_argument("--interventions", metavar="only|weight=W",
-                    help="from takeover sessions keep the windows the person labelled (only, the default), or "
-                         "repeat each W times; ordinary sessions are always kept whole")
-    tk.add_argument("--before", type=a.integer, default=0, metavar="N",
-                    help="also the N frames before each takeover, labelled with the person's first action")
+    a.add_intervention_options(tk, only_help="from takeover sessions keep the windows the person labelled (only, the "
+                               "default), or repeat each W times; ordinary sessions are always kept whole")
     sp = b.add_argument_group("split and balance")
     sp.add_argument("--split", metavar="TRAIN[,VAL[,TEST]]", help="fractions, e.g. 0.8,0.1,0.1 (default: no split)")
     sp.add_argument("--split-by", choices=("session", "time"), default="session",

@@ -101,10 +101,8 @@ def build_parser() -> a.Parser:
                     help="start from the weights engine-train saved beside an earlier model (same shape) instead "
                          "of random ones; the report says which it did")
     tk = p.add_argument_group("takeover sessions (engine-play --takeover --record), as engine-dataset build")
-    tk.add_argument("--interventions", metavar="only|weight=W",
-                    help="keep the windows the person labelled (only, the default), or repeat each W times")
-    tk.add_argument("--before", type=a.integer, default=0, metavar="N",
-                    help="also the N frames before each takeover, labelled with the person's first action")
+    a.add_intervention_options(tk, only_help="keep the windows the person labelled (only, the default), or "
+                               "repeat each W times")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
                      help="output directory (default models)")
