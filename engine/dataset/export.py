@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.dataset.files import FORMAT_NAME, Format, Store, output_paths
+from engine.dataset.outdir import parts_of
 from engine.dataset.spec import DatasetError, DatasetSpec
 from engine.dataset.windows import Windows
 from engine.dataset.writers import H5Writer, NpzWriter, Writer
@@ -148,15 +149,7 @@ def export(
     ``path`` with the suffix .json (True), to the given path, or not (False). progress: called with
     (bytes done, bytes total) after each batch of frames. Raises DatasetError (one line).
     """
-    if isinstance(data, Windows):  # one part: named after its split part if it is one
-        parts = {str(data.spec.split["part"]) if data.spec.split else "all": data}
-    else:
-        parts = dict(data)
-    if not parts:
-        raise DatasetError("nothing to export: no parts given")
-    for name, w in parts.items():
-        if not len(w):
-            raise DatasetError(f"part {name!r} has no windows; nothing to export")
+    parts = parts_of(data)  # one Windows: named after its split part if it is one
     if store not in ("windows", "frames"):
         raise DatasetError(f"store must be windows or frames, not {store!r}")
     fmt, out, side = output_paths(path, format, sidecar)
