@@ -121,7 +121,7 @@ def test_round_trip_is_bit_exact(tmp_path: Path, color: Color, shape: tuple[int,
 
     meta = json.loads((w.path / "meta.json").read_text())
     assert meta == closed == s.meta
-    assert meta["format_version"] == 1 and meta["engine_version"]
+    assert meta["format_version"] == 2 and meta["axes"] == [] and meta["engine_version"]
     assert meta["game"] == "kart" and meta["color"] == color and meta["frame_shape"] == list(shape)
     assert meta["resize"] is None and meta["source"] == SOURCE and meta["actions"] == ["w", "a", "s", "d"]
     assert meta["frames"] == n and meta["events"] == 50 and meta["dropped"] == 3

@@ -4,6 +4,7 @@ Layout (DESIGN.md, "Contracts")::
 
     <data_dir>/sessions/<name>/
       meta.json  frames.npy  timestamps.npy  actions.npy  events.npy   (+ writer.lock while recording)
+      axes.npy  axis_events.npy   (format_version 2, only when meta["axes"] names any: mouse and pad axes)
 
 Every .npy file is valid at all times. Its header is a version 1.0 header of exactly ``HEADER_BYTES``
 whose first dimension is right-aligned in a fixed-width field, so the writer rewrites the count in
@@ -15,7 +16,9 @@ in chunks of ``chunk_frames`` frames, preallocated with posix_fallocate, so a fu
 fallocate and never a SIGBUS from a mapped page. Only the current chunk of frames.npy is mapped, so
 memory stays flat however long the session. A frame is committed by writing its actions, then its
 timestamp: in the preallocated area (zeros) a nonzero, strictly increasing timestamp marks a valid
-frame. At most once a second the headers' counts and meta.json are brought up to date.
+frame. axes.npy (T, K) float32 grows with them and is written before the timestamp too; axis_events.npy
+logs every raw axis event like events.npy logs key transitions. At most once a second the headers'
+counts and meta.json are brought up to date.
 
 Compressed sessions: ``engine-sessions compact`` (:func:`compact`) replaces frames.npy by frames.b2nd,
 losslessly compressed in chunks (engine.session.compressed); every reader reads both kinds alike.
@@ -56,12 +59,22 @@ Windows has none of flock(2), pwrite(2) or posix_fallocate(3); there the same sc
 from __future__ import annotations
 
 from engine.session.compressed import CompressedFrames, compact, is_compressed
-from engine.session.layout import EVENT_DTYPE, FORMAT_VERSION, META, Status, StorageError, data_dir
+from engine.session.layout import (
+    AXIS_EVENT_DTYPE,
+    EVENT_DTYPE,
+    FORMAT_VERSION,
+    META,
+    Status,
+    StorageError,
+    axis_names,
+    data_dir,
+)
 from engine.session.npy import HEADER_BYTES
 from engine.session.reader import Session, SessionInfo, sessions
 from engine.session.writer import SessionWriter
 
 __all__ = [
+    "AXIS_EVENT_DTYPE",
     "EVENT_DTYPE",
     "FORMAT_VERSION",
     "HEADER_BYTES",
@@ -72,6 +85,7 @@ __all__ = [
     "SessionWriter",
     "Status",
     "StorageError",
+    "axis_names",
     "compact",
     "data_dir",
     "is_compressed",

@@ -21,12 +21,19 @@ from engine.session import fileio
 
 Status = Literal["recording", "complete", "recovered"]
 
-FORMAT_VERSION = 1
+# 2: mouse and pad axes (meta "axes", axes.npy, axis_events.npy). Version 1 sessions have no axes and open
+# as sessions with zero axes; a session from a newer engine is refused (one line) rather than misread.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CHUNK_BYTES = 4 << 20  # default frames per chunk = CHUNK_BYTES // frame bytes (RSS varies by at most this)
 FLUSH_INTERVAL_NS = 1_000_000_000
 EVENT_DTYPE = np.dtype([("t_ns", "<i8"), ("action", "<i2"), ("value", "i1")])
+# Every raw motion or axis event (mouse_dx counts, wheel notches, a normalised pad axis value), on the
+# frames' clock; axis indexes meta["axes"].
+AXIS_EVENT_DTYPE = np.dtype([("t_ns", "<i8"), ("axis", "<i2"), ("value", "<f4")])
 
 FRAMES, TIMESTAMPS, ACTIONS, EVENTS = "frames.npy", "timestamps.npy", "actions.npy", "events.npy"
+AXES, AXIS_EVENTS = "axes.npy", "axis_events.npy"  # only in sessions with axes
 META, LOCK = "meta.json", "writer.lock"
 
 _REQUIRED_META = ("name", "game", "created", "fps", "frame_shape", "color", "actions", "frames", "status")
@@ -72,7 +79,18 @@ def _read_meta(path: Path) -> dict[str, Any]:
     missing = [k for k in _REQUIRED_META if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise StorageError(f"{file} lacks {', '.join(missing)}; the session is damaged")
+    version = meta.get("format_version", 1)
+    if version not in READABLE_VERSIONS:
+        raise StorageError(
+            f"{path.name} has session format_version {version!r}; this engine reads {list(READABLE_VERSIONS)}: "
+            "upgrade the engine to read it"
+        )
     return meta
+
+
+def axis_names(meta: dict[str, Any]) -> list[str]:
+    """The session's axes in axes.npy column order ([] for sessions without, version 1 included)."""
+    return [str(a) for a in meta.get("axes") or []]
 
 
 def _duration_s(t_first: int, t_last: int, frames: int, fps: float) -> float:
@@ -100,8 +118,10 @@ def _check_component(kind: str, value: str) -> str:
 
 
 def _check_new_session(game: str, name: str | None, fps: float, color: str, frame_shape: Sequence[int],
-                       actions: Sequence[str]) -> tuple[str, str | None, tuple[int, ...], list[str]]:
-    """SessionWriter.create's arguments checked (EngineError, one line each): (game, name, shape, names)."""
+                       actions: Sequence[str], axes: Sequence[str] = ()
+                       ) -> tuple[str, str | None, tuple[int, ...], list[str], list[str]]:
+    """SessionWriter.create's arguments checked (EngineError, one line each): (game, name, shape, action
+    names, axis names)."""
     game = _check_component("game", game)
     if name is not None:
         name = _check_component("session name", name)
@@ -119,7 +139,12 @@ def _check_new_session(game: str, name: str | None, fps: float, color: str, fram
         raise EngineError(f"actions must be distinct non-empty names, got {names}")
     if len(names) > np.iinfo(np.int16).max:
         raise EngineError(f"{len(names)} actions is more than a session can index")
-    return game, name, shape, names
+    axis = [str(a) for a in axes]
+    if len(set(axis)) != len(axis) or not all(axis) or set(axis) & set(names):
+        raise EngineError(f"axes must be distinct non-empty names, none of them an action, got {axis}")
+    if len(axis) > np.iinfo(np.int16).max:
+        raise EngineError(f"{len(axis)} axes is more than a session can index")
+    return game, name, shape, names, axis
 
 
 def _make_session_dir(data_dir: str | Path | None, game: str, name: str | None, now: datetime) -> Path:

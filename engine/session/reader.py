@@ -14,6 +14,9 @@ from engine.session import fileio
 from engine.session.compressed import COMPRESSED_FRAMES, CompressedFrames, is_compressed
 from engine.session.layout import (
     ACTIONS,
+    AXES,
+    AXIS_EVENT_DTYPE,
+    AXIS_EVENTS,
     EVENTS,
     FRAMES,
     LOCK,
@@ -24,6 +27,7 @@ from engine.session.layout import (
     _disk_usage,
     _duration_s,
     _read_meta,
+    axis_names,
 )
 from engine.session.npy import _npy_header, _npy_memmap, _read_npy_info
 
@@ -76,20 +80,28 @@ def _valid_prefix(t: np.ndarray, prev: int) -> int:
 
 def _recover(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Count back in the frames committed after the last flush of a dead writer; status "recovered"."""
-    info = {name: _read_npy_info(path / name) for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS)}
+    with_axes = bool(axis_names(meta))
+    kinds = (FRAMES, TIMESTAMPS, ACTIONS, EVENTS, *((AXES, AXIS_EVENTS) if with_axes else ()))
+    info = {name: _read_npy_info(path / name) for name in kinds}
     ts = info[TIMESTAMPS]
     t_h = min(ts.shape[0], ts.capacity)  # a header past the end of its file would be damage
     all_ts = _npy_memmap(path / TIMESTAMPS, ts, ts.capacity)
     prev = int(all_ts[t_h - 1]) if t_h else 0
     t = t_h + _valid_prefix(np.asarray(all_ts[t_h:]), prev)
-    t = min(t, info[FRAMES].capacity, info[ACTIONS].capacity)  # never past what was preallocated
-    ev = info[EVENTS]
-    tail = np.asarray(_npy_memmap(path / EVENTS, ev, ev.capacity)["t_ns"][ev.shape[0] :])
-    e = ev.shape[0] + int(tail.size if (tail != 0).all() else np.argmin(tail != 0))
+    # never past what was preallocated
+    t = min(t, *(info[name].capacity for name in (FRAMES, ACTIONS, *((AXES,) if with_axes else ()))))
+    counts = {FRAMES: t, TIMESTAMPS: t, ACTIONS: t, AXES: t}
+    for name in (EVENTS, AXIS_EVENTS) if with_axes else (EVENTS,):
+        ev = info[name]
+        tail = np.asarray(_npy_memmap(path / name, ev, ev.capacity)["t_ns"][ev.shape[0] :])
+        counts[name] = ev.shape[0] + int(tail.size if (tail != 0).all() else np.argmin(tail != 0))
+        del tail  # a view of the map: Windows cannot shorten a mapped file
+    e = counts[EVENTS]
     first, last = (int(all_ts[0]), int(all_ts[t - 1])) if t else (0, 0)
-    del all_ts, tail  # views of the maps: Windows cannot shorten a mapped file
+    del all_ts
     try:
-        for name, n in ((FRAMES, t), (TIMESTAMPS, t), (ACTIONS, t), (EVENTS, e)):
+        for name in kinds:
+            n = counts[name]
             i = info[name]
             fd = os.open(path / name, os.O_RDWR | fileio._O_BINARY)
             try:
@@ -102,6 +114,7 @@ def _recover(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
             **meta,
             "frames": t,
             "events": e,
+            **({"axis_events": counts[AXIS_EVENTS]} if with_axes else {}),
             "duration_s": _duration_s(first, last, t, float(meta["fps"])),
             "status": "recovered",
         }
@@ -120,8 +133,9 @@ class Session:
     an :class:`engine.session.compressed.CompressedFrames`, which reads like the array (len, shape,
     ``frames[i]``, slices, index arrays, ``np.asarray``) and decompresses a chunk at a time.
 
-    frames (T, H, W[, 3]) uint8, timestamps (T,) int64, actions (T, A) uint8 and events (E,) EVENT_DTYPE
-    are read-only memory maps. For a session still being recorded they hold what the writer had
+    frames (T, H, W[, 3]) uint8, timestamps (T,) int64, actions (T, A) uint8, events (E,) EVENT_DTYPE,
+    axes (T, K) float32 (K = len(axis_names); (T, 0) for a session without axes) and axis_events (N,)
+    AXIS_EVENT_DTYPE are read-only memory maps. For a session still being recorded they hold what the writer had
     flushed when it was opened (meta["status"] == "recording"); open it again to see more.
     """
 
@@ -133,6 +147,8 @@ class Session:
         timestamps: np.ndarray,
         actions: np.ndarray,
         events: np.ndarray,
+        axes: np.ndarray | None = None,
+        axis_events: np.ndarray | None = None,
     ) -> None:
         """Use :meth:`Session.open`."""
         self.path = path
@@ -141,6 +157,8 @@ class Session:
         self.timestamps = timestamps
         self.actions = actions
         self.events = events
+        self.axes = axes if axes is not None else np.zeros((len(timestamps), 0), np.float32)
+        self.axis_events = axis_events if axis_events is not None else np.zeros(0, AXIS_EVENT_DTYPE)
 
     @classmethod
     def open(cls, path: str | Path) -> Session:
@@ -149,10 +167,12 @@ class Session:
         path = Path(path)
         meta, live = _settle(path, _read_meta(path))
         compressed = not live and is_compressed(path)  # frames.b2nd, see engine.session.compressed
-        kinds = (TIMESTAMPS, ACTIONS, EVENTS) if compressed else (FRAMES, TIMESTAMPS, ACTIONS, EVENTS)
+        with_axes = bool(axis_names(meta))
+        kinds = (*(() if compressed else (FRAMES,)), TIMESTAMPS, ACTIONS, EVENTS,
+                 *((AXES, AXIS_EVENTS) if with_axes else ()))
         info = {name: _read_npy_info(path / name) for name in kinds}
         packed = CompressedFrames(path / COMPRESSED_FRAMES) if compressed else None
-        counts = {info[name].shape[0] for name in kinds if name != EVENTS}
+        counts = {info[name].shape[0] for name in kinds if name not in (EVENTS, AXIS_EVENTS)}
         if packed is not None:
             counts.add(len(packed))
         if live:
@@ -169,14 +189,18 @@ class Session:
         if frames.shape != shape or frames.dtype != np.uint8:
             got = f"{frames.dtype} {frames.shape}"
             raise StorageError(f"{path / FRAMES} holds {got}, meta.json says uint8 {shape}; it is damaged")
-        events = _npy_memmap(path / EVENTS, info[EVENTS], min(info[EVENTS].shape[0], info[EVENTS].capacity))
+        def log(name: str) -> np.ndarray:
+            return _npy_memmap(path / name, info[name], min(info[name].shape[0], info[name].capacity))
+
         return cls(
             path,
             meta,
             frames,
             _npy_memmap(path / TIMESTAMPS, info[TIMESTAMPS], t),
             _npy_memmap(path / ACTIONS, info[ACTIONS], t),
-            events,
+            log(EVENTS),
+            _npy_memmap(path / AXES, info[AXES], t) if with_axes else None,
+            log(AXIS_EVENTS) if with_axes else None,
         )
 
     @property
@@ -215,6 +239,11 @@ class Session:
     @property
     def actions_names(self) -> list[str]:
         return list(self.meta["actions"])
+
+    @property
+    def axis_names(self) -> list[str]:
+        """Column names of ``axes`` ([] for a session without axes)."""
+        return axis_names(self.meta)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])

@@ -25,6 +25,9 @@ from engine.session import fileio
 from engine.session.compressed import ChunkCompressor
 from engine.session.layout import (
     ACTIONS,
+    AXES,
+    AXIS_EVENT_DTYPE,
+    AXIS_EVENTS,
     CHUNK_BYTES,
     EVENT_DTYPE,
     EVENTS,
@@ -53,7 +56,7 @@ class SessionWriter:
 
         buf = writer.frames_buffer(n)           # writable view into frames.npy, len(buf) <= n
         k = fill(buf)                           # e.g. FrameQueue.pop_into(buf, ...): no extra copy
-        writer.commit(k, t_ns[:k], actions)     # the k frames are final
+        writer.commit(k, t_ns[:k], actions)     # the k frames are final (+ axes=(k, K) with axes)
 
     A buffer is valid until the next frames_buffer(), commit() or close(); do not keep it.
 
@@ -72,6 +75,7 @@ class SessionWriter:
         self._frame_shape: tuple[int, ...] = tuple(meta["frame_shape"])
         self._frame_bytes = math.prod(self._frame_shape)
         self._n_actions = len(meta["actions"])
+        self._n_axes = len(meta.get("axes") or [])  # 0: no axes.npy / axis_events.npy
         self._fps = float(meta["fps"])
         self._chunk_frames = chunk_frames
         self._prefault = prefault
@@ -81,11 +85,12 @@ class SessionWriter:
         self._pending = 0  # frames in the last buffer handed out
         self._t = 0  # committed frames
         self._e = 0  # events written
+        self._ae = 0  # axis events written
         self._dropped = 0
         self._t_first = 0
         self._t_last = 0  # 0 = none yet; timestamps are positive
         self._last_flush_ns = time.monotonic_ns()  # flush pacing: any monotonic clock does
-        self._flushed: tuple[int, int, int] = (0, 0, 0)
+        self._flushed: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._final: dict[str, Any] | None = None  # the meta written by close()
         self._error: StorageError | None = None  # what stopped the writer, raised again by later writes
         self._fds: dict[str, int] = {}
@@ -96,7 +101,7 @@ class SessionWriter:
             self._lock_fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | fileio._O_BINARY, 0o644)
             fileio._lock_nb(self._lock_fd)
             os.write(self._lock_fd, f"{os.getpid()}\n".encode())
-            for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS):
+            for name in (FRAMES, TIMESTAMPS, ACTIONS, EVENTS, *((AXES, AXIS_EVENTS) if self._n_axes else ())):
                 self._fds[name] = os.open(path / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | fileio._O_BINARY, 0o644)
             self._write_headers()
             fileio._write_json_atomic(path / META, self.meta, sync_dir=True)
@@ -122,6 +127,7 @@ class SessionWriter:
         chunk_frames: int | None = None,
         prefault: bool = True,
         compress: bool = False,
+        axes: Sequence[str] = (),
     ) -> SessionWriter:
         """Start a new session in ``<data_dir>/sessions/<name>`` (data_dir as :func:`data_dir` resolves it).
 
@@ -134,9 +140,11 @@ class SessionWriter:
         compress: also compress each full chunk into frames.b2nd.partial as the recording goes, and at
         close() swap it in for frames.npy once verified (engine.session.compressed.ChunkCompressor):
         a compacted session without a compact afterwards. A compression failure keeps the raw session.
+        axes: axis names (mouse_dx, pad_lx, ...) in column order of axes.npy, float32 (T, K); each commit
+        then takes the frames' axis values and append_axis_events() logs every raw axis event.
         Raises EngineError for bad arguments, StorageError when the data dir is unusable.
         """
-        game, name, shape, names = _check_new_session(game, name, fps, color, frame_shape, actions)
+        game, name, shape, names, axis = _check_new_session(game, name, fps, color, frame_shape, actions, axes)
         if chunk_frames is None:
             chunk_frames = max(1, CHUNK_BYTES // math.prod(shape))
         elif chunk_frames < 1:
@@ -161,6 +169,7 @@ class SessionWriter:
             "resize": list(resize) if resize is not None else None,
             "source": dict(source),
             "actions": names,
+            "axes": axis,
             "clock": "monotonic_ns",
             "start_unix_ns": time.time_ns(),  # with start_monotonic_ns: wall time of any timestamp
             "start_monotonic_ns": monotonic_ns(),
@@ -199,6 +208,7 @@ class SessionWriter:
             **self._static,
             "frames": self._t,
             "events": self._e,
+            **({"axis_events": self._ae} if self._n_axes else {}),
             "dropped": self._dropped,
             "duration_s": _duration_s(self._t_first, self._t_last, self._t, self._fps),
             "status": "recording",
@@ -220,9 +230,10 @@ class SessionWriter:
         self._pending = k
         return self._chunk[i : i + k]
 
-    def commit(self, k: int, t_ns: np.ndarray, actions: np.ndarray) -> None:
+    def commit(self, k: int, t_ns: np.ndarray, actions: np.ndarray, axes: np.ndarray | None = None) -> None:
         """Make the first k frames of the last buffer final, with their capture times t_ns (k,) int64,
-        positive and strictly increasing across commits, and their actions (k, A) uint8."""
+        positive and strictly increasing across commits, their actions (k, A) uint8 and, in a session
+        with K axes, their axis values (k, K) float32 (None when K is 0)."""
         self._check_open()
         if not 0 <= k <= self._pending:
             raise ValueError(f"commit({k}) but the last frames_buffer() holds {self._pending} frames")
@@ -233,6 +244,10 @@ class SessionWriter:
                 f"commit({k}) needs t_ns of shape ({k},) and actions of shape ({k}, {self._n_actions}), "
                 f"got {t.shape} and {a.shape}"
             )
+        x = np.ascontiguousarray(axes, dtype=np.float32) if axes is not None else None
+        if (x is None) != (self._n_axes == 0) or (x is not None and x.shape != (k, self._n_axes)):
+            want = f"axes of shape ({k}, {self._n_axes})" if self._n_axes else "no axes (the session has none)"
+            raise ValueError(f"commit({k}) needs {want}, got {None if x is None else x.shape}")
         if k == 0:
             self._pending = 0
             return
@@ -242,6 +257,8 @@ class SessionWriter:
         try:
             # Timestamps last: a valid timestamp is what makes crash recovery count the frame.
             fileio._pwrite_all(fds[ACTIONS], a, HEADER_BYTES + self._t * self._n_actions)
+            if x is not None:
+                fileio._pwrite_all(fds[AXES], x, HEADER_BYTES + self._t * self._n_axes * 4)
             fileio._pwrite_all(fds[TIMESTAMPS], t, HEADER_BYTES + self._t * 8)
         except OSError as e:
             raise self._fail(e) from e
@@ -275,6 +292,28 @@ class SessionWriter:
             raise self._fail(e) from e
         self._e += n
 
+    def append_axis_events(self, t_ns: np.ndarray, axis: np.ndarray, value: np.ndarray) -> None:
+        """Append raw axis events (any length, 0 included): t_ns > 0, axis in [0, K), value float32 (a
+        relative axis' delta, or an absolute axis' new value)."""
+        self._check_open()
+        t = np.asarray(t_ns, dtype=np.int64)
+        ax = np.asarray(axis)
+        val = np.asarray(value, dtype=np.float32)
+        n = t.shape[0] if t.ndim == 1 else -1
+        if n < 0 or ax.shape != (n,) or val.shape != (n,):
+            raise ValueError(f"axis events need 1-D arrays of one length, got {t.shape}, {ax.shape}, {val.shape}")
+        if n == 0:
+            return
+        if (t <= 0).any() or (ax < 0).any() or (ax >= self._n_axes).any() or not np.isfinite(val).all():
+            raise ValueError(f"axis events need t_ns > 0, axis in [0, {self._n_axes}) and finite values")
+        rec = np.empty(n, AXIS_EVENT_DTYPE)
+        rec["t_ns"], rec["axis"], rec["value"] = t, ax, val
+        try:
+            fileio._pwrite_all(self._fds[AXIS_EVENTS], rec, HEADER_BYTES + self._ae * AXIS_EVENT_DTYPE.itemsize)
+        except OSError as e:
+            raise self._fail(e) from e
+        self._ae += n
+
     def annotate(self, key: str, value: Any) -> None:
         """Add or replace a JSON-able field of meta.json (written at the next flush and by close()): what a
         producer of extra per-frame files (engine-play --takeover --record) names them by. Core fields are
@@ -301,7 +340,7 @@ class SessionWriter:
         if not force and now - self._last_flush_ns < FLUSH_INTERVAL_NS:
             return
         self._last_flush_ns = now
-        state = (self._t, self._e, self._dropped)
+        state = (self._t, self._e, self._dropped, self._ae)
         if state == self._flushed:
             return
         try:
@@ -371,6 +410,9 @@ class SessionWriter:
             fileio._preallocate(self._fds[FRAMES], HEADER_BYTES + start * fb, n * fb)
             fileio._preallocate(self._fds[TIMESTAMPS], HEADER_BYTES + start * 8, n * 8)
             fileio._preallocate(self._fds[ACTIONS], HEADER_BYTES + start * self._n_actions, n * self._n_actions)
+            if self._n_axes:
+                row = self._n_axes * 4
+                fileio._preallocate(self._fds[AXES], HEADER_BYTES + start * row, n * row)
             offset = HEADER_BYTES + start * fb
             base = offset - offset % mmap.ALLOCATIONGRANULARITY  # mmap offsets are page-aligned
             mm = mmap.mmap(self._fds[FRAMES], offset - base + n * fb, offset=base)
@@ -389,6 +431,9 @@ class SessionWriter:
         fileio._pwrite(fds[TIMESTAMPS], _npy_header(np.dtype(np.int64), (t,)), 0)
         fileio._pwrite(fds[ACTIONS], _npy_header(np.dtype(np.uint8), (t, self._n_actions)), 0)
         fileio._pwrite(fds[EVENTS], _npy_header(EVENT_DTYPE, (self._e,)), 0)
+        if self._n_axes:
+            fileio._pwrite(fds[AXES], _npy_header(np.dtype(np.float32), (t, self._n_axes)), 0)
+            fileio._pwrite(fds[AXIS_EVENTS], _npy_header(AXIS_EVENT_DTYPE, (self._ae,)), 0)
 
     def _finish(self, status: str, error: str = "") -> None:
         # Unmap before truncating: a store to a mapped page past the end of the file is a SIGBUS.
@@ -399,6 +444,9 @@ class SessionWriter:
         fileio._truncate(fds[TIMESTAMPS], HEADER_BYTES + t * 8)
         fileio._truncate(fds[ACTIONS], HEADER_BYTES + t * self._n_actions)
         fileio._truncate(fds[EVENTS], HEADER_BYTES + self._e * EVENT_DTYPE.itemsize)
+        if self._n_axes:
+            fileio._truncate(fds[AXES], HEADER_BYTES + t * self._n_axes * 4)
+            fileio._truncate(fds[AXIS_EVENTS], HEADER_BYTES + self._ae * AXIS_EVENT_DTYPE.itemsize)
         self._write_headers()
         for fd in fds.values():
             os.fsync(fd)
