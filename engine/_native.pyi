@@ -191,9 +191,17 @@ class Listener(metaclass=_Pybind11Type):
         """Events so far as (t_ns int64, action int16, value int8, device int32, injected uint8) arrays;
         action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),
         injected 1 if that device is an injection device (X11: an XTest slave; Windows: injected input)."""
+    def pop_axes(self, max: int = 65536) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int16],
+                                                   npt.NDArray[np.float32], npt.NDArray[np.int32],
+                                                   npt.NDArray[np.uint8]]:
+        """Axis events so far as (t_ns int64, axis int16, value float32, device int32, injected uint8) arrays:
+        axis indexes the configured axes; value is a relative axis' delta or an absolute axis' new value."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def wait(self, timeout: float = -1.0) -> None: ...
+    @property
+    def axis_dropped(self) -> int:
+        """Axis events lost because the axis queue was full (never drained)."""
     @property
     def dropped(self) -> int: ...
     @property
@@ -235,7 +243,9 @@ class SendInputActuator(Actuator):
 class RawInputListener(Listener):
     """Raw input (WM_INPUT) key/button events of the configured actions and hotkeys only."""
 
-    def __init__(self, actions: Sequence[str], hotkeys: Sequence[str] = [], capacity: int = 65536) -> None: ...
+    def __init__(self, actions: Sequence[str], hotkeys: Sequence[str] = [], capacity: int = 65536,
+                 axes: Sequence[str] = []) -> None:
+        """axes: mouse_dx, mouse_dy, wheel (raw input) and pad_* (XInput pad 0, polled in the listener thread)."""
 # -- X11 only (python/*.cpp bind these on every OS but Windows) -----------------------------------------
 
 class X11Grabber(Source):
@@ -266,4 +276,6 @@ class X11InputListener(Listener):
     """XInput2 raw key/button events of the configured actions and hotkeys only."""
 
     def __init__(self, display: str, actions: Sequence[str], hotkeys: Sequence[str] = [],
-                 capacity: int = 65536) -> None: ...
+                 capacity: int = 65536, axes: Sequence[str] = [], region: Sequence[int] = []) -> None:
+        """axes: mouse_dx, mouse_dy (XI2 raw motion), wheel (raw buttons 4/5), mouse_x, mouse_y (pointer position
+        in [0, 1] across region (x, y, w, h); default the screen)."""

@@ -77,7 +77,32 @@ void bind_listener(py::module_& m) {
            "Events so far as (t_ns int64, action int16, value int8, device int32, injected uint8) arrays;\n"
            "action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),\n"
            "injected 1 if that device is an injection device (X11: an XTest slave; Windows: injected input).")
+      .def("pop_axes", [](Listener& l, std::size_t max) {
+             std::vector<AxisEvent> buf(max);
+             std::size_t n;
+             {
+               py::gil_scoped_release nogil;
+               n = l.pop_axes(buf.data(), max);
+             }
+             py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
+             py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
+             py::array_t<float> v(static_cast<py::ssize_t>(n));
+             py::array_t<std::int32_t> dev(static_cast<py::ssize_t>(n));
+             py::array_t<std::uint8_t> inj(static_cast<py::ssize_t>(n));
+             for (std::size_t i = 0; i < n; ++i) {
+               t.mutable_at(i) = buf[i].t_ns;
+               a.mutable_at(i) = buf[i].axis;
+               v.mutable_at(i) = buf[i].value;
+               dev.mutable_at(i) = buf[i].device;
+               inj.mutable_at(i) = buf[i].injected;
+             }
+             return py::make_tuple(t, a, v, dev, inj);
+           }, py::arg("max") = 65536,
+           "Axis events so far as (t_ns int64, axis int16, value float32, device int32, injected uint8) arrays:\n"
+           "axis indexes the configured axes; value is a relative axis' delta or an absolute axis' new value.")
       .def_property_readonly("dropped", &Listener::dropped)
+      .def_property_readonly("axis_dropped", &Listener::axis_dropped,
+                             "Axis events lost because the axis queue was full (never drained).")
       .def_property_readonly("running", &Listener::running)
       .def_property_readonly("error", &Listener::error);
 }
@@ -94,7 +119,8 @@ void bind_input(py::module_& m) {
     const ActionKey& a = require_action(name);
     return py::dict(py::arg("name") = a.name, py::arg("x_keysym") = a.x_keysym, py::arg("x_button") = a.x_button,
                     py::arg("evdev_code") = a.evdev_code, py::arg("win_scan") = a.win_scan,
-                    py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk);
+                    py::arg("win_extended") = a.win_extended, py::arg("win_vk") = a.win_vk,
+                    py::arg("xinput_mask") = a.xinput_mask);
   }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
   bind_actuator(m);
   bind_listener(m);
@@ -106,8 +132,11 @@ void bind_input(py::module_& m) {
   py::class_<RawInputListener, Listener>(m, "RawInputListener",
                                          "Raw input (WM_INPUT) key/button events of the configured actions and "
                                          "hotkeys only.")
-      .def(py::init<const std::vector<std::string>&, const std::vector<std::string>&, std::size_t>(),
-           py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{}, py::arg("capacity") = 65536);
+      .def(py::init<const std::vector<std::string>&, const std::vector<std::string>&, std::size_t,
+                    const std::vector<std::string>&>(),
+           py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{}, py::arg("capacity") = 65536,
+           py::arg("axes") = std::vector<std::string>{},
+           "axes: mouse_dx, mouse_dy, wheel (raw input) and pad_* (XInput pad 0, polled in the listener thread).");
 #else
   py::class_<XTestActuator, Actuator>(m, "XTestActuator",
                                       "Sends press/release changes of the configured actions via XTest.")
@@ -120,9 +149,12 @@ void bind_input(py::module_& m) {
   py::class_<X11InputListener, Listener>(m, "X11InputListener",
                                          "XInput2 raw key/button events of the configured actions and hotkeys only.")
       .def(py::init<const std::string&, const std::vector<std::string>&, const std::vector<std::string>&,
-                    std::size_t>(),
+                    std::size_t, const std::vector<std::string>&, const std::vector<int>&>(),
            py::arg("display"), py::arg("actions"), py::arg("hotkeys") = std::vector<std::string>{},
-           py::arg("capacity") = 65536);
+           py::arg("capacity") = 65536, py::arg("axes") = std::vector<std::string>{},
+           py::arg("region") = std::vector<int>{},
+           "axes: mouse_dx, mouse_dy (XI2 raw motion), wheel (raw buttons 4/5), mouse_x, mouse_y (pointer position\n"
+           "in [0, 1] across region (x, y, w, h); default the screen).");
 #endif
 }
 

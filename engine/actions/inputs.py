@@ -7,6 +7,16 @@ injects (X11: an XTest slave; Windows: injected input; evdev: the engine's own u
 person's input is told from the engine's own by where it came from, never by timing (:func:`human_mask`).
 Nothing else is read or kept: the recorder is not a keylogger.
 Backends are chosen per OS from ``INPUTS``; :func:`default_input` is the first of them.
+
+Axes (mouse_dx, mouse_dy, wheel, mouse_x, mouse_y, pad_*) are read only when configured (``axes=``),
+each backend from its own source: X11 from XInput2 raw motion, raw wheel buttons and the pointer
+position (native/input/x11_listener.hpp; no pads), evdev from REL_*/ABS_* events (engine.actions.evdev_map;
+pads chosen with ``pad=NAME|PATH``), Windows from raw input and XInput (native/input/win_rawinput.hpp).
+``poll_axes()`` returns every axis event since the last call: (t_ns int64, axis int16 into the configured
+axes, value float32, device int32, injected uint8); a relative axis' value is a delta, an absolute axis'
+its new value. Every event comes out, none coalesced. Takeover uses the same call: an event from a
+device that :func:`human_mask` calls the person's, on a configured axis, moving past a dead zone, is
+the person taking over.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ import struct
 import sys
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from engine import _native
-from engine.actions.names import UINPUT_NAME, evdev_code
+from engine.actions.evdev_map import (
+    ABS_AXES, BTN_SOUTH, EV_ABS, EV_KEY, EV_REL, EVDEV_AXES, AbsRange, EvdevTranslator, key_codes,
+)
+from engine.actions.names import UINPUT_NAME
 from engine.errors import EngineError
 
 InputName = Literal["x11", "evdev", "rawinput"]
@@ -50,6 +64,8 @@ def default_input(platform: str = sys.platform) -> str:
 
 
 Events = tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ns int64, action int16, value int8
+# t_ns int64, axis int16, value float32, device int32, injected uint8 (human_mask takes these too)
+AxisEvents = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # t_ns int64, action int16, value int8, device int32 (source device), injected uint8 (1: injection device)
 SourcedEvents = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -62,6 +78,9 @@ class InputSource(Protocol):
         ...
     def poll_sources(self) -> tuple[SourcedEvents, list[int]]:
         """As poll(), each event with its source device and injected flag."""
+        ...
+    def poll_axes(self) -> AxisEvents:
+        """Axis events of the configured axes so far, in arrival order (empty without axes)."""
         ...
     @property
     def error(self) -> str: ...
@@ -82,7 +101,7 @@ def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray, *sources: np.ndarray) ->
     return (t[keep], a[keep], v[keep]), hotkeys
 
 
-def human_mask(events: SourcedEvents, engine_devices: frozenset[int] | set[int] | list[int] | None) -> np.ndarray:
+def human_mask(events: SourcedEvents | AxisEvents, engine_devices: frozenset[int] | set[int] | list[int] | None) -> np.ndarray:
     """Which events the person made: every event unless it came from the engine's own output device.
 
     engine_devices: the source ids of the engine's output (XTestOutput.devices: its XTest slaves). None
@@ -112,6 +131,9 @@ class _NativeInput:
     def poll_sources(self) -> tuple[SourcedEvents, list[int]]:
         return _split_sources(*self._listener.pop(65536))
 
+    def poll_axes(self) -> AxisEvents:
+        return self._listener.pop_axes(1 << 20)
+
     @property
     def error(self) -> str:
         return str(self._listener.error)
@@ -120,16 +142,19 @@ class _NativeInput:
 class X11Input(_NativeInput):
     """XInput2 raw events in a native thread (engine._native.X11InputListener)."""
 
-    def __init__(self, actions: list[str], hotkeys: list[str], display: str = "") -> None:
-        self._listener = _native.X11InputListener(display, actions, hotkeys)
+    def __init__(self, actions: list[str], hotkeys: list[str], display: str = "", axes: Sequence[str] = (),
+                 region: Sequence[int] | None = None) -> None:
+        """region: the captured (x, y, w, h) that mouse_x/mouse_y span (default the screen)."""
+        self._listener = _native.X11InputListener(display, actions, hotkeys, axes=list(axes),
+                                                  region=list(region or ()))
 
 
 class RawInput(_NativeInput):
     """Windows raw input (WM_INPUT) in a native thread (engine._native.RawInputListener), whatever window
     has the focus. Raw input is registered per process: one listener at a time."""
 
-    def __init__(self, actions: list[str], hotkeys: list[str]) -> None:
-        self._listener = _native.RawInputListener(actions, hotkeys)
+    def __init__(self, actions: list[str], hotkeys: list[str], axes: Sequence[str] = ()) -> None:
+        self._listener = _native.RawInputListener(actions, hotkeys, axes=list(axes))
 
 
 def hotkeys_available(display: str, platform: str = sys.platform) -> bool:
@@ -148,7 +173,6 @@ def hotkey_listener(hotkeys: list[str], display: str = "") -> _native.Listener:
 # linux/input.h: _IOW('E', 0xa0, int) sets the clock of event timestamps.
 _EVIOCSCLOCKID = 0x400445A0
 _CLOCK_MONOTONIC = 1
-_EV_KEY = 1
 
 
 _INPUT_GROUP_FIX = ("add yourself to the 'input' group (sudo usermod -aG input $USER, then log in again) or add a "
@@ -169,70 +193,115 @@ def event_devices(input_dir: str | os.PathLike[str] = "/dev/input") -> list[str]
     return out
 
 
+def _pad_label(dev: Any) -> str:
+    return f"'{dev.name}' ({dev.path})"
+
+
 class EvdevInput:
-    """Keyboards and mice from /dev/input through python-evdev, kernel timestamps on CLOCK_MONOTONIC.
+    """Keyboards, mice and gamepads from /dev/input through python-evdev, kernel timestamps on
+    CLOCK_MONOTONIC; events translated by engine.actions.evdev_map (one translator per device).
 
     devices: the event device paths to read (default: every event device of ``input_dir`` that reports
-    one of the configured keys). A device that cannot be opened or is not an input device is an
-    EngineError naming it and the fix, when no device is left to read.
+    one of the configured keys or axes). pad: the gamepad to read pad buttons and axes from, by path or
+    by name (exact, else a unique substring, case-insensitive); default every device that reports them.
+    A device that cannot be opened or is not an input device is an EngineError naming it and the fix,
+    when no device is left to read; a --pad that matches no gamepad names the pads found.
     """
 
     def __init__(self, actions: list[str], hotkeys: list[str], devices: list[str] | None = None,
-                 input_dir: str | os.PathLike[str] = "/dev/input") -> None:
+                 input_dir: str | os.PathLike[str] = "/dev/input", axes: Sequence[str] = (),
+                 pad: str | None = None) -> None:
         try:
             import evdev
         except ImportError as e:  # pragma: no cover - evdev is a Linux dependency
             raise EngineError("python-evdev is not installed; pip install evdev, or use --input x11") from e
         import fcntl  # POSIX only: this module is imported on Windows too
 
-        self._codes = {evdev_code(n): i for i, n in enumerate(actions)}
-        self._hot = {evdev_code(n): -(i + 1) for i, n in enumerate(hotkeys)}
-        wanted = set(self._codes) | set(self._hot)
+        other = [n for n in axes if n not in EVDEV_AXES]
+        if other:
+            raise EngineError(f"axis {', '.join(other)} is not read through evdev (mouse_x/mouse_y: use --input x11)")
+        self.axes = list(axes)
+        self._key_codes = key_codes(actions, hotkeys)
         paths = devices if devices is not None else event_devices(input_dir)
         if not paths:
             raise EngineError(f"no input devices under {os.fspath(input_dir)} (in a container or VM, pass the "
                               "keyboard through); or use --input x11")
-        self._devices: list[Any] = []
-        self._injected: set[int] = set()  # fds of the engine's own uinput keyboards
+        opened: list[Any] = []
         denied: list[str] = []
         failed: list[str] = []
         for p in paths:
             try:
-                dev = evdev.InputDevice(p)
+                opened.append(evdev.InputDevice(p))
             except PermissionError:
                 denied.append(p)
-                continue
             except OSError as e:  # ENOENT, ENODEV, ENXIO, ENOTTY (not an input device), ...
                 failed.append(f"{p} ({e.strerror or e})")
-                continue
+        chosen_pad = self._choose_pad(opened, pad) if pad is not None else None
+        pad_codes = {c for c, i in self._key_codes.items() if c >= BTN_SOUTH}
+        self._devices: list[Any] = []
+        self._translators: dict[int, EvdevTranslator] = {}
+        self._initial: list[tuple[int, Any]] = []  # (fd, device): absolute values to send at start
+        for dev in opened:
             try:
-                keys = set(dev.capabilities().get(_EV_KEY, []))
-                if not keys & wanted:
+                caps = dev.capabilities()
+                codes = self._key_codes
+                dev_axes = self.axes
+                if chosen_pad is not None and dev is not chosen_pad:  # pad input from the chosen pad only
+                    codes = {c: i for c, i in codes.items() if c not in pad_codes}
+                    dev_axes = [n if n not in ABS_AXES else "" for n in self.axes]
+                absinfo = {code: AbsRange(info.min, info.max, info.flat)
+                            for code, info in caps.get(EV_ABS, []) if isinstance(info, evdev.AbsInfo)}
+                tr = EvdevTranslator(codes, dev_axes, absinfo, device=dev.fd, injected=dev.name == UINPUT_NAME)
+                want_key, want_rel, want_abs = tr.wanted
+                has_abs = {code for code, _ in caps.get(EV_ABS, [])}
+                if not (want_key & set(caps.get(EV_KEY, [])) or want_rel & set(caps.get(EV_REL, []))
+                        or want_abs & has_abs):
                     dev.close()
                     continue
                 fcntl.ioctl(dev.fd, _EVIOCSCLOCKID, struct.pack("i", _CLOCK_MONOTONIC))
             except OSError as e:  # unplugged between open and setup
                 dev.close()
-                failed.append(f"{p} ({e.strerror or e})")
+                failed.append(f"{dev.path} ({e.strerror or e})")
                 continue
-            if dev.name == UINPUT_NAME:
-                self._injected.add(dev.fd)
             self._devices.append(dev)
+            self._translators[dev.fd] = tr
+            if want_abs & has_abs:
+                self._initial.append((dev.fd, dev))
         if not self._devices:
             if denied:
                 why = f"permission denied on {', '.join(denied)}: {_INPUT_GROUP_FIX}"
             elif failed:
                 why = f"cannot open {', '.join(failed)}; check these are input event devices that are plugged in"
             else:
-                why = "no device reports the configured keys"
-            raise EngineError(f"cannot read the keyboard/mouse through evdev: {why}; or use --input x11")
+                why = "no device reports the configured keys or axes"
+            raise EngineError(f"cannot read the keyboard/mouse/pad through evdev: {why}; or use --input x11")
         self._queue: deque[tuple[int, int, int, int, int]] = deque()
-        self._held: dict[tuple[int, int], bool] = {}
+        self._axis_queue: deque[tuple[int, int, float, int, int]] = deque()
         self._stop_r, self._stop_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._error = ""
 
+    @staticmethod
+    def _choose_pad(opened: list[Any], pad: str) -> Any:
+        """The opened device --pad names: by path, else by name (exact, then unique substring)."""
+        pads = [d for d in opened if BTN_SOUTH in d.capabilities().get(EV_KEY, [])
+                or any(code == ABS_AXES["pad_lx"] for code, _ in d.capabilities().get(EV_ABS, []))]
+        by_path = [d for d in opened if d.path == pad or os.path.realpath(pad) == d.path]
+        if by_path:
+            return by_path[0]
+        exact = [d for d in pads if d.name.lower() == pad.lower()]
+        near = exact or [d for d in pads if pad.lower() in d.name.lower()]
+        if len(near) == 1:
+            return near[0]
+        found = ", ".join(_pad_label(d) for d in pads) or "none (is it plugged in, and readable by you?)"
+        what = "matches more than one" if near else "matches no"
+        raise EngineError(f"--pad {pad!r} {what} gamepad; pads found: {found}")
+
     def start(self) -> None:
+        for fd, dev in self._initial:  # sticks and triggers as they are now, before any event moves them
+            values = {code: int(dev.absinfo(code).value) for code in self._translators[fd].wanted[2]
+                      if code not in (0x10, 0x11)}
+            self._axis_queue.extend(self._translators[fd].initial(_native.monotonic_ns(), values))
         self._thread = threading.Thread(target=self._run, name="engine-evdev", daemon=True)
         self._thread.start()
 
@@ -257,20 +326,11 @@ class EvdevInput:
                 if self._stop_r in ready:
                     return
                 for fd in ready:
-                    for ev in fds[fd].read():
-                        if ev.type != _EV_KEY or ev.value == 2:  # 2: auto-repeat
-                            continue
-                        code = self._codes.get(ev.code)
-                        if code is None:
-                            code = self._hot.get(ev.code)
-                        if code is None:
-                            continue  # not configured: dropped here, never stored
-                        down = ev.value == 1
-                        if self._held.get((fd, code)) == down:
-                            continue
-                        self._held[(fd, code)] = down
-                        self._queue.append((ev.sec * 1_000_000_000 + ev.usec * 1000, code, int(down), fd,
-                                            int(fd in self._injected)))
+                    rows = [(ev.sec * 1_000_000_000 + ev.usec * 1000, ev.type, ev.code, ev.value)
+                            for ev in fds[fd].read()]
+                    keys, axes = self._translators[fd].feed(rows)  # drops what is not configured
+                    self._queue.extend(keys)
+                    self._axis_queue.extend(axes)
         except OSError as e:
             self._error = f"evdev device failed: {e}"
 
@@ -288,19 +348,34 @@ class EvdevInput:
         return _split_sources(arr[:, 0], arr[:, 1].astype(np.int16), arr[:, 2].astype(np.int8),
                               arr[:, 3].astype(np.int32), arr[:, 4].astype(np.uint8))
 
+    def poll_axes(self) -> AxisEvents:
+        items = []
+        while self._axis_queue:
+            items.append(self._axis_queue.popleft())
+        t = np.array([r[0] for r in items], np.int64)
+        a = np.array([r[1] for r in items], np.int16)
+        v = np.array([r[2] for r in items], np.float32)
+        dev = np.array([r[3] for r in items], np.int32)
+        inj = np.array([r[4] for r in items], np.uint8)
+        return t, a, v, dev, inj
 
-def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str = "") -> InputSource:
-    """The input backend by name; one clear error for an unknown one."""
+
+def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str = "", *, axes: Sequence[str] = (),
+               region: Sequence[int] | None = None, pad: str | None = None) -> InputSource:
+    """The input backend by name, reading the configured axes too; one clear error for an unknown one.
+    region: the captured (x, y, w, h) mouse_x/mouse_y span (X11); pad: the gamepad by name or path (evdev)."""
+    if pad is not None and kind != "evdev":
+        raise EngineError(f"--pad needs --input evdev (the {kind} input reads no gamepad by name)")
     if kind == "x11":
-        return X11Input(actions, hotkeys, display)
+        return X11Input(actions, hotkeys, display, axes=axes, region=region)
     if kind == "evdev":
-        return EvdevInput(actions, hotkeys)
+        return EvdevInput(actions, hotkeys, axes=axes, pad=pad)
     if kind == "rawinput" and kind in INPUTS:
-        return RawInput(actions, hotkeys)
+        return RawInput(actions, hotkeys, axes=axes)
     raise EngineError(f"unknown input backend {kind!r}; valid: {', '.join(INPUTS) or 'none on this OS'}")
 
 
 __all__ = [
-    "INPUTS", "UINPUT_NAME", "EvdevInput", "InputSource", "RawInput", "SourcedEvents", "X11Input", "default_input",
+    "INPUTS", "UINPUT_NAME", "AxisEvents", "EvdevInput", "InputSource", "RawInput", "SourcedEvents", "X11Input", "default_input",
     "event_devices", "hotkey_listener", "hotkeys_available", "human_mask", "inputs_for", "open_input",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.actions.inputs import default_input
-from engine.actions.names import parse_actions
+from engine.actions.names import parse_actions, split_actions
 from engine.capture import Color
 from engine.errors import EngineError
 
@@ -46,6 +46,17 @@ class RecordConfig:
     display: str | None = None
     queue_seconds: float = 2.0
     compress: bool = False  # frames compressed chunk by chunk while recording (SessionWriter.create)
+    pad: str | None = None  # the gamepad to read (evdev), by name or path; None: every pad found
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys and buttons of ``actions`` (actions.npy's columns), in the order given."""
+        return split_actions(self.actions)[0]
+
+    @property
+    def axes(self) -> list[str]:
+        """The axes of ``actions`` (axes.npy's columns), in the order given."""
+        return split_actions(self.actions)[1]
 
     def validate(self) -> None:
         """Raise EngineError naming the flag for the first bad value; normalise the action names."""
@@ -64,7 +75,11 @@ class RecordConfig:
                               f"{MAX_SIDE} (and at most the captured area)")
         if self.window is not None and self.monitor is not None:
             raise EngineError("give --window or --monitor, not both (--region may narrow a window)")
-        self.actions = parse_actions(self.actions)
+        self.actions = parse_actions(self.actions, axes=True)
+        if not self.keys:
+            raise EngineError("--actions names only axes; give at least one key or button too (e.g. mouse_left)")
+        if self.pad is not None and self.input != "evdev":
+            raise EngineError(f"--pad needs --input evdev (the {self.input} input reads no gamepad by name)")
         unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)
         if unknown:
             raise EngineError(f"unknown hotkey role(s) {', '.join(sorted(unknown))}; valid: start, pause, stop")

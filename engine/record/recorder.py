@@ -8,6 +8,13 @@ from the queue straight into the session's memory-mapped frames file (one copy, 
 Frames are labelled a short holdback after their capture instant, so events stamped before a frame
 but delivered a moment later by the X server still count for it.
 
+Axes (mouse_dx, pad_lx, ... in --actions) come from the same listener only when configured, go through
+an AxisFramer beside the Labeler (relative: motion summed over (t[i-1], t[i]], frame 0 from the capture
+start; absolute: the value at t[i]) into axes.npy, and every axis event into axis_events.npy. Motion
+before capture starts and during a pause belongs to no frame; while no frame can come (waiting for the
+start hotkey, paused) queued axis events are folded into the state, so memory stays flat whatever the
+mouse rate.
+
 Recorder.run is a list of steps: open and prepare; per wake-up take input (events, hotkeys), start
 capture when due, stop on a failed thread, drain ready frames, check --duration, report, sleep; finish.
 Over 400 lines on purpose: the steps share one _Run state; what stands alone is already apart (config,
@@ -28,12 +35,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine._pacer import monotonic_ns
-from engine.actions.inputs import Events, InputSource, open_input
+from engine.actions.inputs import AxisEvents, Events, InputSource, open_input
 from engine.capture import CaptureSource, CaptureStream, open_source
 from engine.capture.blank import BlankGuard
 from engine.errors import EngineError
 from engine.record.config import DEFAULT_HOTKEYS, RecordConfig, auto_size
-from engine.record.labeler import Labeler
+from engine.record.labeler import AxisFramer, Labeler
 from engine.session import SessionWriter, StorageError
 from engine.signals import stop_on_signals
 
@@ -65,6 +72,8 @@ class RecordSummary:
     status: str
     stop_reason: str
     warnings: list[str]
+    axes: tuple[str, ...] = ()
+    axis_events: int = 0  # raw axis events logged (axis_events.npy)
 
     def lines(self) -> list[str]:
         out = [
@@ -74,6 +83,8 @@ class RecordSummary:
             f"{self.bytes_on_disk / 1e6:.1f} MB, stopped by {self.stop_reason}",
             f"session: {self.path} ({self.status})",
         ]
+        if self.axes:
+            out.insert(1, f"axes {', '.join(self.axes)}: {self.axis_events} events logged")
         return out + [f"warning: {w}" for w in self.warnings]
 
 
@@ -91,6 +102,9 @@ class _Run:
     queue: Any  # stream.sink: the native FrameQueue
     t_scratch: np.ndarray  # capture instants of a popped batch
     tick_scratch: np.ndarray  # pacer tick indices of a popped batch (not stored)
+    framer: AxisFramer | None = None  # None: no axes configured
+    axis_events: int = 0  # axis events logged
+    paused_at: int = 0  # monotonic_ns() of the last pause
     started: bool = False  # capture was started (at once, or by the start hotkey with --wait)
     paused: bool = False
     active_ns: int = 0  # recording time before active_since, pauses excluded
@@ -171,10 +185,11 @@ class Recorder:
             frame_bytes = size[0] * size[1] * (1 if c.color == "gray" else 3)
             capacity = int(max(16, min(c.fps * c.queue_seconds, QUEUE_BYTES // frame_bytes)))
             stream = CaptureStream(source, fps=c.fps, size=size, color=c.color, mode="queue", capacity=capacity)
-            inputs = open_input(c.input, c.actions, c.hotkey_list(), c.display or "")
+            inputs = open_input(c.input, c.keys, c.hotkey_list(), c.display or "", axes=c.axes,
+                                region=list(source.rect), pad=c.pad)
             writer = SessionWriter.create(
                 c.data_dir, name=c.name, game=c.game, fps=c.fps, frame_shape=stream.frame_shape, color=c.color,
-                actions=c.actions, resize=size,
+                actions=c.keys, axes=c.axes, resize=size,
                 source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
                         "window": c.window, "fallback_reason": source.fallback_reason, "input": c.input},
                 compress=c.compress,
@@ -194,7 +209,8 @@ class Recorder:
         capacity = stream.sink.capacity
         self._next_status_line = 0.0
         return _Run(source=source, stream=stream, inputs=inputs, writer=writer, signals=signals,
-                    labeler=Labeler(len(self.config.actions)), queue=stream.sink,
+                    labeler=Labeler(len(self.config.keys)), queue=stream.sink,
+                    framer=AxisFramer(self.config.axes) if self.config.axes else None,
                     blank=BlankGuard(self.config.fps, what="engine-record"),
                     t_scratch=np.empty(capacity, np.int64), tick_scratch=np.empty(capacity, np.uint64))
 
@@ -216,10 +232,23 @@ class Recorder:
             run.labeler.add_events(*events)
             run.writer.append_events(*events)
 
+    def _log_axis_events(self, run: _Run, events: AxisEvents) -> None:
+        """Queue axis events for the frames and append every one to the session's axis log."""
+        t, axis, value = events[:3]
+        if run.framer is not None and len(t):
+            run.framer.add_events(t, axis, value)
+            run.writer.append_axis_events(t, axis, value)
+            run.axis_events += len(t)
+
     def _take_input(self, run: _Run) -> None:
-        """Action events since the last wake-up to the labeler and the log; hotkeys to their roles."""
+        """Action and axis events since the last wake-up to the labeler, the framer and the logs; hotkeys
+        to their roles."""
         events, hot = run.inputs.poll()
         self._log_events(run, events)
+        if run.framer is not None:
+            self._log_axis_events(run, run.inputs.poll_axes())
+            if (not run.started or run.paused) and not run.queue.available():
+                run.framer.settle(monotonic_ns())  # no frame can come before now: keep memory flat
         c = self.config
         for h in hot:
             role = _ROLES[h]
@@ -233,11 +262,15 @@ class Recorder:
     def _toggle_pause(self, run: _Run) -> None:
         """Pause or resume capture; paused time counts neither toward --duration nor the achieved rate."""
         if run.paused:
+            now = monotonic_ns()
+            if run.framer is not None:
+                run.framer.skip(run.paused_at, now)  # motion while paused is in no frame
             run.stream.resume()
-            run.active_since = monotonic_ns()
+            run.active_since = now
         else:
             run.stream.pause()
-            run.active_ns += monotonic_ns() - run.active_since
+            run.paused_at = monotonic_ns()
+            run.active_ns += run.paused_at - run.active_since
         run.paused = not run.paused
         self._say("paused" if run.paused else "resumed")
 
@@ -246,6 +279,8 @@ class Recorder:
         if not self.config.wait_for_start:
             run.started = True
         if run.started and not run.stream.running and not run.stream.error:
+            if run.framer is not None:
+                run.framer.skip(np.iinfo(np.int64).min, monotonic_ns())  # frame 0 sums from here
             run.stream.start()
             run.active_since = monotonic_ns()
             run.t_begin = time.monotonic()
@@ -274,7 +309,7 @@ class Recorder:
             k = queue.pop_into(buf, run.t_scratch[: len(buf)], run.tick_scratch[: len(buf)])
             t = run.t_scratch[:k]
             try:
-                writer.commit(k, t, run.labeler.label(t))
+                writer.commit(k, t, run.labeler.label(t), run.framer.frame(t) if run.framer is not None else None)
             except StorageError:
                 run.uncommitted += k  # popped from the queue, never written
                 raise
@@ -304,7 +339,8 @@ class Recorder:
         if now - run.last_status >= STATUS_EVERY_S:
             run.last_status = now
             if run.started:
-                status(self._status_text(run.writer, run.stream, run.paused, now - run.t_begin))
+                axes = f" | {run.axis_events} axis events" if run.framer is not None else ""
+                status(self._status_text(run.writer, run.stream, run.paused, now - run.t_begin) + axes)
 
     def _sleep_until_work(self, queue: Any) -> None:
         """Sleep (without the GIL) until the oldest queued frame is a batch past the holdback.
@@ -328,6 +364,8 @@ class Recorder:
         try:
             events, _ = run.inputs.poll()
             self._log_events(run, events)
+            if run.framer is not None:
+                self._log_axis_events(run, run.inputs.poll_axes())
             self._drain(run, None)
         except StorageError as e:
             run.error = run.error or str(e)
@@ -411,7 +449,7 @@ class Recorder:
             path=run.writer.path, frames=frames, duration_s=float(meta.get("duration_s", 0.0)), fps_target=c.fps,
             fps_achieved=achieved, dropped=dropped, late_ticks=int(stats["late_ticks"]),
             queue_drops=int(stats["dropped"]), bytes_on_disk=run.writer.bytes_on_disk, status=str(meta["status"]),
-            stop_reason=self._stop_reason, warnings=warnings)
+            stop_reason=self._stop_reason, warnings=warnings, axes=tuple(c.axes), axis_events=run.axis_events)
 
 
 class RecordingStopped(EngineError):

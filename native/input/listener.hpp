@@ -10,8 +10,16 @@
 // (XIRawEvent.sourceid) and whether that slave is an XTest device; on Windows the raw input device
 // handle (null for injected input) and the injected flag.
 //
-// Thread contract: start()/stop() from the owner; pop()/wait() from one consumer thread;
-// dropped()/running()/error() from any thread; emit()/set_error() from the listener thread only.
+// Axes (mouse motion, wheel, pointer position, pad sticks) travel in a second SPSC queue of AxisEvents,
+// only for the axes the owner configured (the axis index is the position in that list): a relative
+// axis' event holds a delta (mouse counts, wheel notches), an absolute axis' event its new value. Every
+// event is queued as it came, never coalesced, so the session's axis log gets each one; the queue is
+// bounded (capacity items: 65536 by default, 1.5 MB, 30 s of a 1000 Hz mouse's two axes between two
+// drains that come every ~50 ms) and counts what it had to drop (axis_dropped()), so memory stays flat.
+//
+// Thread contract: start()/stop() from the owner; pop()/pop_axes()/wait() from one consumer thread;
+// dropped()/axis_dropped()/running()/error() from any thread; emit()/emit_axis()/set_error() from the
+// listener thread only.
 #pragma once
 
 #include <atomic>
@@ -34,6 +42,16 @@ struct InputEvent {
 };
 static_assert(sizeof(InputEvent) == 16, "InputEvent is two words");
 
+struct AxisEvent {
+  std::int64_t t_ns;
+  float value;            // relative axis: the delta; absolute axis: the new value
+  std::int32_t device;    // source device, as InputEvent's
+  std::int16_t axis;      // index into the configured axes
+  std::uint8_t injected;  // as InputEvent's
+  std::uint8_t reserved = 0;
+};
+static_assert(sizeof(AxisEvent) == 24, "AxisEvent is three words");
+
 class Listener {
  public:
   virtual ~Listener() = default;
@@ -48,11 +66,15 @@ class Listener {
 
   // Consumer only: move up to max events to out; returns how many.
   std::size_t pop(InputEvent* out, std::size_t max) { return queue_.pop(out, max); }
+  // Consumer only: move up to max axis events to out; returns how many.
+  std::size_t pop_axes(AxisEvent* out, std::size_t max) { return axis_queue_.pop(out, max); }
   // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever).
   void wait(std::int64_t timeout_ns) { queue_.wait(timeout_ns); }
 
   // Any thread.
   std::uint64_t dropped() const { return queue_.dropped(); }
+  std::uint64_t axis_dropped() const { return axis_queue_.dropped(); }
+  std::size_t n_axes() const { return n_axes_; }
   bool running() const { return running_.load(std::memory_order_acquire); }
   // Why the thread ended on its own ("" while it runs or after a clean stop()).
   std::string error() const {
@@ -61,8 +83,13 @@ class Listener {
   }
 
  protected:
-  Listener(std::size_t n_actions, std::size_t n_hotkeys, std::size_t capacity)
-      : queue_(capacity), n_slots_(n_actions + n_hotkeys), n_actions_(n_actions) {}
+  // The axis queue takes `capacity` items only when axes are configured (one slot otherwise).
+  Listener(std::size_t n_actions, std::size_t n_hotkeys, std::size_t capacity, std::size_t n_axes = 0)
+      : queue_(capacity),
+        axis_queue_(n_axes ? capacity : 1),
+        n_slots_(n_actions + n_hotkeys),
+        n_actions_(n_actions),
+        n_axes_(n_axes) {}
 
   // Listener thread only: the key or button mapped to `code` (> 0: action code - 1; < 0: hotkey
   // -code - 1; 0: not configured, ignored) went down (press) or up at t_ns on source `device`.
@@ -80,6 +107,11 @@ class Listener {
                            static_cast<std::uint8_t>(injected ? 1 : 0)});
   }
 
+  // Listener thread only: configured axis `axis` moved (delta) or took a new value at t_ns.
+  void emit_axis(std::int64_t t_ns, std::int16_t axis, float value, std::int32_t device, bool injected) {
+    axis_queue_.push(AxisEvent{t_ns, value, device, axis, static_cast<std::uint8_t>(injected ? 1 : 0), 0});
+  }
+
   // Listener thread only.
   void set_error(std::string what) {
     std::lock_guard<std::mutex> lock(error_mutex_);
@@ -90,9 +122,11 @@ class Listener {
 
  private:
   SpscQueue<InputEvent> queue_;
+  SpscQueue<AxisEvent> axis_queue_;
   std::unordered_map<std::int32_t, std::vector<bool>> down_;  // per device: actions, then hotkeys; listener thread only
   const std::size_t n_slots_;
   const std::size_t n_actions_;
+  const std::size_t n_axes_;
   mutable std::mutex error_mutex_;
   std::string error_;  // Protected by error_mutex_.
 };

@@ -2,9 +2,15 @@
 
 #include "common/win32.hpp"
 
+#include <xinput.h>
+
 #include <array>
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <future>
+#include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -50,6 +56,43 @@ constexpr ButtonBits kButtons[] = {
     {RI_MOUSE_MIDDLE_BUTTON_DOWN, RI_MOUSE_MIDDLE_BUTTON_UP, VK_MBUTTON},
 };
 
+// The axes this listener reports: raw input mouse motion and wheel, XInput pad sticks and triggers.
+enum WinAxis { kDx, kDy, kWheel, kLx, kLy, kRx, kRy, kLt, kRt, kWinAxes };
+constexpr const char* kWinAxisNames[kWinAxes] = {"mouse_dx", "mouse_dy", "wheel", "pad_lx", "pad_ly",
+                                                 "pad_rx", "pad_ry", "pad_lt", "pad_rt"};
+constexpr DWORD kPads = XUSER_MAX_COUNT;
+constexpr std::int32_t kPadDevice = 16;  // XInput user index i is source device 16 + i
+constexpr DWORD kPadPollMs = 4;          // 250 Hz: finer than any frame rate the engine records at
+constexpr ULONGLONG kPadRescanMs = 1000;  // a disconnected slot is asked again this often (the call is slow)
+
+using XInputGetStateFn = DWORD(WINAPI*)(DWORD, XINPUT_STATE*);
+
+// XInput is loaded when a pad is configured only, so the module does not need it otherwise.
+XInputGetStateFn load_xinput() {
+  for (const wchar_t* dll : {L"xinput1_4.dll", L"xinput1_3.dll", L"xinput9_1_0.dll"}) {
+    if (HMODULE h = LoadLibraryW(dll)) {
+      if (auto f = reinterpret_cast<XInputGetStateFn>(reinterpret_cast<void*>(GetProcAddress(h, "XInputGetState")))) {
+        return f;
+      }
+      FreeLibrary(h);
+    }
+  }
+  return nullptr;
+}
+
+// A stick axis in [-1, 1] outside its dead zone (rescaled so the edge of the zone is 0), as evdev's flat.
+float stick(SHORT v, int dead) {
+  const double x = v < 0 ? v / 32768.0 : v / 32767.0;
+  const double d = dead / 32767.0;
+  const double m = std::fabs(x) <= d ? 0.0 : (std::fabs(x) - d) / (1.0 - d);
+  return static_cast<float>(std::copysign(std::fmin(m, 1.0), x));
+}
+
+float trigger(BYTE v) {
+  const int t = XINPUT_GAMEPAD_TRIGGER_THRESHOLD;
+  return v <= t ? 0.0f : static_cast<float>((v - t) / (255.0 - t));
+}
+
 }  // namespace
 
 struct RawInputListener::Impl {
@@ -57,10 +100,35 @@ struct RawInputListener::Impl {
   std::array<std::int16_t, 512> by_scan{};  // index: make code | 0x100 for E0-prefixed keys
   std::array<std::int16_t, 256> by_vk{};    // keys whose raw event carries no make code; mouse buttons
   std::atomic<HWND> hwnd{nullptr};  // created and destroyed by the thread; stop() posts to it
+  std::array<std::int16_t, kWinAxes> axis_of{-1, -1, -1, -1, -1, -1, -1, -1, -1};  // -1: not configured
+  struct PadButton {
+    WORD mask;
+    std::int16_t code;
+  };
+  std::vector<PadButton> pad_buttons;  // configured pad buttons (actions or hotkeys)
+  bool pads = false;                   // a pad button or axis is configured: XInput is polled
+  XInputGetStateFn get_state = nullptr;
+  // Per XInput slot: connected, the last packet seen, the last axis values sent, when last asked.
+  std::array<bool, kPads> connected{};
+  std::array<DWORD, kPads> packet{};
+  std::array<std::array<float, kWinAxes>, kPads> pad_value{};
+  std::array<ULONGLONG, kPads> asked{};
+  // Absolute mice (remote desktop, VMs): the last position per device class, for deltas.
+  LONG abs_x = 0, abs_y = 0;
+  bool has_abs = false;
 
-  Impl(const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys) {
+  Impl(const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys,
+       const std::vector<std::string>& axes) {
     auto map = [&](const std::string& name, std::int16_t code) {
       const ActionKey& a = require_action(name);
+      if (is_pad_button(a)) {
+        for (const auto& b : pad_buttons) {
+          if (b.mask == a.xinput_mask) throw InvalidArgument("'" + name + "' is configured twice (as an action and a hotkey?)");
+        }
+        pad_buttons.push_back({static_cast<WORD>(a.xinput_mask), code});
+        pads = true;
+        return;
+      }
       std::int16_t* slot = a.win_scan ? &by_scan[static_cast<std::size_t>(a.win_scan) | (a.win_extended ? 0x100u : 0u)]
                                       : &by_vk[static_cast<std::size_t>(a.win_vk) & 0xff];
       if (*slot != 0) throw InvalidArgument("'" + name + "' is configured twice (as an action and a hotkey?)");
@@ -70,6 +138,35 @@ struct RawInputListener::Impl {
     for (std::size_t i = 0; i < actions.size(); ++i) map(actions[i], static_cast<std::int16_t>(i + 1));
     for (std::size_t h = 0; h < hotkeys.size(); ++h) {
       map(hotkeys[h], static_cast<std::int16_t>(-(static_cast<int>(h) + 1)));
+    }
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      int k = 0;
+      while (k < kWinAxes && axes[i] != kWinAxisNames[k]) ++k;
+      if (k == kWinAxes) {
+        throw InvalidArgument("axis '" + axes[i] + "' is not recorded on Windows; valid: mouse_dx, mouse_dy, wheel, "
+                              "pad_lx, pad_ly, pad_rx, pad_ry, pad_lt, pad_rt");
+      }
+      if (axis_of[static_cast<std::size_t>(k)] >= 0) throw InvalidArgument("axis '" + axes[i] + "' is configured twice");
+      axis_of[static_cast<std::size_t>(k)] = static_cast<std::int16_t>(i);
+      pads = pads || k >= kLx;
+    }
+  }
+
+  // Raw mouse motion (counts, unaccelerated) and wheel notches of one WM_INPUT, as (axis, value) pairs.
+  template <typename Emit>
+  void mouse_axes(const RAWMOUSE& m, Emit&& emit_axis) {
+    LONG dx = m.lLastX, dy = m.lLastY;
+    if (m.usFlags & MOUSE_MOVE_ABSOLUTE) {  // 0..65535 positions (remote desktop, tablets): differences
+      const LONG x = m.lLastX, y = m.lLastY;
+      dx = has_abs ? x - abs_x : 0;
+      dy = has_abs ? y - abs_y : 0;
+      abs_x = x, abs_y = y, has_abs = true;
+    }
+    if (axis_of[kDx] >= 0 && dx != 0) emit_axis(axis_of[kDx], static_cast<float>(dx));
+    if (axis_of[kDy] >= 0 && dy != 0) emit_axis(axis_of[kDy], static_cast<float>(dy));
+    if (axis_of[kWheel] >= 0 && (m.usButtonFlags & RI_MOUSE_WHEEL)) {
+      // usButtonData is a signed multiple of WHEEL_DELTA per notch (finer on high-resolution wheels).
+      emit_axis(axis_of[kWheel], static_cast<float>(static_cast<SHORT>(m.usButtonData)) / WHEEL_DELTA);
     }
   }
 
@@ -91,8 +188,9 @@ struct RawInputListener::Impl {
 };
 
 RawInputListener::RawInputListener(const std::vector<std::string>& actions, const std::vector<std::string>& hotkeys,
-                                   std::size_t capacity)
-    : Listener(actions.size(), hotkeys.size(), capacity), impl_(std::make_unique<Impl>(actions, hotkeys)) {}
+                                   std::size_t capacity, const std::vector<std::string>& axes)
+    : Listener(actions.size(), hotkeys.size(), capacity, axes.size()),
+      impl_(std::make_unique<Impl>(actions, hotkeys, axes)) {}
 
 RawInputListener::~RawInputListener() { stop(); }
 
@@ -125,6 +223,12 @@ void RawInputListener::start() {
       running_.store(false, std::memory_order_release);
       return;
     }
+    if (impl_->pads && (impl_->get_state = load_xinput()) == nullptr) {
+      p.set_value("XInput (xinput1_4.dll) is not installed: gamepads cannot be read");
+      DestroyWindow(hwnd);
+      running_.store(false, std::memory_order_release);
+      return;
+    }
     impl_->hwnd.store(hwnd, std::memory_order_release);
     p.set_value({});
     run();
@@ -146,16 +250,66 @@ void RawInputListener::stop() {
   running_.store(false, std::memory_order_release);
 }
 
+void RawInputListener::poll_pads() {
+  Impl& im = *impl_;
+  const ULONGLONG now_ms = GetTickCount64();
+  const std::int64_t now = monotonic_ns();
+  for (DWORD i = 0; i < kPads; ++i) {
+    if (!im.connected[i] && now_ms - im.asked[i] < kPadRescanMs && im.asked[i] != 0) continue;
+    im.asked[i] = now_ms;
+    XINPUT_STATE st;
+    std::memset(&st, 0, sizeof st);
+    const std::int32_t device = kPadDevice + static_cast<std::int32_t>(i);
+    if (im.get_state(i, &st) != ERROR_SUCCESS) {
+      if (im.connected[i]) {  // unplugged: as if everything was let go
+        std::memset(&st, 0, sizeof st);
+        im.connected[i] = false;
+      } else {
+        continue;
+      }
+    } else {
+      if (im.connected[i] && st.dwPacketNumber == im.packet[i]) continue;  // nothing changed
+      im.connected[i] = true;
+      im.packet[i] = st.dwPacketNumber;
+    }
+    const XINPUT_GAMEPAD& g = st.Gamepad;
+    for (const auto& b : im.pad_buttons) emit(now, b.code, (g.wButtons & b.mask) != 0, device, false);
+    // XInput's y is up-positive; the engine's pad_ly/pad_ry are down-positive like evdev's ABS_Y.
+    const float v[kWinAxes] = {0, 0, 0,
+                               stick(g.sThumbLX, XINPUT_GAMEPAD_LEFT_THUMB_DEADZONE),
+                               -stick(g.sThumbLY, XINPUT_GAMEPAD_LEFT_THUMB_DEADZONE),
+                               stick(g.sThumbRX, XINPUT_GAMEPAD_RIGHT_THUMB_DEADZONE),
+                               -stick(g.sThumbRY, XINPUT_GAMEPAD_RIGHT_THUMB_DEADZONE),
+                               trigger(g.bLeftTrigger), trigger(g.bRightTrigger)};
+    for (int k = kLx; k < kWinAxes; ++k) {
+      if (im.axis_of[static_cast<std::size_t>(k)] < 0 || v[k] == im.pad_value[i][static_cast<std::size_t>(k)]) continue;
+      im.pad_value[i][static_cast<std::size_t>(k)] = v[k];
+      emit_axis(now, im.axis_of[static_cast<std::size_t>(k)], v[k], device, false);
+    }
+  }
+}
+
 void RawInputListener::run() {
   Impl& im = *impl_;
   const HWND hwnd = im.hwnd.load(std::memory_order_relaxed);
   MSG msg;
   for (;;) {
-    const BOOL got = GetMessageW(&msg, nullptr, 0, 0);
-    if (got == 0) break;  // WM_QUIT
-    if (got == -1) {
-      set_error(last_error_str("GetMessageW"));
-      break;
+    if (im.pads) {
+      // XInput has no events: poll it every few ms between messages (XInputGetState is cheap for a
+      // connected pad; a disconnected slot is asked once a second).
+      poll_pads();
+      if (PeekMessageW(&msg, nullptr, 0, 0, PM_REMOVE) == 0) {
+        MsgWaitForMultipleObjectsEx(0, nullptr, kPadPollMs, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        continue;
+      }
+      if (msg.message == WM_QUIT) break;
+    } else {
+      const BOOL got = GetMessageW(&msg, nullptr, 0, 0);
+      if (got == 0) break;  // WM_QUIT
+      if (got == -1) {
+        set_error(last_error_str("GetMessageW"));
+        break;
+      }
     }
     if (msg.hwnd == hwnd && msg.message == kStopMessage) break;
     if (msg.message == WM_INPUT) {
@@ -175,6 +329,9 @@ void RawInputListener::run() {
         if (ri.header.dwType == RIM_TYPEKEYBOARD) {
           emit(now, im.key_code(ri.data.keyboard), (ri.data.keyboard.Flags & RI_KEY_BREAK) == 0, device, injected);
         } else if (ri.header.dwType == RIM_TYPEMOUSE) {
+          im.mouse_axes(ri.data.mouse, [&](std::int16_t axis, float value) {
+            emit_axis(now, axis, value, device, injected);
+          });
           const USHORT f = ri.data.mouse.usButtonFlags;
           for (const auto& b : kButtons) {
             if (f & b.down) emit(now, im.by_vk[static_cast<std::size_t>(b.vk)], true, device, injected);

@@ -4,6 +4,19 @@
 // Each event names its source slave (XIRawEvent.sourceid) and whether that slave is an XTest device;
 // the XTest slaves are found with XIQueryDevice at construction and again on XI_HierarchyChanged.
 // Privacy and the thread contract are the Listener's.
+//
+// Axes (only those configured; X11 has no gamepad, so only the mouse's):
+// - mouse_dx, mouse_dy: XI_RawMotion raw_values of valuators 0 and 1, i.e. what the device reported,
+//   before pointer acceleration, screen-edge clipping or any grab or warp (mouse-look games warp the
+//   pointer back to the centre: raw motion does not see that). A device whose valuators are absolute
+//   (a tablet, a VM's absolute pointer) gives the difference between its consecutive raw positions.
+// - wheel: XI_RawButtonPress of buttons 4 (+1, up) and 5 (-1, down): one event per notch (smooth-scroll
+//   devices' emulated button presses included; buttons 6/7, horizontal, are not an axis).
+// - mouse_x, mouse_y: the pointer's position in [0, 1] across the captured region (0 its first pixel, 1
+//   its last; clipped outside it), read with XIQueryPointer in the listener thread once the queued
+//   events after a raw motion are handled (one round trip per batch, not per event), and once at
+//   start(). Warps make no raw motion, so a value holds until the next move. Only when configured.
+// Raw motion is selected only when a motion axis is configured, so an unconfigured mouse costs nothing.
 #pragma once
 
 #include <memory>
@@ -17,8 +30,12 @@ namespace engine {
 
 class X11InputListener final : public Listener {
  public:
+  // axes: any of mouse_dx, mouse_dy, wheel, mouse_x, mouse_y (an InvalidArgument names what a pad axis
+  // needs); region: (x, y, w, h) of the captured area on the root window for mouse_x/mouse_y (empty: the
+  // screen).
   X11InputListener(const std::string& display, const std::vector<std::string>& actions,
-                   const std::vector<std::string>& hotkeys, std::size_t capacity = 65536);
+                   const std::vector<std::string>& hotkeys, std::size_t capacity = 65536,
+                   const std::vector<std::string>& axes = {}, const std::vector<int>& region = {});
   ~X11InputListener() override;
 
   void start() override;
