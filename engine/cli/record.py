@@ -18,9 +18,15 @@ EPILOG = """\
 Hotkeys (not recorded): F9 starts when --wait is given, F10 pauses/resumes, F12 stops; change them with
 --hotkeys start=f9,pause=f10,stop=f12. Ctrl-C and SIGTERM also stop cleanly; the session is kept.
 
+Mouse and gamepad axes go in --actions beside the keys, e.g. --actions w,a,s,d,mouse_dx,mouse_dy,mouse_left:
+mouse_dx, mouse_dy (raw counts, unaccelerated) and wheel (notches) hold the motion since the previous
+frame; mouse_x, mouse_y (pointer position in [0, 1] across the captured area), pad_lx, pad_ly, pad_rx,
+pad_ry ([-1, 1]) and pad_lt, pad_rt ([0, 1]) the value at the frame. Pads and pad buttons (pad_a ...
+pad_right) need --input evdev (choose the pad with --pad NAME|PATH); X11 reads mouse axes only.
+
 Config file (TOML): top-level keys and/or one table per game, selected by --game, with the long flag
 names as keys (fps, window, region, monitor, size, color, actions, game, name, data-dir, duration,
-countdown, input, hotkeys, backend, display, wait = true/false). Values are checked like the flags
+countdown, input, pad, hotkeys, backend, display, wait = true/false). Values are checked like the flags
 (numbers as numbers or strings; region, size and actions also as arrays). Flags given on the command
 line win. Example:
 
@@ -65,8 +71,13 @@ def build_parser() -> a.Parser:
                      help="store frames losslessly compressed (blosc2/zstd, chunk by chunk on the writer thread); "
                           "default raw, or compact later with engine-sessions compact")
     lab = p.add_argument_group("actions")
-    lab.add_argument("--actions", help=f"actions to record, in column order (default {','.join(DEFAULT_ACTIONS)})")
+    lab.add_argument("--actions", help=f"keys, buttons and axes to record, in column order (default "
+                                       f"{','.join(DEFAULT_ACTIONS)}); axes: mouse_dx, mouse_dy, wheel, mouse_x, "
+                                       "mouse_y, pad_lx, pad_ly, pad_rx, pad_ry, pad_lt, pad_rt")
     lab.add_argument("--input", choices=INPUTS, help=f"where key events come from (default {default_input()})")
+    lab.add_argument("--pad", metavar="NAME|PATH",
+                     help="with --input evdev: the gamepad to read, by name (or a unique part of it) or event "
+                          "device path (default: every pad found)")
     lab.add_argument("--hotkeys", type=_hotkeys, metavar="start=KEY,pause=KEY,stop=KEY",
                      help="keys that start, pause and stop, never recorded (default f9, f10, f12)")
     ses = p.add_argument_group("session")

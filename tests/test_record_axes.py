@@ -1,0 +1,272 @@
+"""Recording mouse axes on a real Xvfb (issue 14): relative motion, wheel notches and the pointer position
+injected through XTest (XTestFakeRelativeMotionEvent and friends, called through ctypes) and recorded by
+engine.record.Recorder with its real XInput2 listener, into real session files.
+
+Measured on Xvfb before writing these: XTestFakeRelativeMotionEvent reaches XI_RawMotion with raw_values
+equal to the deltas sent (unclipped at the screen edge), from the "Virtual core XTEST pointer" slave;
+XTest buttons 4/5 reach XI_RawButtonPress. An absolute XTestFakeMotionEvent's raw values are screen
+coordinates, indistinguishable from deltas, so these tests move the pointer absolutely only where mouse_dx
+and mouse_dy are not recorded.
+
+What is asserted is what the engine guarantees, never a timing: every injected delta is in the axis log,
+in order, stamped on the engine's clock no earlier than it was sent; each frame's relative value is
+exactly the sum of the logged deltas in (t[i-1], t[i]] (frame 0: since capture started), so the frames
+add up to every delta sent after capture started, none lost or counted twice across the writer's batches.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import _native, monotonic_ns
+from engine.actions.inputs import X11Input
+from engine.cli.record import main as record_main
+from engine.record import RecordConfig, Recorder
+from engine.record.labeler import AxisFramer, frame_axes_reference
+from engine.session import Session
+
+REGION = (0, 0, 64, 48)
+SIZE = (32, 24)
+
+
+class XTest:
+    """Relative motion, absolute motion and buttons through libXtst on a connection of its own."""
+
+    def __init__(self, display: str) -> None:
+        self._x = ctypes.CDLL("libX11.so.6")
+        self._t = ctypes.CDLL("libXtst.so.6")
+        self._x.XOpenDisplay.restype = ctypes.c_void_p
+        self._x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self._x.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        self._x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self._t.XTestFakeRelativeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
+        self._t.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                                 ctypes.c_ulong]
+        self._t.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+        self._dpy = self._x.XOpenDisplay(display.encode())
+        assert self._dpy, f"cannot open {display}"
+
+    def move_by(self, dx: int, dy: int) -> None:
+        self._t.XTestFakeRelativeMotionEvent(self._dpy, dx, dy, 0)
+        self._x.XSync(self._dpy, 0)
+
+    def move_to(self, x: int, y: int) -> None:
+        self._t.XTestFakeMotionEvent(self._dpy, -1, x, y, 0)
+        self._x.XSync(self._dpy, 0)
+
+    def click(self, button: int) -> None:
+        self._t.XTestFakeButtonEvent(self._dpy, button, 1, 0)
+        self._t.XTestFakeButtonEvent(self._dpy, button, 0, 0)
+        self._x.XSync(self._dpy, 0)
+
+    def close(self) -> None:
+        self._x.XCloseDisplay(self._dpy)
+
+
+# -- the framer against its definition ----------------------------------------------------------------
+
+NAMES = ["mouse_dx", "pad_lx", "wheel"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames=st.lists(st.integers(1, 10**6), min_size=1, max_size=40, unique=True),
+       events=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), st.integers(-50, 50)), max_size=60),
+       cuts=st.lists(st.integers(0, 40), max_size=4), start=st.integers(0, 10**5))
+def test_axis_framer_equals_its_definition_however_batched(frames: list[int], events: list, cuts: list[int],
+                                                          start: int) -> None:
+    t_f = np.array(sorted(frames), np.int64)
+    start = min(start, int(t_f[0]) - 1)  # capture starts before its first frame
+    ev = sorted(events)
+    t_e = np.array([e[0] for e in ev], np.int64)
+    a_e = np.array([e[1] for e in ev], np.int16)
+    v_e = np.array([e[2] / (50.0 if NAMES[e[1]] == "pad_lx" else 1.0) for e in ev], np.float32)
+    want = frame_axes_reference(t_f, t_e, a_e, v_e, NAMES, start)
+    framer = AxisFramer(NAMES)
+    framer.skip(np.iinfo(np.int64).min, start)
+    got = []
+    bounds = sorted({0, len(t_f), *(c for c in cuts if c <= len(t_f))})
+    fed = 0
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        # Events arrive in batches too: those up to this batch's last frame, plus a few after it.
+        upto = int(np.searchsorted(t_e, t_f[hi - 1], side="right")) + 2
+        framer.add_events(t_e[fed:upto], a_e[fed:upto], v_e[fed:upto])
+        fed = max(fed, min(upto, len(t_e)))
+        got.append(framer.frame(t_f[lo:hi]))
+    np.testing.assert_array_equal(np.concatenate(got), want)
+
+
+# -- recording on Xvfb --------------------------------------------------------------------------------
+
+
+def _record(tmp_path: Path, display: str, actions: list[str], inject, name: str) -> Session:  # type: ignore[no-untyped-def]
+    """Record while `inject(xtest, sent)` runs in a thread once the first frame is committed; stop once a
+    reader sees a frame captured after everything the injector logged was sent."""
+    cfg = RecordConfig(region=REGION, size=SIZE, fps=60, actions=actions, data_dir=tmp_path, countdown=0,
+                       display=display, name=name, game="axes")
+    rec = Recorder(cfg, out=io.StringIO())
+    path = tmp_path / "sessions" / name
+    first = threading.Event()
+    failure: list[BaseException] = []
+
+    def status(text: str) -> None:
+        if " 0 frames" not in text:
+            first.set()
+
+    def run() -> None:
+        xt = XTest(display)
+        try:
+            assert first.wait(30)
+            inject(xt)
+            t_done = monotonic_ns()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if (path / "meta.json").exists():
+                    ts = Session.open(path).timestamps
+                    if len(ts) and ts[-1] > t_done + 50_000_000:
+                        break
+                time.sleep(0.05)
+        except BaseException as e:  # re-raised in the test's thread
+            failure.append(e)
+        finally:
+            xt.close()
+            rec.stop("injected")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    summary = rec.run(install_signals=False, on_status=status)
+    thread.join()
+    if failure:
+        raise failure[0]
+    return Session.open(summary.path)
+
+
+def _frame_sums(ses: Session, axis: int, start_ns: int) -> np.ndarray:
+    """The definition of a relative axis per frame, from the session's own axis log and timestamps."""
+    log = ses.axis_events
+    mine = log[log["axis"] == axis]
+    edges = np.concatenate([[start_ns], ses.timestamps[:]])
+    out = np.zeros(len(ses), np.float64)
+    for i in range(len(ses)):
+        sel = (mine["t_ns"] > edges[i]) & (mine["t_ns"] <= edges[i + 1])
+        out[i] = mine["value"][sel].astype(np.float64).sum()
+    return out
+
+
+def test_relative_motion_and_wheel_are_recorded_per_frame_exactly(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sent: list[tuple[int, int, int]] = []  # (t_ns just before sending, dx, dy)
+    wheel_sent: list[int] = []
+    rng = np.random.default_rng(14)
+
+    def inject(xt: XTest) -> None:
+        # ~600 moves as fast as XTest takes them (a high-rate mouse, spanning many writer batches),
+        # with wheel notches among them.
+        for i in range(600):
+            dx, dy = int(rng.integers(-9, 10)), int(rng.integers(-9, 10))
+            if dx == 0 and dy == 0:
+                dx = 1
+            t = monotonic_ns()
+            xt.move_by(dx, dy)
+            sent.append((t, dx, dy))
+            if i % 50 == 7:
+                button = 4 if i % 100 == 7 else 5
+                xt.click(button)
+                wheel_sent.append(1 if button == 4 else -1)
+            if i % 100 == 99:
+                time.sleep(0.03)  # let frames pass between bursts
+
+    ses = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_dx", "mouse_dy", "wheel"], inject, "rel")
+    assert ses.meta["actions"] == ["mouse_left"] and ses.axis_names == ["mouse_dx", "mouse_dy", "wheel"]
+    assert ses.axes.shape == (len(ses), 3) and ses.axes.dtype == np.float32
+    log = ses.axis_events
+    # Every injected delta is in the log, in order, stamped no earlier than it was sent.
+    dx_log, dy_log = log[log["axis"] == 0], log[log["axis"] == 1]
+    assert dx_log["value"].tolist() == [float(dx) for _, dx, _ in sent if dx != 0]
+    assert dy_log["value"].tolist() == [float(dy) for _, _, dy in sent if dy != 0]
+    t_sent_dx = np.array([t for t, dx, _ in sent if dx != 0], np.int64)
+    assert (dx_log["t_ns"] >= t_sent_dx).all()
+    wheel_log = log[log["axis"] == 2]
+    assert wheel_log["value"].tolist() == [float(w) for w in wheel_sent]
+    # Per frame: exactly the logged motion in (t[i-1], t[i]]; all of it once, since the first injection came
+    # after the first frame and the recording ran past the last.
+    start = int(ses.timestamps[0]) - 1  # nothing was sent before frame 0
+    for axis, total in ((0, sum(dx for _, dx, _ in sent)), (1, sum(dy for _, _, dy in sent)), (2, sum(wheel_sent))):
+        np.testing.assert_array_equal(ses.axes[:, axis].astype(np.float64), _frame_sums(ses, axis, start))
+        assert float(ses.axes[:, axis].astype(np.float64).sum()) == total
+    assert (ses.axes[:, 0] != 0).sum() >= 3  # the motion is spread over several frames, not one
+    assert not ses.events.size  # no button was pressed
+
+
+def test_pointer_position_is_in_0_1_across_the_region(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x0, y0, w, h = REGION
+    targets = [(x0 + 10, y0 + 20), (x0 + w - 1, y0 + h - 1), (x0 + 500, y0 + 400), (x0, y0)]
+    sent: list[tuple[int, int, int]] = []
+
+    def inject(xt: XTest) -> None:
+        for x, y in targets:
+            t = monotonic_ns()
+            xt.move_to(x, y)
+            sent.append((t, x, y))
+            time.sleep(0.1)  # a few frames at each place
+
+    ses = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_x", "mouse_y"], inject, "abs")
+    assert ses.axis_names == ["mouse_x", "mouse_y"]
+    ax = ses.axes[:]
+    assert ((ax >= 0) & (ax <= 1)).all()
+    ts = ses.timestamps[:]
+    log = ses.axis_events
+    for (t, x, y), (t_next, *_) in zip(sent, [*sent[1:], (np.iinfo(np.int64).max, 0, 0)], strict=True):
+        want = (min(1.0, max(0.0, (x - x0) / (w - 1))), min(1.0, max(0.0, (y - y0) / (h - 1))))
+        # Frames captured once the move was logged (or, when the position did not change and so nothing was
+        # logged, once it was sent) and before the next move was sent show it.
+        logged = log["t_ns"][(log["t_ns"] >= t) & (log["t_ns"] < t_next)]
+        frames = (ts >= (logged.max() if len(logged) else t)) & (ts < t_next)
+        assert frames.any(), f"no frame while the pointer was at {(x, y)}"
+        np.testing.assert_allclose(ax[frames], np.broadcast_to(want, ax[frames].shape), atol=1e-6)
+    for axis, value in ((0, 10 / 63), (1, 20 / 47), (0, 1.0), (1, 1.0), (0, 0.0), (1, 0.0)):
+        assert np.isclose(log["value"][log["axis"] == axis], value, atol=1e-6).any(), (axis, value)
+
+
+def test_unconfigured_axes_are_never_read(xvfb) -> None:  # type: ignore[no-untyped-def]
+    xt = XTest(xvfb.display)
+    wheel_only = X11Input(["mouse_left"], [], xvfb.display, axes=["wheel"])
+    dx_only = X11Input(["mouse_left"], [], xvfb.display, axes=["mouse_dx"])
+    keys_only = X11Input(["mouse_left"], [], xvfb.display)
+    for src in (wheel_only, dx_only, keys_only):
+        src.start()
+    try:
+        time.sleep(0.1)
+        xt.move_by(0, 7)  # dy only
+        xt.move_by(3, 0)
+        xt.click(4)
+        deadline = time.monotonic() + 10
+        got: dict[int, list] = {0: [], 1: [], 2: []}
+        while time.monotonic() < deadline and not (got[0] and got[1]):
+            for i, src in enumerate((wheel_only, dx_only, keys_only)):
+                t, a, v, _, _ = src.poll_axes()
+                got[i] += list(zip(a.tolist(), v.tolist(), strict=True))
+            time.sleep(0.02)
+        assert got[0] == [(0, 1.0)]  # the notch; no motion
+        assert got[1] == [(0, 3.0)]  # dx only: the dy move and the wheel are not read
+        assert got[2] == []
+    finally:
+        for src in (wheel_only, dx_only, keys_only):
+            src.stop()
+        xt.close()
+
+
+def test_x11_refuses_pad_buttons_and_axes_with_one_line(xvfb, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for actions in ("a,pad_a", "a,pad_lx"):
+        code = record_main(["--actions", actions, "--region", "0,0,64,48", "--display", xvfb.display,
+                            "--data-dir", str(tmp_path), "--countdown", "0", "--duration", "0.2"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "needs an evdev input" in err[0], err
+    assert not (tmp_path / "sessions").exists() or not any((tmp_path / "sessions").iterdir())
+
