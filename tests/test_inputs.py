@@ -1,5 +1,12 @@
-"""The evdev input backend's error paths, on real paths: every way of not getting a keyboard is one
-EngineError that names the device and says what to do (python-evdev itself is not replaced)."""
+"""The evdev input backend: its error paths, on real paths (every way of not getting a keyboard is one
+EngineError that names the device and says what to do; python-evdev itself is not replaced), and the
+translation of mouse and pad event sequences to actions and axes (engine.actions.evdev_map).
+
+The sequences are as `evtest` shows them for a USB mouse and for an Xbox pad on the kernel's xpad driver
+(sticks -32768..32767 with flat 128, triggers 0..1023, the d-pad as ABS_HAT0X/Y) and a DualShock-style pad
+(sticks 0..255): the translation is a pure function of (t, type, code, value) rows and the device's
+absinfo, so no device is needed. The uinput tests drive a real virtual pad through EvdevInput where
+/dev/uinput exists, and skip saying so where it does not (as on the development machine)."""
 
 from __future__ import annotations
 
@@ -12,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.actions.evdev_map import (
+    ABS_HAT0X, ABS_HAT0Y, ABS_RX, ABS_RZ, ABS_X, ABS_Y, ABS_Z, EV_ABS, EV_KEY, EV_REL, EV_SYN, REL_WHEEL, REL_X,
+    REL_Y, AbsRange, normalise, translate,
+)
 from engine.errors import EngineError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="evdev is Linux only")
@@ -118,3 +129,151 @@ def test_an_unreadable_device_gets_the_input_group_fix() -> None:
     listed, message = out.split("\n", 1)
     assert listed == repr(([], [str(node)]))  # ...while the engine sees it, and can say why it cannot read it
     assert f"permission denied on {node}" in message and "'input' group" in message and "udev rule" in message
+
+
+XPAD_STICK = AbsRange(-32768, 32767, 128)
+XPAD_TRIGGER = AbsRange(0, 1023, 0)
+XPAD = {ABS_X: XPAD_STICK, ABS_Y: XPAD_STICK, ABS_RX: XPAD_STICK, 0x04: XPAD_STICK, ABS_Z: XPAD_TRIGGER,
+        ABS_RZ: XPAD_TRIGGER, ABS_HAT0X: AbsRange(-1, 1), ABS_HAT0Y: AbsRange(-1, 1)}
+BTN_SOUTH, BTN_EAST, BTN_TL, KEY_A = 0x130, 0x131, 0x136, 30
+REL_HWHEEL, REL_WHEEL_HI_RES = 0x06, 0x0B
+SYN = (EV_SYN, 0, 0)
+
+
+def _rows(*events: tuple[int, int, int], t0: int = 1_000_000) -> list[tuple[int, int, int, int]]:
+    """Events 1 ms apart, as (t_ns, type, code, value)."""
+    return [(t0 + i * 1_000_000, *e) for i, e in enumerate(events)]
+
+
+def test_stick_and_trigger_normalisation_uses_the_devices_range_and_flat_zone() -> None:
+    s = XPAD_STICK
+    assert normalise(0, s, False) == 0.0 and normalise(-1, s, False) == 0.0
+    assert normalise(128, s, False) == 0.0 and normalise(-128, s, False) == 0.0  # inside the flat zone
+    assert normalise(32767, s, False) == 1.0 and normalise(-32768, s, False) == -1.0
+    assert 0.0 < normalise(129, s, False) < 1e-4  # just past the zone: rescaled from 0, no jump
+    assert normalise(16384, s, False) == pytest.approx((16384 - 128) / (32767 - 128))
+    assert normalise(-16384, s, False) == pytest.approx(-(16384 - 128) / (32768 - 128))
+    ds4 = AbsRange(0, 255, 0)  # rest at 127: both ends still reach -1 and +1
+    assert normalise(0, ds4, False) == -1.0 and normalise(255, ds4, False) == 1.0
+    assert normalise(127, ds4, False) == 0.0 and normalise(128, ds4, False) == pytest.approx(1 / 128)
+    assert normalise(0, XPAD_TRIGGER, True) == 0.0 and normalise(1023, XPAD_TRIGGER, True) == 1.0
+    assert normalise(512, XPAD_TRIGGER, True) == pytest.approx(512 / 1023)
+    assert normalise(10, AbsRange(0, 255, 30), True) == 0.0  # a trigger's flat is at its rest end
+    assert normalise(5, AbsRange(5, 5), False) == 0.0  # a degenerate range is no division by zero
+
+
+def test_a_pad_sequence_becomes_buttons_and_axes_in_order() -> None:
+    rows = _rows(
+        (EV_ABS, ABS_X, 20000), (EV_ABS, ABS_Y, 32767), SYN,  # left stick right and fully down
+        (EV_KEY, BTN_SOUTH, 1), SYN, (EV_KEY, BTN_SOUTH, 2), SYN,  # A pressed; 2 is a repeat, dropped
+        (EV_ABS, ABS_Z, 1023), SYN,  # left trigger full
+        (EV_ABS, ABS_HAT0Y, -1), SYN, (EV_ABS, ABS_HAT0Y, 1), SYN, (EV_ABS, ABS_HAT0Y, 0), SYN,  # d-pad up, down, off
+        (EV_ABS, ABS_X, 100), (EV_ABS, ABS_Y, -50), SYN,  # back inside the flat zone: 0, 0
+        (EV_ABS, ABS_X, 90), SYN,  # still 0: not sent again
+        (EV_KEY, BTN_SOUTH, 0), (EV_KEY, BTN_EAST, 1), SYN,  # A up; B is not configured
+        (EV_ABS, ABS_RX, 30000), SYN,  # right stick: not configured
+    )
+    actions = ["pad_a", "pad_up", "pad_down", "left"]
+    axes = ["pad_lx", "pad_ly", "pad_lt"]
+    keys, ax = translate(rows, actions, axes, XPAD)
+    t = {i: r[0] for i, r in enumerate(rows)}
+    assert [(k[1], k[2]) for k in keys] == [(0, 1), (1, 1), (1, 0), (2, 1), (2, 0), (0, 0)]
+    assert keys[0][0] == t[3]  # stamped with the kernel's time of its event
+    assert [(a[1], round(a[2], 4)) for a in ax] == [
+        (0, round(normalise(20000, XPAD_STICK, False), 4)), (1, 1.0), (2, 1.0), (0, 0.0), (1, 0.0)]
+    assert all(a[2] >= 0 for a in ax if a[1] == 1)  # stick down is positive, as evdev's ABS_Y
+
+
+def test_a_mouse_sequence_becomes_counts_and_notches() -> None:
+    rows = _rows(
+        (EV_REL, REL_X, 3), (EV_REL, REL_Y, -2), SYN, (EV_REL, REL_X, -7), SYN,
+        (EV_REL, REL_WHEEL, 1), (EV_REL, REL_WHEEL_HI_RES, 120), SYN,  # one notch up; hi-res is the same notch
+        (EV_REL, REL_WHEEL, -1), (EV_REL, REL_WHEEL_HI_RES, -120), SYN,
+        (EV_REL, REL_HWHEEL, 1), SYN,  # horizontal: no axis
+        (EV_KEY, 0x110, 1), SYN, (EV_KEY, 0x110, 0), SYN,  # BTN_LEFT
+        (EV_KEY, KEY_A, 1), SYN,  # a key on a mouse with keys: not configured here
+    )
+    keys, ax = translate(rows, ["mouse_left"], ["wheel", "mouse_dx", "mouse_dy"], {})
+    assert [(a[1], a[2]) for a in ax] == [(1, 3.0), (2, -2.0), (1, -7.0), (0, 1.0), (0, -1.0)]
+    assert [(k[1], k[2]) for k in keys] == [(0, 1), (0, 0)]
+    _, only_dx = translate(rows, [], ["mouse_dx"], {})
+    assert [a[2] for a in only_dx] == [3.0, -7.0]  # unconfigured axes never come out
+
+
+def test_pad_buttons_can_be_hotkeys_and_axes_need_the_device_to_have_them() -> None:
+    rows = _rows((EV_KEY, BTN_TL, 1), SYN, (EV_ABS, ABS_X, 32767), SYN, (EV_KEY, BTN_TL, 0), SYN)
+    keys, ax = translate(rows, ["pad_a"], ["pad_lx"], {}, hotkeys=["pad_lb"])
+    assert [(k[1], k[2]) for k in keys] == [(-1, 1), (-1, 0)]
+    assert ax == []  # a device without ABS_X absinfo has no pad_lx
+
+
+class _Device:
+    """What EvdevInput._choose_pad reads of an opened python-evdev InputDevice."""
+
+    def __init__(self, name: str, path: str, keys: list[int], absolute: list[int]) -> None:
+        self.name, self.path = name, path
+        self._caps = {EV_KEY: keys, EV_ABS: [(c, None) for c in absolute]}
+
+    def capabilities(self) -> dict[int, list]:
+        return self._caps
+
+
+def test_pad_is_chosen_by_name_or_path_and_a_miss_lists_the_pads_found() -> None:
+    from engine.actions.inputs import EvdevInput
+
+    devs = [_Device("AT Translated Set 2 keyboard", "/dev/input/event0", [KEY_A], []),
+            _Device("Microsoft X-Box 360 pad", "/dev/input/event5", [BTN_SOUTH], [ABS_X]),
+            _Device("Sony Interactive Entertainment Wireless Controller", "/dev/input/event7", [BTN_SOUTH], [ABS_X])]
+    assert EvdevInput._choose_pad(devs, "/dev/input/event7") is devs[2]
+    assert EvdevInput._choose_pad(devs, "x-box 360") is devs[1]
+    with pytest.raises(EngineError, match=r"--pad 'joystick' matches no gamepad; pads found: "
+                                          r"'Microsoft X-Box 360 pad' \(/dev/input/event5\), 'Sony"):
+        EvdevInput._choose_pad(devs, "joystick")
+    with pytest.raises(EngineError, match="matches more than one gamepad"):
+        EvdevInput._choose_pad(devs, "o")
+    with pytest.raises(EngineError, match="pads found: none"):
+        EvdevInput._choose_pad(devs[:1], "pad")
+
+
+UINPUT = "/dev/uinput"
+needs_uinput = pytest.mark.skipif(not os.access(UINPUT, os.W_OK),
+                                  reason=f"{UINPUT} is missing or not writable here (no uinput module, or a "
+                                         "container without it): the virtual-pad test needs it")
+
+
+@needs_uinput
+def test_a_uinput_pad_is_read_through_evdev() -> None:  # pragma: no cover - needs /dev/uinput
+    import time
+
+    import evdev
+    from evdev import AbsInfo, UInput, ecodes
+
+    from engine.actions.inputs import EvdevInput
+
+    stick = AbsInfo(0, -32768, 32767, 16, 128, 0)
+    caps = {ecodes.EV_KEY: [ecodes.BTN_SOUTH, ecodes.BTN_EAST],
+            ecodes.EV_ABS: [(ecodes.ABS_X, stick), (ecodes.ABS_Y, stick), (ecodes.ABS_Z, AbsInfo(0, 0, 1023, 0, 0, 0)),
+                            (ecodes.ABS_HAT0Y, AbsInfo(0, -1, 1, 0, 0, 0))]}
+    with UInput(caps, name="engine test pad") as ui:
+        time.sleep(0.3)  # udev makes the node
+        src = EvdevInput(["pad_a", "pad_up"], [], axes=["pad_lx", "pad_lt"], pad="engine test pad",
+                         devices=evdev.list_devices())
+        src.start()
+        try:
+            ui.write(ecodes.EV_ABS, ecodes.ABS_X, 32767)
+            ui.write(ecodes.EV_KEY, ecodes.BTN_SOUTH, 1)
+            ui.write(ecodes.EV_ABS, ecodes.ABS_HAT0Y, -1)
+            ui.write(ecodes.EV_ABS, ecodes.ABS_Z, 1023)
+            ui.syn()
+            deadline = time.monotonic() + 5
+            keys: list = []
+            axes: list = []
+            while time.monotonic() < deadline and (len(keys) < 2 or len(axes) < 2):
+                (t, a, v, _, _), _ = src.poll_sources()
+                keys += list(zip(a.tolist(), v.tolist(), strict=True))
+                _, aa, vv, _, _ = src.poll_axes()
+                axes += [(x, y) for x, y in zip(aa.tolist(), vv.tolist(), strict=True) if y != 0.0]
+                time.sleep(0.02)
+        finally:
+            src.stop()
+    assert sorted(keys) == [(0, 1), (1, 1)] and sorted(axes) == [(0, 1.0), (1, 1.0)]

@@ -12,8 +12,8 @@ What maps to what (linux/input-event-codes.h):
   REL_WHEEL -> wheel (+1 per notch up, as evdev; REL_WHEEL_HI_RES is not read: one notch, one event).
 - EV_ABS ABS_X, ABS_Y, ABS_RX, ABS_RY -> pad_lx, pad_ly, pad_rx, pad_ry in [-1, 1] (x right, y down,
   as evdev), ABS_Z, ABS_RZ -> pad_lt, pad_rt in [0, 1], each normalised with the device's own absinfo:
-  the centre of [min, max] is 0 and values within ``flat`` of it are 0 (the rest rescaled so the
-  zone's edge is 0 and the range's ends are +-1); a trigger is 0 up to min + flat.
+  the middle of [min, max] (as an integer) is 0 and values within ``flat`` of it are 0, the rest
+  rescaled so the zone's edge is 0 and the range's ends are -1 and +1; a trigger is 0 up to min + flat.
 
 Only configured actions and axes come out; an absolute axis only when its normalised value changed.
 """
@@ -64,11 +64,14 @@ def normalise(value: int, info: AbsRange, trigger: bool) -> float:
         if off <= info.flat:
             return 0.0
         return min(1.0, (off - info.flat) / max(size - info.flat, 1))
-    half = span / 2.0
-    off = value - (info.minimum + info.maximum) / 2.0
+    # The rest value: the middle of the range, truncated to an integer (0 for -32768..32767, 127 for
+    # 0..255), each side then scaled on its own so both ends reach exactly -1 and +1.
+    centre = int((info.minimum + info.maximum) / 2)
+    off = value - centre
     if abs(off) <= info.flat:
         return 0.0
-    mag = min(1.0, (abs(off) - info.flat) / max(half - info.flat, 1e-9))
+    side = (info.maximum - centre) if off > 0 else (centre - info.minimum)
+    mag = min(1.0, (abs(off) - info.flat) / max(side - info.flat, 1))
     return mag if off > 0 else -mag
 
 
