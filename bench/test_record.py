@@ -498,3 +498,87 @@ def test_record_demo_game(benchmark, report, mode, xvfb, demo_game, tmp_path) ->
         report.add(group, name, share, "%", ratio=r,
                    note=f"{unique} of the {span} game frames shown meanwhile; {len(numbers) - unique} repeats; "
                         f"{dropped} ticks dropped")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recording CPU with a 1000 Hz mouse (issue 14): the same 60 fps recording with keys only, and with
+# mouse_dx/mouse_dy recorded while another process moves the mouse 1000 times a second through XTest
+# relative motion (the listener thread's raw motion events, the axis queue, the framer and the axis log).
+
+MOUSE_HZ = 1000.0
+# A separate process, so its own CPU is not the recorder's: paced on absolute deadlines, +-1 count
+# alternately so the pointer stays put; prints how many moves it sent when its stdin closes.
+MOUSE_INJECTOR = r"""
+import ctypes, os, select, sys, time
+x, t = ctypes.CDLL("libX11.so.6"), ctypes.CDLL("libXtst.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+x.XFlush.argtypes = [ctypes.c_void_p]
+t.XTestFakeRelativeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
+d = x.XOpenDisplay(sys.argv[1].encode())
+period, n = 1.0 / float(sys.argv[2]), 0
+print("ready", flush=True)
+due = time.perf_counter()
+while not select.select([sys.stdin], [], [], 0)[0]:
+    due += period
+    pause = due - time.perf_counter()
+    if pause > 0:
+        time.sleep(pause)
+    s = 1 if n % 2 == 0 else -1
+    t.XTestFakeRelativeMotionEvent(d, s, -s, 0)
+    x.XFlush(d)
+    n += 1
+print(n, flush=True)
+"""
+
+
+def engine_record_axes(xvfb: Any, tmp: Path, actions: list[str], seconds: float, mouse: bool) -> EngineRun:
+    """engine_record's 800x600 -> 160x120 gray case at 60 fps with these actions, the mouse injector
+    running throughout when ``mouse``."""
+    import subprocess
+    import sys
+
+    injector = None
+    if mouse:
+        injector = subprocess.Popen([sys.executable, "-c", MOUSE_INJECTOR, xvfb.display, str(MOUSE_HZ)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert injector.stdout is not None and injector.stdout.readline().strip() == "ready"
+    try:
+        cfg = RecordConfig(fps=FIXED_FPS, region=REGION_800, size=(160, 120), color="gray", actions=actions,
+                           game="bench", data_dir=tmp, duration=seconds, countdown=0, display=xvfb.display)
+        rec = MeasuredRecorder(cfg)
+        summary = rec.run(install_signals=False, on_status=lambda _text: None)
+    finally:
+        if injector is not None:
+            out, _ = injector.communicate("stop\n", timeout=30)
+            injector.sent = int(out.split()[-1])  # type: ignore[attr-defined]
+    return EngineRun(summary.frames, summary.dropped, rec.stream.stats(), rec.stream.lateness_log(), rec.store_ns,
+                     rec.cpu, 0.0, summary.path)
+
+
+def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, xvfb, screen_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seconds = max(FIXED_S[mode], 4.0)  # enough status snapshots for a steady CPU figure
+    axes = [*KEYS, "mouse_dx", "mouse_dy"]
+    keys_only = engine_record_axes(xvfb, tmp_path / "keys", list(KEYS), seconds, mouse=False)
+    keys_mouse = engine_record_axes(xvfb, tmp_path / "keys_mouse", list(KEYS), seconds, mouse=True)
+    benchmark.group = f"record 800x600->160x120 gray @{FIXED_FPS:g} fps + mouse_dx/dy at {MOUSE_HZ:g} Hz"
+    with_axes = benchmark.pedantic(engine_record_axes, args=(xvfb, tmp_path / "axes", axes, seconds, True),
+                                   rounds=1, iterations=1)
+    ses = Session.open(with_axes.session)
+    assert ses.axis_names == ["mouse_dx", "mouse_dy"] and len(ses.axes) == len(ses) == with_axes.frames > 0
+    n_events = len(ses.axis_events)
+    assert n_events > 0 and set(np.unique(ses.axis_events["value"]).tolist()) <= {-1.0, 1.0}
+    # Each frame holds exactly its interval's logged motion (the per-frame sums add up to the log's).
+    log_sum = ses.axis_events["value"][ses.axis_events["t_ns"] <= ses.timestamps[-1]].astype(np.float64)
+    assert abs(float(ses.axes[:].astype(np.float64).sum()) - float(log_sum.sum())) <= 2  # before frame 0: <= 1 each
+    rate = n_events / 2 / max(ses.meta.get("duration_s", seconds), 1e-9)  # two axes per move
+    group = f"rec 800x600->160x120 gray @{FIXED_FPS:g}fps: CPU per frame with a {MOUSE_HZ:g} Hz mouse"
+    base = steady_cpu_ms(keys_only.cpu)
+    report.add(group, "engine: keys only, mouse idle", base, "ms/frame", ratio=1.0, note="the reference")
+    report.add(group, "engine: keys only, mouse at 1000 Hz (not read)", steady_cpu_ms(keys_mouse.cpu), "ms/frame",
+               ratio=ratio(steady_cpu_ms(keys_mouse.cpu), base),
+               note="raw motion is not selected without a motion axis")
+    report.add(group, "engine: keys + mouse_dx/dy at 1000 Hz", steady_cpu_ms(with_axes.cpu), "ms/frame",
+               ratio=ratio(steady_cpu_ms(with_axes.cpu), base),
+               note=f"{n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: "
+                    "within 10% of keys only (ratio >= 0.91)")

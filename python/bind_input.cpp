@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "bindings.hpp"
@@ -43,6 +44,21 @@ void bind_actuator(py::module_& m) {
       .def("__len__", &Actuator::size);
 }
 
+// Up to max items popped into buf in chunks, so a large max (a whole second of a 1000 Hz mouse) costs
+// only what is actually queued, not an allocation of max items on every call.
+template <typename T, typename Pop>
+void drain(std::vector<T>& buf, std::size_t max, Pop pop) {
+  constexpr std::size_t kChunk = 1024;
+  while (buf.size() < max) {
+    const std::size_t at = buf.size();
+    const std::size_t want = std::min(kChunk, max - at);
+    buf.resize(at + want);
+    const std::size_t got = pop(buf.data() + at, want);
+    buf.resize(at + got);
+    if (got < want) break;
+  }
+}
+
 void bind_listener(py::module_& m) {
   py::class_<Listener>(m, "Listener",
                        "Timestamped press/release events of the configured actions and hotkeys only, from a native "
@@ -54,12 +70,12 @@ void bind_listener(py::module_& m) {
              l.wait(timeout < 0 ? -1 : static_cast<std::int64_t>(timeout * 1e9));
            }, py::arg("timeout") = -1.0)
       .def("pop", [](Listener& l, std::size_t max) {
-             std::vector<InputEvent> buf(max);
-             std::size_t n;
+             std::vector<InputEvent> buf;
              {
                py::gil_scoped_release nogil;
-               n = l.pop(buf.data(), max);
+               drain(buf, max, [&l](InputEvent* out, std::size_t n) { return l.pop(out, n); });
              }
+             const std::size_t n = buf.size();
              py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
              py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
              py::array_t<std::int8_t> v(static_cast<py::ssize_t>(n));
@@ -78,12 +94,12 @@ void bind_listener(py::module_& m) {
            "action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),\n"
            "injected 1 if that device is an injection device (X11: an XTest slave; Windows: injected input).")
       .def("pop_axes", [](Listener& l, std::size_t max) {
-             std::vector<AxisEvent> buf(max);
-             std::size_t n;
+             std::vector<AxisEvent> buf;
              {
                py::gil_scoped_release nogil;
-               n = l.pop_axes(buf.data(), max);
+               drain(buf, max, [&l](AxisEvent* out, std::size_t n) { return l.pop_axes(out, n); });
              }
+             const std::size_t n = buf.size();
              py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
              py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
              py::array_t<float> v(static_cast<py::ssize_t>(n));

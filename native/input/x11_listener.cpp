@@ -22,6 +22,9 @@ namespace {
 // The axes X11 can report, by what produces them.
 enum MouseAxis { kDx, kDy, kWheel, kX, kY, kMouseAxes };
 constexpr const char* kMouseAxisNames[kMouseAxes] = {"mouse_dx", "mouse_dy", "wheel", "mouse_x", "mouse_y"};
+// How long the thread lets events gather between reads when they carry usable server times: well
+// under the recorder's 30 ms holdback, so every event is queued before its frame is labelled.
+constexpr int kMotionBatchMs = 10;
 
 // The raw value of valuator v in a raw event (its values are packed: one per set mask bit).
 bool raw_valuator(const XIRawEvent* r, int v, double* out) {
@@ -53,6 +56,26 @@ struct X11InputListener::Impl {
   std::array<std::uint8_t, 256> has_last_raw{};
   // The last pointer position sent (mouse_x, mouse_y), so an unchanged one is not sent again.
   float last_pos[2] = {-1.0f, -1.0f};
+  bool server_clock = false;  // the last event's server time was on the engine's clock (see stamp())
+
+  // With a motion axis, events are stamped from the X server's own time of the event rather than
+  // on arrival, so the thread may read them in batches (a 1000 Hz mouse is then ~60 wake-ups a
+  // second, not 1000) without making them late. The server's time (CARD32 ms; X.Org's
+  // GetTimeInMillis: CLOCK_MONOTONIC, or CLOCK_MONOTONIC_COARSE when that ticks every ms or finer)
+  // is on the engine's clock when the server runs on this machine: then it is at most a second
+  // behind the arrival (the lag, taken mod 2^32 ms). The stamp is the end of the ms after the
+  // server's (a coarse clock lags by up to a tick), so it is never before the event happened, and
+  // never after its arrival. A server on another clock (remote, or another boot) gives implausible
+  // lags: those events keep their arrival time and the thread reads at once.
+  std::int64_t stamp(std::int64_t arrival, Time server_ms) {
+    constexpr std::uint32_t kMaxLagMs = 1000;
+    const std::int64_t arrival_ms = arrival / 1000000;
+    const std::uint32_t lag = static_cast<std::uint32_t>(arrival_ms) - static_cast<std::uint32_t>(server_ms);
+    server_clock = lag <= kMaxLagMs;
+    if (!server_clock) return arrival;
+    const std::int64_t t = (arrival_ms - static_cast<std::int64_t>(lag) + 2) * 1000000 - 1;
+    return t < arrival ? t : arrival;
+  }
 
   // Re-read which devices are XTest slaves and which report absolute positions: at start and on every
   // XI_HierarchyChanged (a master added with `xinput create-master` brings its own XTest slaves).
@@ -217,26 +240,28 @@ void X11InputListener::run() {
   const std::int16_t ax = im.axis_of[kX], ay = im.axis_of[kY];
   const bool want_pos = ax >= 0 || ay >= 0;
   // mouse_x/mouse_y: the position now, then after every batch of events with a raw motion in it.
-  auto send_pointer = [&](int device, std::int32_t source, bool injected) {
+  // now: the stamp of the batch's last raw motion (the position is where that motion left the pointer).
+  auto send_pointer = [&](int device, std::int32_t source, bool injected, std::int64_t now) {
     float pos[2];
     if (!im.pointer(device, pos)) return;
-    const std::int64_t now = monotonic_ns();
     const std::int16_t idx[2] = {ax, ay};
     for (int k = 0; k < 2; ++k) {
       if (idx[k] >= 0 && pos[k] != im.last_pos[k]) emit_axis(now, idx[k], pos[k], source, injected);
       im.last_pos[k] = pos[k];
     }
   };
-  if (want_pos) send_pointer(-1, 0, false);
+  if (want_pos) send_pointer(-1, 0, false, monotonic_ns());
   int moved_master = -1;  // a raw motion came from this master in the batch being handled (-1: none)
   std::int32_t moved_source = 0;
   bool moved_injected = false;
+  std::int64_t moved_t = 0;
   pollfd fds[2] = {{ConnectionNumber(d), POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
   for (;;) {
-    while (XPending(d) > 0) {
+    // XPending reads the socket (a syscall) each call: only when Xlib's queue is empty.
+    while (XQLength(d) > 0 || XPending(d) > 0) {
       XEvent ev;
       XNextEvent(d, &ev);
-      const std::int64_t now = monotonic_ns();
+      const std::int64_t arrival = monotonic_ns();
       if (ev.type != GenericEvent || ev.xcookie.extension != im.xi_opcode) continue;
       if (!XGetEventData(d, &ev.xcookie)) continue;
       const int type = ev.xcookie.evtype;
@@ -246,6 +271,7 @@ void X11InputListener::run() {
         continue;
       }
       const auto* raw = static_cast<const XIRawEvent*>(ev.xcookie.data);
+      const std::int64_t now = im.motion ? im.stamp(arrival, raw->time) : arrival;
       // Raw events selected on the masters carry the slave that produced them as sourceid.
       const std::int32_t device = raw->sourceid;
       const bool xtest = device >= 0 && device < 256 && im.is_xtest[static_cast<std::size_t>(device)] != 0;
@@ -253,7 +279,7 @@ void X11InputListener::run() {
         double v = 0;
         if (im.axis_of[kDx] >= 0 && im.delta(raw, device, 0, &v)) emit_axis(now, im.axis_of[kDx], static_cast<float>(v), device, xtest);
         if (im.axis_of[kDy] >= 0 && im.delta(raw, device, 1, &v)) emit_axis(now, im.axis_of[kDy], static_cast<float>(v), device, xtest);
-        if (want_pos) moved_master = raw->deviceid, moved_source = device, moved_injected = xtest;
+        if (want_pos) moved_master = raw->deviceid, moved_source = device, moved_injected = xtest, moved_t = now;
         XFreeEventData(d, &ev.xcookie);
         continue;
       }
@@ -271,13 +297,18 @@ void X11InputListener::run() {
       emit(now, code, press, device, xtest);  // drops what is not configured, and repeats
     }
     if (moved_master >= 0) {
-      send_pointer(moved_master, moved_source, moved_injected);
+      send_pointer(moved_master, moved_source, moved_injected, moved_t);
       moved_master = -1;
       continue;  // events that came during the query's round trip are queued in Xlib, not on the socket
     }
     if (im.conn.broken()) {
       set_error("lost the connection to X display '" + im.conn.name() + "'");
       break;
+    }
+    if (im.motion && im.server_clock) {
+      // Events are stamped by the server's time: let a batch gather (stop() still ends the wait).
+      pollfd wake = {im.wake_fd, POLLIN, 0};
+      if (poll(&wake, 1, kMotionBatchMs) > 0) break;
     }
     fds[0].revents = fds[1].revents = 0;
     if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
