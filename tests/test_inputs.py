@@ -20,8 +20,23 @@ from pathlib import Path
 import pytest
 
 from engine.actions.evdev_map import (
-    ABS_HAT0X, ABS_HAT0Y, ABS_RX, ABS_RZ, ABS_X, ABS_Y, ABS_Z, EV_ABS, EV_KEY, EV_REL, EV_SYN, REL_WHEEL, REL_X,
-    REL_Y, AbsRange, normalise, translate,
+    ABS_HAT0X,
+    ABS_HAT0Y,
+    ABS_RX,
+    ABS_RZ,
+    ABS_X,
+    ABS_Y,
+    ABS_Z,
+    EV_ABS,
+    EV_KEY,
+    EV_REL,
+    EV_SYN,
+    REL_WHEEL,
+    REL_X,
+    REL_Y,
+    AbsRange,
+    normalise,
+    translate,
 )
 from engine.errors import EngineError
 
@@ -269,7 +284,7 @@ def test_a_uinput_pad_is_read_through_evdev() -> None:  # pragma: no cover - nee
             keys: list = []
             axes: list = []
             while time.monotonic() < deadline and (len(keys) < 2 or len(axes) < 2):
-                (t, a, v, _, _), _ = src.poll_sources()
+                (_, a, v, _, _), _ = src.poll_sources()
                 keys += list(zip(a.tolist(), v.tolist(), strict=True))
                 _, aa, vv, _, _ = src.poll_axes()
                 axes += [(x, y) for x, y in zip(aa.tolist(), vv.tolist(), strict=True) if y != 0.0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import _native, monotonic_ns
+from engine import monotonic_ns
 from engine.actions.inputs import X11Input
 from engine.cli.record import main as record_main
 from engine.record import RecordConfig, Recorder
@@ -94,7 +95,7 @@ def test_axis_framer_equals_its_definition_however_batched(frames: list[int], ev
     got = []
     bounds = sorted({0, len(t_f), *(c for c in cuts if c <= len(t_f))})
     fed = 0
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         # Events arrive in batches too: those up to this batch's last frame, plus a few after it.
         upto = int(np.searchsorted(t_e, t_f[hi - 1], side="right")) + 2
         framer.add_events(t_e[fed:upto], a_e[fed:upto], v_e[fed:upto])
@@ -250,7 +251,7 @@ def test_unconfigured_axes_are_never_read(xvfb) -> None:  # type: ignore[no-unty
         got: dict[int, list] = {0: [], 1: [], 2: []}
         while time.monotonic() < deadline and not (got[0] and got[1]):
             for i, src in enumerate((wheel_only, dx_only, keys_only)):
-                t, a, v, _, _ = src.poll_axes()
+                _, a, v, _, _ = src.poll_axes()
                 got[i] += list(zip(a.tolist(), v.tolist(), strict=True))
             time.sleep(0.02)
         assert got[0] == [(0, 1.0)]  # the notch; no motion

@@ -160,5 +160,13 @@ def key_codes(actions: Sequence[str], hotkeys: Sequence[str]) -> dict[int, int]:
     return codes
 
 
-__all__ = ["ABS_AXES", "EVDEV_AXES", "AbsRange", "EvdevTranslator", "REL_AXES", "key_codes", "normalise",
-           "translate"]
+__all__ = [
+    "ABS_AXES",
+    "EVDEV_AXES",
+    "REL_AXES",
+    "AbsRange",
+    "EvdevTranslator",
+    "key_codes",
+    "normalise",
+    "translate",
+]

@@ -37,7 +37,15 @@ import numpy as np
 
 from engine import _native
 from engine.actions.evdev_map import (
-    ABS_AXES, BTN_SOUTH, EV_ABS, EV_KEY, EV_REL, EVDEV_AXES, AbsRange, EvdevTranslator, key_codes,
+    ABS_AXES,
+    BTN_SOUTH,
+    EV_ABS,
+    EV_KEY,
+    EV_REL,
+    EVDEV_AXES,
+    AbsRange,
+    EvdevTranslator,
+    key_codes,
 )
 from engine.actions.names import UINPUT_NAME
 from engine.errors import EngineError
@@ -101,7 +109,8 @@ def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray, *sources: np.ndarray) ->
     return (t[keep], a[keep], v[keep]), hotkeys
 
 
-def human_mask(events: SourcedEvents | AxisEvents, engine_devices: frozenset[int] | set[int] | list[int] | None) -> np.ndarray:
+def human_mask(events: SourcedEvents | AxisEvents,
+               engine_devices: frozenset[int] | set[int] | list[int] | None) -> np.ndarray:
     """Which events the person made: every event unless it came from the engine's own output device.
 
     engine_devices: the source ids of the engine's output (XTestOutput.devices: its XTest slaves). None
@@ -376,6 +385,6 @@ def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str =
 
 
 __all__ = [
-    "INPUTS", "UINPUT_NAME", "AxisEvents", "EvdevInput", "InputSource", "RawInput", "SourcedEvents", "X11Input", "default_input",
-    "event_devices", "hotkey_listener", "hotkeys_available", "human_mask", "inputs_for", "open_input",
+    "INPUTS", "UINPUT_NAME", "AxisEvents", "EvdevInput", "InputSource", "RawInput", "SourcedEvents", "X11Input",
+    "default_input", "event_devices", "hotkey_listener", "hotkeys_available", "human_mask", "inputs_for", "open_input",
 ]

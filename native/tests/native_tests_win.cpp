@@ -457,6 +457,10 @@ ENGINE_TEST(action_table_scan_codes) {
   HKL us = LoadKeyboardLayoutW(L"00000409", 0);
   int compared = 0;
   for (const auto& a : engine::action_table()) {
+    if (engine::is_pad_button(a)) {  // not a key: an XInput button bit, no scan code and no VK
+      CHECK(a.win_scan == 0 && a.win_vk == 0 && (a.xinput_mask & (a.xinput_mask - 1)) == 0);
+      continue;
+    }
     if (a.win_scan == 0) {
       CHECK(a.win_vk == VK_LBUTTON || a.win_vk == VK_RBUTTON || a.win_vk == VK_MBUTTON);
       continue;
@@ -545,6 +549,56 @@ ENGINE_TEST(sendinput_rawinput_round_trip) {
   send_scan(0x1E, false, true);
   send_scan(0x1E, false, false);
   CHECK(collect(second, 2).size() == 2);
+}
+
+// Relative mouse motion and wheel notches through SendInput reach the listener's axis queue as raw
+// counts and notches, only for the configured axes (mouse_dy is not: its motion is never queued).
+ENGINE_TEST(sendinput_rawinput_mouse_axes) {
+  engine::RawInputListener listener({"mouse_left"}, {}, 1024, {"wheel", "mouse_dx"});
+  listener.start();
+  auto move = [](LONG dx, LONG dy) {
+    INPUT in{};
+    in.type = INPUT_MOUSE;
+    in.mi.dx = dx;
+    in.mi.dy = dy;
+    in.mi.dwFlags = MOUSEEVENTF_MOVE;  // relative: raw input reports the counts before ballistics
+    SendInput(1, &in, sizeof in);
+  };
+  auto wheel = [](int notches) {
+    INPUT in{};
+    in.type = INPUT_MOUSE;
+    in.mi.mouseData = static_cast<DWORD>(notches * WHEEL_DELTA);
+    in.mi.dwFlags = MOUSEEVENTF_WHEEL;
+    SendInput(1, &in, sizeof in);
+  };
+  move(5, 0);
+  move(-3, 9);
+  wheel(1);
+  wheel(-2);
+  move(0, 4);  // dy only: nothing
+  std::vector<engine::AxisEvent> got;
+  const std::int64_t end = engine::monotonic_ns() + 2'000'000'000;
+  while (got.size() < 4 && engine::monotonic_ns() < end) {
+    Sleep(10);
+    engine::AxisEvent buf[16];
+    const std::size_t k = listener.pop_axes(buf, 16);
+    got.insert(got.end(), buf, buf + k);
+  }
+  Sleep(50);
+  engine::AxisEvent extra[16];
+  const std::size_t more = listener.pop_axes(extra, 16);
+  listener.stop();
+  std::printf("    %zu axis events:", got.size());
+  for (const auto& e : got) std::printf(" %d:%g%s", e.axis, static_cast<double>(e.value), e.injected ? "i" : "");
+  std::printf("\n");
+  const std::vector<std::pair<int, float>> want = {{1, 5.0f}, {1, -3.0f}, {0, 1.0f}, {0, -2.0f}};
+  CHECK(got.size() == want.size() && more == 0);
+  for (std::size_t i = 0; i < want.size() && i < got.size(); ++i) {
+    // (Not the injected flag: Wine gives SendInput's raw mouse input a device handle, Windows none.)
+    CHECK(got[i].axis == want[i].first && got[i].value == want[i].second);
+  }
+  CHECK_THROWS(engine::InvalidArgument, engine::RawInputListener({"a"}, {}, 16, {"mouse_x"}), "not recorded on Windows");
+  CHECK_THROWS(engine::InvalidArgument, engine::RawInputListener({"a"}, {}, 16, {"wheel", "wheel"}), "configured twice");
 }
 
 ENGINE_TEST(sendinput_diffs_and_state) {
