@@ -292,3 +292,20 @@ def test_a_uinput_pad_is_read_through_evdev() -> None:  # pragma: no cover - nee
         finally:
             src.stop()
     assert sorted(keys) == [(0, 1), (1, 1)] and sorted(axes) == [(0, 1.0), (1, 1.0)]
+
+
+def test_pad_buttons_are_in_the_native_table_with_evdev_codes_and_xinput_masks() -> None:
+    from engine import _native
+    from engine.actions.names import ACTION_NAMES, PAD_BUTTONS
+
+    info = {n: _native.action_info(n) for n in PAD_BUTTONS}
+    assert set(PAD_BUTTONS) <= set(_native.action_names()) and set(PAD_BUTTONS) <= set(ACTION_NAMES)
+    # linux/input-event-codes.h, as the xpad driver reports an Xbox pad; XINPUT_GAMEPAD_* bits.
+    assert {n: i["evdev_code"] for n, i in info.items()} == {
+        "pad_a": 0x130, "pad_b": 0x131, "pad_x": 0x133, "pad_y": 0x134, "pad_lb": 0x136, "pad_rb": 0x137,
+        "pad_back": 0x13A, "pad_start": 0x13B, "pad_ls": 0x13D, "pad_rs": 0x13E, "pad_up": 0x220, "pad_down": 0x221,
+        "pad_left": 0x222, "pad_right": 0x223}
+    masks = [i["xinput_mask"] for i in info.values()]
+    assert len(set(masks)) == len(masks) and all(m and m & (m - 1) == 0 for m in masks)
+    assert all(i["x_keysym"] == 0 and i["x_button"] == 0 and i["win_vk"] == 0 for i in info.values())
+    assert all(_native.action_info(n)["xinput_mask"] == 0 for n in ("a", "left", "mouse_left"))

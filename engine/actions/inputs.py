@@ -43,6 +43,7 @@ from engine.actions.evdev_map import (
     EV_KEY,
     EV_REL,
     EVDEV_AXES,
+    HATS,
     AbsRange,
     EvdevTranslator,
     key_codes,
@@ -309,7 +310,7 @@ class EvdevInput:
     def start(self) -> None:
         for fd, dev in self._initial:  # sticks and triggers as they are now, before any event moves them
             values = {code: int(dev.absinfo(code).value) for code in self._translators[fd].wanted[2]
-                      if code not in (0x10, 0x11)}
+                      if code not in HATS}  # the d-pad's state comes with its first event
             self._axis_queue.extend(self._translators[fd].initial(_native.monotonic_ns(), values))
         self._thread = threading.Thread(target=self._run, name="engine-evdev", daemon=True)
         self._thread.start()

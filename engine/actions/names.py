@@ -28,8 +28,9 @@ PAD_BUTTONS: tuple[str, ...] = (
     "pad_a", "pad_b", "pad_x", "pad_y", "pad_lb", "pad_rb", "pad_back", "pad_start", "pad_ls", "pad_rs",
     "pad_up", "pad_down", "pad_left", "pad_right",
 )
-# Keys and buttons: the native table's names (pad buttons included once the table has them).
-ACTION_NAMES: tuple[str, ...] = tuple(dict.fromkeys((*_native.action_names(), *PAD_BUTTONS)))
+# Keys and buttons: the native table's names, pad buttons included (evdev BTN_* codes and XInput masks;
+# X11 and XTest refuse them, saying what they need).
+ACTION_NAMES: tuple[str, ...] = tuple(_native.action_names())
 
 RELATIVE_AXES: tuple[str, ...] = ("mouse_dx", "mouse_dy", "wheel")
 ABSOLUTE_AXES: tuple[str, ...] = ("mouse_x", "mouse_y", "pad_lx", "pad_ly", "pad_rx", "pad_ry", "pad_lt", "pad_rt")
