@@ -11,9 +11,9 @@ but delivered a moment later by the X server still count for it.
 Axes (mouse_dx, pad_lx, ... in --actions) come from the same listener only when configured, go through
 an AxisFramer beside the Labeler (relative: motion summed over (t[i-1], t[i]], frame 0 from the capture
 start; absolute: the value at t[i]) into axes.npy, and every axis event into axis_events.npy. Motion
-before capture starts and during a pause belongs to no frame; while no frame can come (waiting for the
-start hotkey, paused) queued axis events are folded into the state, so memory stays flat whatever the
-mouse rate.
+before capture starts, and from the last frame before a pause until the resume, belongs to no frame;
+while no frame can come (waiting for the start hotkey, paused) queued axis events are folded into the
+state, so memory stays flat whatever the mouse rate.
 
 Recorder.run is a list of steps: open and prepare; per wake-up take input (events, hotkeys), start
 capture when due, stop on a failed thread, drain ready frames, check --duration, report, sleep; finish.
