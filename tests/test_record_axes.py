@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from engine import monotonic_ns
 from engine.actions.inputs import X11Input
 from engine.cli.record import main as record_main
-from engine.record import RecordConfig, Recorder
+from engine.record import RecordConfig, Recorder, RecordSummary
 from engine.record.labeler import AxisFramer, frame_axes_reference
 from engine.session import Session
 
@@ -104,10 +104,29 @@ def test_axis_framer_equals_its_definition_however_batched(frames: list[int], ev
     np.testing.assert_array_equal(np.concatenate(got), want)
 
 
+def test_axis_framer_skips_pauses_and_settles_to_flat_memory() -> None:
+    framer = AxisFramer(["mouse_dx", "mouse_x"])
+    framer.skip(np.iinfo(np.int64).min, 100)  # capture starts at 100
+    framer.add_events(np.array([50, 150, 160]), np.array([0, 1, 0], np.int16), np.array([7, 0.25, 2], np.float32))
+    np.testing.assert_array_equal(framer.frame(np.array([200])), [[2, 0.25]])  # 7 was before the start
+    framer.skip(300, 400)  # paused in (300, 400]
+    framer.add_events(np.array([250, 350, 360, 450]), np.array([0, 0, 1, 0], np.int16),
+                      np.array([1, 100, 0.5, 3], np.float32))
+    np.testing.assert_array_equal(framer.frame(np.array([420, 500])), [[1, 0.5], [3, 0.5]])
+    # Waiting or paused with no frame to come: 10 000 events fold into the state instead of queueing.
+    for i in range(100):
+        t = 1000 + i * 100 + np.arange(100, dtype=np.int64)
+        framer.add_events(t, (np.arange(100) % 2).astype(np.int16), np.full(100, 0.75, np.float32))
+        framer.settle(int(t[-1]))
+        assert framer.queued == 0
+    np.testing.assert_array_equal(framer.frame(np.array([10**6])), [[0, 0.75]])
+
+
 # -- recording on Xvfb --------------------------------------------------------------------------------
 
 
-def _record(tmp_path: Path, display: str, actions: list[str], inject, name: str) -> Session:  # type: ignore[no-untyped-def]
+def _record(tmp_path: Path, display: str, actions: list[str], inject, name: str,  # type: ignore[no-untyped-def]
+            statuses: list[str] | None = None) -> tuple[Session, RecordSummary]:
     """Record while `inject(xtest, sent)` runs in a thread once the first frame is committed; stop once a
     reader sees a frame captured after everything the injector logged was sent."""
     cfg = RecordConfig(region=REGION, size=SIZE, fps=60, actions=actions, data_dir=tmp_path, countdown=0,
@@ -118,6 +137,8 @@ def _record(tmp_path: Path, display: str, actions: list[str], inject, name: str)
     failure: list[BaseException] = []
 
     def status(text: str) -> None:
+        if statuses is not None:
+            statuses.append(text)
         if " 0 frames" not in text:
             first.set()
 
@@ -146,7 +167,7 @@ def _record(tmp_path: Path, display: str, actions: list[str], inject, name: str)
     thread.join()
     if failure:
         raise failure[0]
-    return Session.open(summary.path)
+    return Session.open(summary.path), summary
 
 
 def _frame_sums(ses: Session, axis: int, start_ns: int) -> np.ndarray:
@@ -183,7 +204,9 @@ def test_relative_motion_and_wheel_are_recorded_per_frame_exactly(xvfb, tmp_path
             if i % 100 == 99:
                 time.sleep(0.03)  # let frames pass between bursts
 
-    ses = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_dx", "mouse_dy", "wheel"], inject, "rel")
+    statuses: list[str] = []
+    ses, summary = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_dx", "mouse_dy", "wheel"], inject, "rel",
+                           statuses)
     assert ses.meta["actions"] == ["mouse_left"] and ses.axis_names == ["mouse_dx", "mouse_dy", "wheel"]
     assert ses.axes.shape == (len(ses), 3) and ses.axes.dtype == np.float32
     log = ses.axis_events
@@ -203,6 +226,10 @@ def test_relative_motion_and_wheel_are_recorded_per_frame_exactly(xvfb, tmp_path
         assert float(ses.axes[:, axis].astype(np.float64).sum()) == total
     assert (ses.axes[:, 0] != 0).sum() >= 3  # the motion is spread over several frames, not one
     assert not ses.events.size  # no button was pressed
+    # Every event came from the XTest pointer, flagged injected (what takeover tells the engine's own by).
+    assert ses.meta["frames"] == summary.frames and summary.axis_events == len(log)
+    assert f"axes mouse_dx, mouse_dy, wheel: {len(log)} events logged" in summary.lines()
+    assert any(" axis events" in line for line in statuses)
 
 
 def test_pointer_position_is_in_0_1_across_the_region(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +244,7 @@ def test_pointer_position_is_in_0_1_across_the_region(xvfb, tmp_path) -> None:  
             sent.append((t, x, y))
             time.sleep(0.1)  # a few frames at each place
 
-    ses = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_x", "mouse_y"], inject, "abs")
+    ses, _ = _record(tmp_path, xvfb.display, ["mouse_left", "mouse_x", "mouse_y"], inject, "abs")
     assert ses.axis_names == ["mouse_x", "mouse_y"]
     ax = ses.axes[:]
     assert ((ax >= 0) & (ax <= 1)).all()
@@ -249,25 +276,31 @@ def test_unconfigured_axes_are_never_read(xvfb) -> None:  # type: ignore[no-unty
         xt.click(4)
         deadline = time.monotonic() + 10
         got: dict[int, list] = {0: [], 1: [], 2: []}
+        sources: set[tuple[int, int]] = set()
         while time.monotonic() < deadline and not (got[0] and got[1]):
             for i, src in enumerate((wheel_only, dx_only, keys_only)):
-                _, a, v, _, _ = src.poll_axes()
+                _, a, v, dev, inj = src.poll_axes()
                 got[i] += list(zip(a.tolist(), v.tolist(), strict=True))
+                sources |= set(zip(dev.tolist(), inj.tolist(), strict=True))
             time.sleep(0.02)
         assert got[0] == [(0, 1.0)]  # the notch; no motion
         assert got[1] == [(0, 3.0)]  # dx only: the dy move and the wheel are not read
         assert got[2] == []
+        # Each event names its source: the XTest pointer slave, flagged injected (takeover's test).
+        assert len(sources) == 1 and next(iter(sources))[1] == 1 and next(iter(sources))[0] > 0
     finally:
         for src in (wheel_only, dx_only, keys_only):
             src.stop()
         xt.close()
 
 
-def test_x11_refuses_pad_buttons_and_axes_with_one_line(xvfb, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    for actions in ("a,pad_a", "a,pad_lx"):
-        code = record_main(["--actions", actions, "--region", "0,0,64,48", "--display", xvfb.display,
+def test_bad_axis_configurations_are_one_line(xvfb, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for actions, says in (("a,pad_a", "needs an evdev input"), ("a,pad_lx", "needs an evdev input"),
+                          ("mouse_dx,mouse_dy", "names only axes"), ("a,mouse_x", "--pad needs --input evdev")):
+        extra = ["--pad", "xbox"] if "mouse_x" in actions else []
+        code = record_main([*extra, "--actions", actions, "--region", "0,0,64,48", "--display", xvfb.display,
                             "--data-dir", str(tmp_path), "--countdown", "0", "--duration", "0.2"])
         err = capsys.readouterr().err.strip().splitlines()
-        assert code == 2 and len(err) == 1 and "needs an evdev input" in err[0], err
+        assert code == 2 and len(err) == 1 and says in err[0], err
     assert not (tmp_path / "sessions").exists() or not any((tmp_path / "sessions").iterdir())
 
