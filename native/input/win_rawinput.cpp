@@ -62,8 +62,9 @@ constexpr const char* kWinAxisNames[kWinAxes] = {"mouse_dx", "mouse_dy", "wheel"
                                                  "pad_rx", "pad_ry", "pad_lt", "pad_rt"};
 constexpr DWORD kPads = XUSER_MAX_COUNT;
 constexpr std::int32_t kPadDevice = 16;  // XInput user index i is source device 16 + i
-constexpr DWORD kPadPollMs = 4;          // 250 Hz: finer than any frame rate the engine records at
-constexpr ULONGLONG kPadRescanMs = 1000;  // a disconnected slot is asked again this often (the call is slow)
+constexpr DWORD kPadPollMs = 4;          // 250 Hz: finer than the frame rates games are recorded at
+constexpr ULONGLONG kPadRescanMs = 1000;
+constexpr DWORD kHighResolutionTimer = 0x00000002;  // CREATE_WAITABLE_TIMER_HIGH_RESOLUTION (newer SDKs only)  // a disconnected slot is asked again this often (the call is slow)
 
 using XInputGetStateFn = DWORD(WINAPI*)(DWORD, XINPUT_STATE*);
 
@@ -113,6 +114,7 @@ struct RawInputListener::Impl {
   std::array<DWORD, kPads> packet{};
   std::array<std::array<float, kWinAxes>, kPads> pad_value{};
   std::array<ULONGLONG, kPads> asked{};
+  std::int64_t polled_ns = 0;  // monotonic_ns() when the slots were last polled
   // Absolute mice (remote desktop, VMs): the last position per device class, for deltas.
   LONG abs_x = 0, abs_y = 0;
   bool has_abs = false;
@@ -293,13 +295,36 @@ void RawInputListener::run() {
   Impl& im = *impl_;
   const HWND hwnd = im.hwnd.load(std::memory_order_relaxed);
   MSG msg;
+  // Pads: a periodic waitable timer, high-resolution where Windows has it (10 1803+; as the Pacer's).
+  HANDLE timer = nullptr;
+  if (im.pads) {
+    timer = CreateWaitableTimerExW(nullptr, nullptr, kHighResolutionTimer, TIMER_ALL_ACCESS);
+    if (timer == nullptr) timer = CreateWaitableTimerExW(nullptr, nullptr, 0, TIMER_ALL_ACCESS);
+    LARGE_INTEGER due;
+    due.QuadPart = -static_cast<LONGLONG>(kPadPollMs) * 10'000;  // relative, 100 ns units
+    if (timer != nullptr && !SetWaitableTimer(timer, &due, static_cast<LONG>(kPadPollMs), nullptr, nullptr, FALSE)) {
+      CloseHandle(timer);
+      timer = nullptr;
+    }
+  }
   for (;;) {
     if (im.pads) {
       // XInput has no events: poll it every few ms between messages (XInputGetState is cheap for a
-      // connected pad; a disconnected slot is asked once a second).
-      poll_pads();
+      // connected pad; a disconnected slot is asked once a second), not on every message of a 1000 Hz
+      // mouse.
+      const std::int64_t now = monotonic_ns();
+      if (now - im.polled_ns >= kPadPollMs * 1'000'000LL) {
+        im.polled_ns = now;
+        poll_pads();
+      }
       if (PeekMessageW(&msg, nullptr, 0, 0, PM_REMOVE) == 0) {
-        MsgWaitForMultipleObjectsEx(0, nullptr, kPadPollMs, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        // The periodic timer wakes the thread every kPadPollMs; a plain wait's timeout would round up
+        // to the system timer's 15.6 ms.
+        if (timer != nullptr) {
+          MsgWaitForMultipleObjectsEx(1, &timer, INFINITE, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        } else {
+          MsgWaitForMultipleObjectsEx(0, nullptr, kPadPollMs, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        }
         continue;
       }
       if (msg.message == WM_QUIT) break;
@@ -347,6 +372,7 @@ void RawInputListener::run() {
                                  {kUsagePageGeneric, kUsageMouse, RIDEV_REMOVE, nullptr}};
   RegisterRawInputDevices(rid, 2, sizeof(RAWINPUTDEVICE));
   im.hwnd.store(nullptr, std::memory_order_release);
+  if (timer != nullptr) CloseHandle(timer);
   DestroyWindow(hwnd);
   running_.store(false, std::memory_order_release);
 }

@@ -571,7 +571,7 @@ ENGINE_TEST(sendinput_rawinput_mouse_axes) {
     in.mi.dwFlags = MOUSEEVENTF_WHEEL;
     SendInput(1, &in, sizeof in);
   };
-  move(5, 0);
+  move(5, 0);  // counts under 6 (Wine's acceleration threshold, see below)
   move(-3, 9);
   wheel(1);
   wheel(-2);
@@ -597,6 +597,29 @@ ENGINE_TEST(sendinput_rawinput_mouse_axes) {
     // (Not the injected flag: Wine gives SendInput's raw mouse input a device handle, Windows none.)
     CHECK(got[i].axis == want[i].first && got[i].value == want[i].second);
   }
+  // With a pad configured the thread also polls XInput on a timer (Wine has XInput but no pad to read):
+  // it starts, the mouse still comes through that loop, and no pad event is made up.
+  engine::RawInputListener with_pad({"pad_a"}, {}, 1024, {"pad_lx", "mouse_dx"});
+  with_pad.start();
+  CHECK(with_pad.running());
+  move(4, 0);  // under 6: Wine applies the legacy acceleration (x2 past MouseThreshold1) to SendInput's raw input
+  std::vector<engine::AxisEvent> pad_got;
+  const std::int64_t pad_end = engine::monotonic_ns() + 2'000'000'000;
+  while (pad_got.empty() && engine::monotonic_ns() < pad_end) {
+    Sleep(10);
+    engine::AxisEvent buf[16];
+    const std::size_t k = with_pad.pop_axes(buf, 16);
+    pad_got.insert(pad_got.end(), buf, buf + k);
+  }
+  Sleep(50);
+  engine::InputEvent keys[4];
+  CHECK(with_pad.pop(keys, 4) == 0);
+  with_pad.stop();
+  CHECK(!with_pad.running() && with_pad.error().empty());
+  std::printf("    with a pad configured, %zu axis events:", pad_got.size());
+  for (const auto& e : pad_got) std::printf(" %d:%g", e.axis, static_cast<double>(e.value));
+  std::printf("\n");
+  CHECK(pad_got.size() == 1 && pad_got[0].axis == 1 && pad_got[0].value == 4.0f);
   CHECK_THROWS(engine::InvalidArgument, engine::RawInputListener({"a"}, {}, 16, {"mouse_x"}), "not recorded on Windows");
   CHECK_THROWS(engine::InvalidArgument, engine::RawInputListener({"a"}, {}, 16, {"wheel", "wheel"}), "configured twice");
 }
