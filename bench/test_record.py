@@ -558,12 +558,26 @@ def engine_record_axes(xvfb: Any, tmp: Path, actions: list[str], seconds: float,
 
 def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, xvfb, screen_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
     seconds = max(FIXED_S[mode], 4.0)  # enough status snapshots for a steady CPU figure
+    rounds = 2 if mode == "quick" else 3
     axes = [*KEYS, "mouse_dx", "mouse_dy"]
-    keys_only = engine_record_axes(xvfb, tmp_path / "keys", list(KEYS), seconds, mouse=False)
-    keys_mouse = engine_record_axes(xvfb, tmp_path / "keys_mouse", list(KEYS), seconds, mouse=True)
-    benchmark.group = f"record 800x600->160x120 gray @{FIXED_FPS:g} fps + mouse_dx/dy at {MOUSE_HZ:g} Hz"
-    with_axes = benchmark.pedantic(engine_record_axes, args=(xvfb, tmp_path / "axes", axes, seconds, True),
-                                   rounds=1, iterations=1)
+    configs = {"keys only, mouse idle": (list(KEYS), False),
+               "keys only, mouse at 1000 Hz (not read)": (list(KEYS), True),
+               "keys + mouse_dx/dy at 1000 Hz": (axes, True)}
+    # Interleaved rounds, the least CPU of each kept: other load on the machine only ever adds CPU.
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
+    runs: dict[str, EngineRun] = {}
+    for r in range(rounds):
+        for i, (name, (actions, mouse)) in enumerate(configs.items()):
+            out = tmp_path / f"r{r}c{i}"
+            if name.startswith("keys +") and r == 0:
+                benchmark.group = f"record 800x600->160x120 gray @{FIXED_FPS:g} fps + mouse_dx/dy at {MOUSE_HZ:g} Hz"
+                run = benchmark.pedantic(engine_record_axes, args=(xvfb, out, actions, seconds, mouse), rounds=1,
+                                         iterations=1)
+            else:
+                run = engine_record_axes(xvfb, out, actions, seconds, mouse)
+            cpu[name].append(steady_cpu_ms(run.cpu))
+            runs[name] = run
+    with_axes = runs["keys + mouse_dx/dy at 1000 Hz"]
     ses = Session.open(with_axes.session)
     assert ses.axis_names == ["mouse_dx", "mouse_dy"] and len(ses.axes) == len(ses) == with_axes.frames > 0
     n_events = len(ses.axis_events)
@@ -573,12 +587,12 @@ def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, xvfb, screen_co
     assert abs(float(ses.axes[:].astype(np.float64).sum()) - float(log_sum.sum())) <= 2  # before frame 0: <= 1 each
     rate = n_events / 2 / max(ses.meta.get("duration_s", seconds), 1e-9)  # two axes per move
     group = f"rec 800x600->160x120 gray @{FIXED_FPS:g}fps: CPU per frame with a {MOUSE_HZ:g} Hz mouse"
-    base = steady_cpu_ms(keys_only.cpu)
-    report.add(group, "engine: keys only, mouse idle", base, "ms/frame", ratio=1.0, note="the reference")
-    report.add(group, "engine: keys only, mouse at 1000 Hz (not read)", steady_cpu_ms(keys_mouse.cpu), "ms/frame",
-               ratio=ratio(steady_cpu_ms(keys_mouse.cpu), base),
-               note="raw motion is not selected without a motion axis")
-    report.add(group, "engine: keys + mouse_dx/dy at 1000 Hz", steady_cpu_ms(with_axes.cpu), "ms/frame",
-               ratio=ratio(steady_cpu_ms(with_axes.cpu), base),
-               note=f"{n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: "
-                    "within 10% of keys only (ratio >= 0.91)")
+    base = min(cpu["keys only, mouse idle"])
+    for name, values in cpu.items():
+        best = min(values)
+        note = f"least of {rounds} interleaved runs: " + ", ".join(f"{v:.3f}" for v in values)
+        if name.startswith("keys +"):
+            note += (f"; {n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: within "
+                     "10% of keys only (ratio >= 0.91)")
+        report.add(group, f"engine: {name}", best, "ms/frame", ratio=ratio(best, base),
+                   note=note)
