@@ -246,7 +246,12 @@ class EvdevInput:
                 denied.append(p)
             except OSError as e:  # ENOENT, ENODEV, ENXIO, ENOTTY (not an input device), ...
                 failed.append(f"{p} ({e.strerror or e})")
-        chosen_pad = self._choose_pad(opened, pad) if pad is not None else None
+        try:
+            chosen_pad = self._choose_pad(opened, pad) if pad is not None else None
+        except EngineError:
+            for dev in opened:  # nothing is kept open after a bad --pad
+                dev.close()
+            raise
         pad_codes = {c for c, i in self._key_codes.items() if c >= BTN_SOUTH}
         self._devices: list[Any] = []
         self._translators: dict[int, EvdevTranslator] = {}
