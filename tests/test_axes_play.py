@@ -135,7 +135,7 @@ def test_wheel_goes_as_notches_and_absolute_axes_place_the_pointer(xvfb, pointer
 
 def test_pad_actions_are_refused_on_xtest_in_one_line(xvfb) -> None:  # type: ignore[no-untyped-def]
     for actions, axes in ((["pad_a"], []), (["left"], ["pad_lx"])):
-        with pytest.raises(EngineError, match="XTest cannot send pad_.*X has no gamepads; use --output uinput") as e:
+        with pytest.raises(EngineError, match=r"XTest cannot send pad_.*X has no gamepads; use --output uinput") as e:
             open_output("xtest", actions, xvfb.display, axes=axes, fps=30)
         assert "\n" not in str(e.value)
     with pytest.raises(EngineError, match="need the captured region"):
@@ -282,7 +282,8 @@ def test_uinput_pad_is_left_neutral(tmp_path) -> None:  # type: ignore[no-untype
 
     out = UinputOutput(["pad_a", "pad_up"], axes=["pad_lx", "pad_rt", "mouse_dx"], fps=30)
     try:
-        dev = next(evdev.InputDevice(p) for p in evdev.list_devices() if evdev.InputDevice(p).name == "engine virtual pad")
+        devices = [evdev.InputDevice(p) for p in evdev.list_devices()]
+        dev = next(d for d in devices if d.name == "engine virtual pad")
         out.apply(np.array([1, 1], np.uint8))
         out.apply_axes(np.array([0.5, 1.0, 0.0], np.float32))
         assert wait_for(lambda: dev.absinfo(evdev.ecodes.ABS_X).value == round(0.5 * 32767))

@@ -18,6 +18,7 @@ class AxesOutput:
     """What every output does with axes and pad buttons (a base class: the outputs differ only in the
     ``move``, ``warp`` and pad they hand to :meth:`_open_axes`)."""
 
+    name = ""
     axes: tuple[str, ...] = ()
     _spreader: MotionSpreader | None = None
     _warp: PointerWarp | None = None

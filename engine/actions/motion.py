@@ -228,7 +228,8 @@ class UinputPad:
         stick = AbsInfo(value=0, min=-STICK_MAX - 1, max=STICK_MAX, fuzz=16, flat=128, resolution=0)
         trigger = AbsInfo(value=0, min=0, max=TRIGGER_MAX, fuzz=0, flat=0, resolution=0)
         hat = AbsInfo(value=0, min=-1, max=1, fuzz=0, flat=0, resolution=0)
-        abs_caps = [(ecodes.ABS_X, stick), (ecodes.ABS_Y, stick), (ecodes.ABS_RX, stick), (ecodes.ABS_RY, stick),
+        # (code, AbsInfo) pairs: the python-evdev docs' form for absolute axes (its type stubs only know codes).
+        abs_caps: Any = [(ecodes.ABS_X, stick), (ecodes.ABS_Y, stick), (ecodes.ABS_RX, stick), (ecodes.ABS_RY, stick),
                     (ecodes.ABS_Z, trigger), (ecodes.ABS_RZ, trigger), (ecodes.ABS_HAT0X, hat),
                     (ecodes.ABS_HAT0Y, hat)]
         try:  # an Xbox 360 pad's ids, so SDL and games map it as one
@@ -238,14 +239,14 @@ class UinputPad:
             raise EngineError(uinput_error(e).replace("--output xtest", "play without pad actions")) from None
         self._axis_code = {"pad_lx": ecodes.ABS_X, "pad_ly": ecodes.ABS_Y, "pad_rx": ecodes.ABS_RX,
                            "pad_ry": ecodes.ABS_RY, "pad_lt": ecodes.ABS_Z, "pad_rt": ecodes.ABS_RZ}
-        self._state: dict[int, tuple[int, int]] = {}  # (type, code) -> value last written
+        self._state: dict[tuple[int, int], int] = {}  # (type, code) -> value last written
         time.sleep(self.SETTLE_S if settle_s is None else settle_s)
 
     def _write(self, etype: int, code: int, value: int) -> int:
         if self._state.get((etype, code), 0) == value:
             return 0
         self._dev.write(etype, code, value)
-        self._state[(etype, code)] = value  # type: ignore[assignment]
+        self._state[(etype, code)] = value
         return 1
 
     def set(self, held: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray) -> int:

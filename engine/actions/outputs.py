@@ -191,7 +191,7 @@ class UinputOutput(AxesOutput):
         keys = [a for a in actions if a not in PAD_BUTTONS]
         self._keys = np.array([i for i, a in enumerate(actions) if a not in PAD_BUTTONS], np.intp)
         self._codes = [evdev_code(a) for a in keys]
-        caps: dict[int, list[int]] = {ecodes.EV_KEY: sorted(set(self._codes))}
+        caps: dict[int, Sequence[int]] = {ecodes.EV_KEY: sorted(set(self._codes))}
         if any(a in RELATIVE_AXES for a in axes):
             caps[ecodes.EV_REL] = [ecodes.REL_X, ecodes.REL_Y, ecodes.REL_WHEEL]
             # A device with relative axes but no left button is not taken for a mouse by libinput.
@@ -204,10 +204,10 @@ class UinputOutput(AxesOutput):
             settle = self.SETTLE_S if settle_s is None else settle_s
             self._open_axes(actions, axes, fps=fps, region=None, move=self._move, warp=None,
                             pad=lambda b, x: UinputPad(b, x, settle_s=0.0))
-        except (OSError, evdev.UInputError) as e:
+        except (OSError, evdev.UInputError, EngineError) as e:
             if self._dev is not None:
                 self._dev.close()
-            raise EngineError(uinput_error(e)) from None
+            raise (e if isinstance(e, EngineError) else EngineError(uinput_error(e))) from None
         self._held = np.zeros(len(keys), np.uint8)
         time.sleep(settle)
 

@@ -197,7 +197,7 @@ class Player:
                 state = decoder.decode(out).astype(np.uint8)
                 send = state if self.takeover is None else self.takeover.gate(state)
                 events = self.output.apply(send) if send is not None else 0
-                values = decoder.decode_axes(out) if axes else None
+                values = decoder.decode_axes(out) if axes else None  # type: ignore[attr-defined,unused-ignore]
                 if values is not None and send is not None:  # the person in control (takeover): nothing sent
                     events += self.output.apply_axes(values)
                 t_sent = monotonic_ns()
