@@ -220,7 +220,7 @@ def test_motion_errors_surface_on_the_next_decision() -> None:
     s = MotionSpreader(broken, 0.1)
     s.add(8, 0)  # the first piece fails in the caller's thread ...
     with pytest.raises(EngineError, match="mouse motion failed: OSError: the display went away"):
-        s.add(8, 0)  # ... and is reported, once, by the next decision
+        s.add(8, 0)  # ... and is reported by the next decision
     s.close()
 
 

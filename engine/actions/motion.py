@@ -70,7 +70,9 @@ class MotionSpreader:
         self.period_ns = round(period_s * 1e9)
         self.steps = steps
         self._cond = threading.Condition()
-        self._send_lock = threading.Lock()  # held while a piece is being sent: stop() waits for it
+        # Held while a piece is being sent: stop() waits for it. Reentrant: stop() may run in a signal handler
+        # on the thread that is sending (the demo game's), which must not wait for itself.
+        self._send_lock = threading.RLock()
         self._plan: list[list[int]] = []  # [due_ns, dx, dy, wheel], due order
         self._carry = np.zeros(3)  # fractions not sent yet (dx, dy, wheel)
         self._thread: threading.Thread | None = None
@@ -168,15 +170,18 @@ class MotionSpreader:
     def _send_piece(self, piece: list[int]) -> None:
         """Send one piece; the caller holds _send_lock, released here."""
         _, dx, dy, wheel = piece
+        failed = ""
         try:
             self.events += self._send(dx, dy, wheel)
             self.sent += (dx, dy, wheel)
         except Exception as e:  # reported by the next add(); nothing more is sent
-            self.error = f"{type(e).__name__}: {e}"
-            with self._cond:
-                self._plan = []
+            failed = f"{type(e).__name__}: {e}"
         finally:
             self._send_lock.release()
+        if failed:  # the plan lock only after the send lock is let go (add() takes them in the other order)
+            with self._cond:
+                self.error = failed
+                self._plan = []
 
 
 class PointerWarp:
