@@ -8,6 +8,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +103,33 @@ def test_xtest_motion_moves_the_pointer_by_exactly_the_sum_spread_over_the_perio
         assert wait_for(lambda: pointer.pos() == (902, 500))
     finally:
         out.close()
+
+
+@pytest.mark.skipif(shutil.which("xinput") is None or shutil.which("stdbuf") is None,
+                    reason="xinput (x11-xserver-utils) is not installed")
+def test_an_xi2_raw_motion_listener_sees_several_events_summing_exactly(xvfb) -> None:  # type: ignore[no-untyped-def]
+    """What a recorder sees: `xinput test-xi2 --root` prints every XI2 RawMotion event with its raw valuators."""
+    env = dict(os.environ, DISPLAY=xvfb.display)
+    listener = subprocess.Popen(["stdbuf", "-oL", "xinput", "test-xi2", "--root"], env=env, stdout=subprocess.PIPE,
+                                text=True)
+    out = XTestOutput(["left"], xvfb.display, watchdog=False, axes=["mouse_dx", "mouse_dy"], fps=10)
+    try:
+        time.sleep(0.5)  # the listener selects its events after it starts
+        out.apply_axes(np.array([37, -21], np.float32))
+        out.apply_axes(np.array([-5, 0], np.float32))  # arrives mid-period: merged with what is in flight
+        assert out.wait_motion(2.0)
+        time.sleep(0.2)
+    finally:
+        out.close()
+        listener.terminate()
+        text = listener.communicate(timeout=10)[0]
+    raw = [block for block in text.split("EVENT type") if "(RawMotion)" in block]
+    deltas = np.zeros(2)
+    for block in raw:
+        for m in re.finditer(r"^\s+([01]): \S+ \((-?[\d.]+)\)", block, re.MULTILINE):
+            deltas[int(m.group(1))] += float(m.group(2))
+    assert deltas.tolist() == [32.0, -21.0]
+    assert len(raw) >= 5  # the first decision's first piece, then the rest re-spread in four
 
 
 def test_release_all_and_close_stop_the_motion_in_flight(xvfb, pointer) -> None:  # type: ignore[no-untyped-def]
