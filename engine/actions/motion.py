@@ -20,6 +20,7 @@ Axis conventions are engine.actions.names': sticks in [-1, 1] with y down (evdev
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -74,10 +75,10 @@ class MotionSpreader:
         # on the thread that is sending (the demo game's), which must not wait for itself.
         self._send_lock = threading.RLock()
         self._plan: list[list[int]] = []  # [due_ns, dx, dy, wheel], due order
-        self._carry = np.zeros(3)  # fractions not sent yet (dx, dy, wheel)
+        self._carry = [0.0, 0.0, 0.0]  # fractions not sent yet (dx, dy, wheel)
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.sent = np.zeros(3, np.int64)  # totals sent (dx, dy, wheel)
+        self.sent = [0, 0, 0]  # totals sent (dx, dy, wheel)
         self.events = 0  # send() calls made
         self.error = ""
 
@@ -85,10 +86,10 @@ class MotionSpreader:
         """One decision's motion: spread over the next period, merged with what is still in flight. The
         first piece is sent before this returns; returns the events it took."""
         before = self.events
-        want = self._carry + np.nan_to_num(np.array([dx, dy, wheel], np.float64))
-        whole = np.round(want)
-        self._carry = want - whole
-        ix, iy, iw = (int(v) for v in whole)
+        # Plain floats, not NumPy: this runs on the play loop's path once a decision.
+        want = [c + (v if math.isfinite(v) else 0.0) for c, v in zip(self._carry, (dx, dy, wheel), strict=True)]
+        ix, iy, iw = (round(v) for v in want)
+        self._carry = [want[0] - ix, want[1] - iy, want[2] - iw]
         with self._cond:
             if self.error:
                 raise EngineError(f"mouse motion failed: {self.error}")
@@ -136,7 +137,7 @@ class MotionSpreader:
         """Drop the motion in flight and the carried fractions; on return nothing more is sent."""
         with self._cond:
             self._plan = []
-            self._carry[:] = 0
+            self._carry = [0.0, 0.0, 0.0]
             self._cond.notify()
         with self._send_lock:
             pass
@@ -173,7 +174,7 @@ class MotionSpreader:
         failed = ""
         try:
             self.events += self._send(dx, dy, wheel)
-            self.sent += (dx, dy, wheel)
+            self.sent = [self.sent[0] + dx, self.sent[1] + dy, self.sent[2] + wheel]
         except Exception as e:  # reported by the next add(); nothing more is sent
             failed = f"{type(e).__name__}: {e}"
         finally:
