@@ -242,6 +242,32 @@ def test_dry_run_prints_and_keeps_the_axes(capsys) -> None:  # type: ignore[no-u
     assert t.arrays()["axes"].tolist() == [[2.5]]
 
 
+def test_each_piece_goes_at_its_offset_in_the_period_and_never_before() -> None:
+    sent: list[tuple[int, int, int, int]] = []
+
+    def record(dx: int, dy: int, wheel: int) -> int:
+        sent.append((time.monotonic_ns(), dx, dy, wheel))
+        return 1
+
+    period = 0.2
+    s = MotionSpreader(record, period)
+    try:
+        t0 = time.monotonic_ns()
+        assert s.add(5, -3, 2) == 1  # the piece due now: sent before add returns, with the wheel notches
+        assert s.wait_idle(2.0)
+        assert [p[1:] for p in sent] == [(1, -1, 2), (1, -1, 0), (1, -1, 0), (2, 0, 0)]
+        for k, (t, *_) in enumerate(sent):
+            assert t - t0 >= k * period * 1e9 / 4
+        sent.clear()
+        t0 = time.monotonic_ns()
+        assert s.add(1, 0) == 0  # a single count is the last piece's: nothing is due yet
+        assert s.wait_idle(2.0) and [p[1:] for p in sent] == [(1, 0, 0)]
+        assert sent[0][0] - t0 >= 0.75 * period * 1e9
+        assert s.sent == [6, -3, 2]
+    finally:
+        s.close()
+
+
 def test_motion_errors_surface_on_the_next_decision() -> None:
     def broken(dx: int, dy: int, wheel: int) -> int:
         raise OSError("the display went away")

@@ -26,6 +26,7 @@ class AxesOutput:
     _pad_keys: np.ndarray = np.zeros(0, np.intp)  # indices of pad buttons among the actions
     _pad_axes: np.ndarray = np.zeros(0, np.intp)  # indices of pad axes among the axes
     _pad_values: np.ndarray = np.zeros(0, np.float32)
+    _pad_held: np.ndarray = np.zeros(0, np.uint8)
 
     def _open_axes(self, actions: Sequence[str], axes: Sequence[str], *, fps: float | None,
                    region: Sequence[int] | None, move: Callable[[int, int, int], int] | None,

@@ -96,18 +96,18 @@ class MotionSpreader:
             for _, px, py, pw in self._plan:  # merge the unsent rest of the previous decision
                 ix, iy, iw = ix + px, iy + py, iw + pw
             self._plan = []
+            now = time.monotonic_ns()
             if ix or iy or iw:
-                now = time.monotonic_ns()
                 xs, ys = split_pieces(ix, self.steps), split_pieces(iy, self.steps)
                 for k in range(self.steps):
                     w = iw if k == 0 else 0
                     if xs[k] or ys[k] or w:
                         self._plan.append([now + k * self.period_ns // self.steps, xs[k], ys[k], w])
-            if self._thread is None and len(self._plan) > 1:
+            # The piece due now goes out from the caller's thread (with the keys of the same decision).
+            first = self._plan.pop(0) if self._plan and self._plan[0][0] <= now else None
+            if self._thread is None and self._plan:
                 self._thread = threading.Thread(target=self._run, name="engine-motion", daemon=True)
                 self._thread.start()
-            # The first piece goes out now, from the caller's thread (with the keys of the same decision).
-            first = self._plan.pop(0) if self._plan else None
             if first is not None:
                 self._send_lock.acquire()
             self._cond.notify()
