@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
@@ -198,6 +199,7 @@ class UinputOutput(AxesOutput):
             caps[ecodes.EV_KEY] = sorted({*caps[ecodes.EV_KEY], ecodes.BTN_LEFT})
         self._ecodes = ecodes
         self._dev: Any = None
+        self._lock = threading.Lock()  # keys (the play loop) and motion (the motion thread) share the device
         try:
             if keys or ecodes.EV_REL in caps:
                 self._dev = evdev.UInput(caps, name=UINPUT_NAME)
@@ -214,12 +216,13 @@ class UinputOutput(AxesOutput):
     def _move(self, dx: int, dy: int, wheel: int) -> int:
         e = self._ecodes
         n = 0
-        for code, v in ((e.REL_X, dx), (e.REL_Y, dy), (e.REL_WHEEL, wheel)):
-            if v:
-                self._dev.write(e.EV_REL, code, v)
-                n += 1
-        if n:
-            self._dev.syn()
+        with self._lock:  # one report per piece, never split by the keys' SYN
+            for code, v in ((e.REL_X, dx), (e.REL_Y, dy), (e.REL_WHEEL, wheel)):
+                if v:
+                    self._dev.write(e.EV_REL, code, v)
+                    n += 1
+            if n:
+                self._dev.syn()
         return n
 
     def apply(self, state: np.ndarray) -> int:
@@ -229,19 +232,21 @@ class UinputOutput(AxesOutput):
         changed = np.flatnonzero(state != self._held)
         if not len(changed):
             return pad
-        for i in sorted(changed.tolist(), key=lambda j: state[j]):  # releases first
-            self._dev.write(self._ecodes.EV_KEY, self._codes[i], int(state[i]))
-        self._dev.syn()
+        with self._lock:
+            for i in sorted(changed.tolist(), key=lambda j: state[j]):  # releases first
+                self._dev.write(self._ecodes.EV_KEY, self._codes[i], int(state[i]))
+            self._dev.syn()
         self._held[changed] = state[changed]
         return len(changed) + pad
 
     def release_all(self) -> int:
         n = self._stop_axes()
         changed = np.flatnonzero(self._held)
-        for i in changed.tolist():
-            self._dev.write(self._ecodes.EV_KEY, self._codes[i], 0)
-        if len(changed):
-            self._dev.syn()
+        with self._lock:
+            for i in changed.tolist():
+                self._dev.write(self._ecodes.EV_KEY, self._codes[i], 0)
+            if len(changed):
+                self._dev.syn()
         self._held[:] = 0
         return n + len(changed)
 
