@@ -177,6 +177,11 @@ class Actuator(metaclass=_Pybind11Type):
     def release_system_held(self) -> int:
         """Release every configured action the system has down, whoever pressed it (crash watchdog)."""
     def set(self, action: int, down: bool) -> None: ...
+    def move(self, dx: int, dy: int, wheel: int = 0) -> int:
+        """Relative pointer motion (device units) and wheel notches (> 0 up), sent now; returns events sent.
+        May be called from one other thread while the play loop sends keys."""
+    def warp(self, x: int, y: int) -> None:
+        """The pointer to absolute screen pixel (x, y) (X11: root window; Windows: virtual desktop)."""
     def system_held(self) -> list[bool]:
         """What the system (X server, or Windows) believes is down for each action, whoever pressed it."""
     @property
@@ -239,6 +244,15 @@ class SendInputActuator(Actuator):
     """Sends press/release changes of the configured actions via SendInput."""
 
     def __init__(self, actions: Sequence[str]) -> None: ...
+
+class ViGEmPad(metaclass=_Pybind11Type):
+    """A virtual Xbox 360 pad through ViGEm (ViGEmClient.dll loaded at run time)."""
+
+    def __init__(self) -> None: ...
+    def update(self, buttons: int, lt: int, rt: int, lx: int, ly: int, rx: int, ry: int) -> None:
+        """One report: XUSB_GAMEPAD_* button bits, triggers 0..255, sticks -32768..32767 (y up)."""
+    def neutral(self) -> None:
+        """Sticks centred, triggers 0, buttons up."""
 
 class RawInputListener(Listener):
     """Raw input (WM_INPUT) key/button events of the configured actions and hotkeys only."""

@@ -41,6 +41,12 @@ void bind_actuator(py::module_& m) {
            "is down for each action, whoever pressed it.")
       .def("release_system_held", &Actuator::release_system_held, py::call_guard<py::gil_scoped_release>(),
            "Release every configured action the system has down, whoever pressed it (crash watchdog).")
+      .def("move", &Actuator::move, py::arg("dx"), py::arg("dy"), py::arg("wheel") = 0,
+           py::call_guard<py::gil_scoped_release>(),
+           "Relative pointer motion (device units) and wheel notches (> 0 up), sent now; returns events sent.\n"
+           "May be called from one other thread while the play loop sends keys.")
+      .def("warp", &Actuator::warp, py::arg("x"), py::arg("y"), py::call_guard<py::gil_scoped_release>(),
+           "The pointer to absolute screen pixel (x, y) (X11: root window; Windows: virtual desktop).")
       .def("__len__", &Actuator::size);
 }
 
@@ -145,6 +151,13 @@ void bind_input(py::module_& m) {
   py::class_<SendInputActuator, Actuator>(m, "SendInputActuator",
                                           "Sends press/release changes of the configured actions via SendInput.")
       .def(py::init<const std::vector<std::string>&>(), py::arg("actions"));
+  py::class_<ViGEmPad>(m, "ViGEmPad", "A virtual Xbox 360 pad through ViGEm (ViGEmClient.dll loaded at run time).")
+      .def(py::init<>())
+      .def("update", &ViGEmPad::update, py::arg("buttons"), py::arg("lt"), py::arg("rt"), py::arg("lx"),
+           py::arg("ly"), py::arg("rx"), py::arg("ry"), py::call_guard<py::gil_scoped_release>(),
+           "One report: XUSB_GAMEPAD_* button bits, triggers 0..255, sticks -32768..32767 (y up).")
+      .def("neutral", &ViGEmPad::neutral, py::call_guard<py::gil_scoped_release>(),
+           "Sticks centred, triggers 0, buttons up.");
   py::class_<RawInputListener, Listener>(m, "RawInputListener",
                                          "Raw input (WM_INPUT) key/button events of the configured actions and "
                                          "hotkeys only.")

@@ -437,3 +437,13 @@ def test_no_display_or_a_dead_one_is_one_line_and_exit_2(xvfb: Xvfb, tmp_path: P
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and ":987" in r.stderr, r.stderr
     r = run_cli("--log", str(tmp_path / "missing" / "log.csv"), env=dict(os.environ, DISPLAY=xvfb.display))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "log" in r.stderr, r.stderr
+
+
+def test_the_mouse_driver_stays_on_the_road_in_simulation() -> None:
+    """The mouse driver's policy, without X (its motion applied on the next tick in whole counts, as the
+    output sends it): what engine-demo --mouse --autodrive plays."""
+    from engine.demo.driver import simulate_mouse
+
+    for seed in range(4):
+        assert simulate_mouse(seed, 20.0) >= 0.97
+        assert simulate_mouse(seed, 20.0, gusts=True) >= 0.95

@@ -14,6 +14,12 @@ process releases every configured action the system still reports down.
     python -m engine.actions.watchdog xtest|sendinput DISPLAY ACTION[,ACTION...]
 
 :class:`Watchdog` is the watched side; only engine.actions.outputs starts one.
+
+Axes (issue 14) need nothing from it, by construction: relative mouse motion holds nothing (a dead
+sender's motion thread dies with it, so the motion in flight stops where it was), and a virtual pad
+(uinput on Linux, ViGEm on Windows) is destroyed with its sender's file descriptor or bus handle, which
+the kernel closes on any death, so no stick stays deflected and no pad button stays down. Pad buttons are
+therefore never passed here; mouse buttons are keys like any other and are released.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ def build_parser() -> a.Parser:
     p.add_argument("--assist", type=a.positive_float, metavar="PX",
                    help="the scripted driver as a person correcting a bot: it takes over (through a second "
                         "XInput2 master) when the car is more than PX pixels off the line, and lets go when back")
+    p.add_argument("--mouse", action="store_true",
+                   help="steer with the mouse (grabbed and hidden, warped to the centre each frame, as mouse-look "
+                        "games do); with --autodrive the driver moves it through XTest relative motion")
     p.add_argument("--seed", type=_seed, default=0, help="road (and driver) seed (default 0)")
     p.add_argument("--tick-hz", type=a.positive_float, default=60.0, metavar="HZ",
                    help="game tick rate (default 60)")
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.demo.game import GameConfig, run
 
     cfg = GameConfig(seed=ns.seed, size=ns.size, tick_hz=ns.tick_hz, log_path=ns.log, duration_s=ns.duration,
-                     autodrive=ns.autodrive, gusts=ns.gusts, assist_px=ns.assist, display=ns.display, position=ns.pos)
+                     autodrive=ns.autodrive, gusts=ns.gusts, assist_px=ns.assist, display=ns.display, position=ns.pos,
+                     mouse=ns.mouse)
 
     def ready(window_id: int, focus_note: str) -> None:
         if focus_note:

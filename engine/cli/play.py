@@ -17,7 +17,7 @@ from engine.capture import BACKENDS, open_source
 from engine.cli import args as a
 from engine.errors import CaptureError, EngineError
 from engine.model.model import Model
-from engine.play.loop import Player, PlayStopped, agreement
+from engine.play.loop import Player, PlayStopped, agreement, axis_error
 from engine.session import Session, data_dir
 from engine.signals import stop_on_signals
 
@@ -37,7 +37,13 @@ the person's keyboard), never by timing. --record writes the run as a session (a
 places it) plus who had control (control.npy) and what the model proposed (model_actions.npy) per frame.
 
 --replay SESSION runs the model over a recorded session (a path, or a name under the data dir) at the
-recorded timing, with no screen and no keys, and reports agreement with the recorded actions.
+recorded timing, with no screen and no keys, and reports agreement with the recorded actions (and, for a
+model with axes, the mean absolute error per axis).
+
+Axes (a model trained with mouse or pad axes): mouse_dx/mouse_dy/wheel are sent as relative motion (XTest
+on X11, uinput REL_*, SendInput), each decision's motion spread over the frame period; mouse_x/mouse_y put
+the pointer within the captured area; pad axes and pad buttons drive a virtual pad (--output uinput on
+Linux; ViGEm with --output sendinput on Windows). XTest has no pad: such a model is refused there.
 """
 
 
@@ -165,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         actions = parse_actions(ns.actions) if ns.actions else None
         model = Model.load(ns.model, overrides=_overrides(ns), actions=actions, threads=ns.threads)
         spec = model.spec
+        axes = list(getattr(model.decoder(), "axes", ()))
         print(f"model {ns.model} on {model.runtime}: {spec.window} x {spec.width}x{spec.height} {spec.color} at "
-              f"{spec.fps:g} fps -> {', '.join(spec.actions)} ({spec.encoding})", file=sys.stderr)
+              f"{spec.fps:g} fps -> {', '.join([*spec.actions, *axes])} ({spec.encoding})", file=sys.stderr)
         for note in model.notes:  # what was read from the input shape that no flag said
             print(note, file=sys.stderr)
         display = ns.display or os.environ.get("DISPLAY", "")
@@ -181,13 +188,23 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 raise EngineError(f"the session did not record {', '.join(missing)}; it has "
                                   f"{', '.join(session.actions_names)}")
-            player = Player(model, NullOutput(len(spec.actions)), duration=ns.duration, kill_key=None)
+            recorded_axes = list(getattr(session, "axis_names", []))
+            missing_axes = [x for x in axes if x not in recorded_axes]
+            if missing_axes:
+                raise EngineError(f"the session did not record the axes {', '.join(missing_axes)}; it has "
+                                  f"{', '.join(recorded_axes) or 'no axes'}")
+            player = Player(model, NullOutput(len(spec.actions), axes), duration=ns.duration, kill_key=None)
             summary = player.replay(session.frames, session.timestamps)
             data = player.telemetry.arrays()
             cols = [session.actions_names.index(x) for x in spec.actions]
             agree = agreement(data["decision"], data["tick"], session.actions[:, cols])
             print("agreement with the recorded actions: " + ", ".join(
                 f"{x} {v:.1%}" for x, v in zip(spec.actions, agree, strict=True)))
+            if axes:
+                acols = [recorded_axes.index(x) for x in axes]
+                err = axis_error(data["axes"], data["tick"], session.axes[:, acols])
+                print("mean absolute error per axis: " + ", ".join(
+                    f"{x} {v:.3g}" for x, v in zip(axes, err, strict=True)))
         else:
             kind = "dry-run" if ns.dry_run else ns.output
             kill = None if ns.kill_key.lower() == "none" else parse_actions([ns.kill_key], what="kill key")[0]
@@ -195,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise EngineError(f"the kill key {kill} is one of the model's actions; pick another with --kill-key")
             source = open_source(region=ns.region, window=ns.window, monitor=ns.monitor, backend=ns.backend,
                                  display=ns.display)
-            output = open_output(kind, list(spec.actions), display)  # last: it may start a watchdog
+            # Last: it may start a watchdog. A model with axes the output cannot do is refused here, in one line.
+            output = open_output(kind, list(spec.actions), display, axes=axes, fps=spec.fps, region=source.rect)
             try:
                 hotkeys = hotkeys_available(display)
                 takeover = recording = None

@@ -32,7 +32,7 @@ import numpy as np
 
 from engine._pacer import monotonic_ns, sleep_until_ns
 from engine.actions.outputs import NativeKeysOutput
-from engine.demo.sim import ACTIONS, LEFT, RIGHT, UP, Sim
+from engine.demo.sim import ACTIONS, LEFT, MOUSE_GAIN, RIGHT, UP, Sim
 
 TAP_NS = 2_000_000  # how long a tap holds its key: well under a 30 fps frame (33 ms) and a 60 Hz tick
 
@@ -107,6 +107,34 @@ class Driver:
         return Decision(held=held, tap=tap)
 
 
+class MouseDriver:
+    """The policy of the mouse-steered game (``engine-demo --mouse --autodrive``): each tick, the horizontal
+    mouse motion (counts) a hand would make to bring the car onto the road ahead. A proportional hand
+    with a lag: the motion eases towards what the error asks for (a hand does not jump), capped at a
+    hand's speed, with a little tremor. Its decisions go to the game as XTest relative motion through the
+    engine's output, spread over the tick (the output's motion thread), so the game and a recorder's XI2
+    raw-motion listener see them as a real mouse's stream."""
+
+    LOOKAHEAD_S = 0.15
+    GAIN = 4.0  # lateral speed asked for per pixel of error, 1/s
+    EASE = 0.35  # share of the gap to the asked-for motion closed each tick
+    MAX_PX_S = 110.0  # a hand's top lateral speed, px/s at 320 px
+    TREMOR = 0.3  # counts, standard deviation per tick
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed * 1_000_003 + 0x30A5E)
+        self._dx = 0.0
+
+    def decide(self, sim: Sim) -> float:
+        px = sim.width / 320.0
+        target = sim.road.centre(sim.car_u + sim.speed * self.LOOKAHEAD_S) * sim.width
+        error = (target - sim.car_x) / px  # > 0: the road is to the right
+        speed = max(-self.MAX_PX_S, min(self.MAX_PX_S, self.GAIN * error))  # px/s at 320 px
+        want = speed * sim.dt / (MOUSE_GAIN * 320.0)  # counts this tick
+        self._dx += self.EASE * (want - self._dx)
+        return self._dx + self._rng.gauss(0.0, self.TREMOR)
+
+
 def mask_to_state(mask: int) -> np.ndarray:
     """Key mask -> one uint8 per action in ACTIONS order (what the actuator takes)."""
     return np.array([(mask >> i) & 1 for i in range(len(ACTIONS))], dtype=np.uint8)
@@ -153,6 +181,15 @@ class DriverKeys:
             return 0
         return monotonic_ns() - t0
 
+    def move(self, dx: float) -> None:
+        """Horizontal mouse motion (counts) through the output's axes (opened with ``mouse_dx``): spread
+        over the next tick by the output's motion thread. A no-op once stopped."""
+        if self._stopped.is_set():
+            return
+        self._out.apply_axes(np.array([dx], np.float32))
+        if self._stopped.is_set():  # stopped meanwhile: drop what that call planned
+            self._out.release_all()
+
     def system_held(self) -> int:
         """Key mask of ACTIONS the X server believes are down (from any client)."""
         return sum(1 << i for i, down in enumerate(self._out.system_held()) if down)
@@ -170,6 +207,24 @@ class DriverKeys:
             self.stop()
         finally:
             self._out.close()
+
+
+def simulate_mouse(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0,
+                   gusts: bool = False) -> float:
+    """The mouse driver without X (its motion reaches the game on the next tick, in whole counts with the
+    remainder carried, as the output sends it); returns the fraction of ticks on the road."""
+    sim = Sim(seed, size, tick_hz, gusts=gusts)
+    driver = MouseDriver(seed)
+    ticks = math.ceil(seconds * tick_hz)
+    on = 0
+    carry = dx = 0.0
+    for _ in range(ticks):
+        sim.step(0, 0, dx)
+        on += sim.on_road
+        want = driver.decide(sim) + carry
+        dx = float(round(want))
+        carry = want - dx
+    return on / ticks
 
 
 def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0,
@@ -204,4 +259,4 @@ def simulate(seed: int, seconds: float, size: tuple[int, int] = (320, 240), tick
     }
 
 
-__all__ = ["TAP_NS", "Decision", "Driver", "DriverKeys", "mask_to_state", "simulate"]
+__all__ = ["TAP_NS", "Decision", "Driver", "DriverKeys", "MouseDriver", "mask_to_state", "simulate", "simulate_mouse"]

@@ -22,6 +22,13 @@ Contract:
   pixels off it, and lets go once it is back within ASSIST_DONE_PX with no steering key held. Its keys go
   through a second XInput2 master's XTest slave ("Person"), so every listener sees them come from another
   device than the engine's own XTest keys, as a person's keyboard would.
+- ``mouse`` (issue 14): mouse-steered, as a mouse-look game is: the pointer is grabbed and hidden (SDL's
+  relative mouse mode, which reads XInput2 raw motion) and warped back to the window centre every frame;
+  the horizontal motion read since the previous frame moves the car sideways (engine.demo.sim.MOUSE_GAIN
+  per count), so its lateral speed follows mouse dx. With ``autodrive`` the mouse driver
+  (engine.demo.driver.MouseDriver) plays through XTest relative motion, each tick's motion spread over
+  the tick by the output's motion thread, as a hand moves a mouse; the log records the dx the game read
+  and applied (``dx``) beside what the driver asked for (``sent_dx``).
 - R restarts the road from its start, the car in the middle of it (the simulation is made anew from the
   seed; the tick stamp and the log go on): what an environment's reset sequence presses.
 - Stops on window close, Escape, ``duration_s``, SIGTERM or SIGINT; in every case the log is flushed
@@ -29,7 +36,7 @@ Contract:
   that skips all of that (SIGKILL, or Xlib's exit on a lost connection) is covered by the output's watchdog
   child process that releases the keys still down (``engine.actions.watchdog``, the one play uses).
 
-Just over 400 lines: the window, the tick loop and the key polling share the SDL state; the simulation,
+Over 400 lines: the window, the tick loop and the key polling share the SDL state; the simulation,
 drawing pattern, driver and log are already apart.
 """
 
@@ -51,7 +58,7 @@ import numpy as np
 from engine._pacer import Pacer, monotonic_ns, sleep_until_ns
 from engine.actions.outputs import XTestOutput
 from engine.demo import pattern
-from engine.demo.driver import Driver, DriverKeys
+from engine.demo.driver import Driver, DriverKeys, MouseDriver
 from engine.demo.log import LogWriter
 from engine.demo.sim import ACTIONS, CAR_H, CAR_W, LEFT, RIGHT, UP, Sim
 from engine.errors import EngineError
@@ -107,6 +114,7 @@ class GameConfig:
     assist_px: float | None = None  # the driver as a person taking over past this error (see the module docs)
     display: str = ""
     position: tuple[int, int] | None = None  # window position; None lets SDL choose
+    mouse: bool = False  # mouse-steered (see the module docs)
 
     def validate(self) -> None:
         """Raise EngineError (one line) for values the game cannot run with."""
@@ -119,6 +127,8 @@ class GameConfig:
             raise EngineError(f"duration must be positive, got {self.duration_s}")
         if self.assist_px is not None and (self.autodrive or not self.assist_px > 0):
             raise EngineError("--assist takes a positive number of pixels, and not with --autodrive")
+        if self.mouse and self.assist_px is not None:
+            raise EngineError("--assist drives with keys; it does not combine with --mouse")
         if not 0 <= self.seed < 2**63:
             raise EngineError(f"seed must be in [0, 2**63), got {self.seed}")
 
@@ -308,7 +318,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
     log: LogWriter | None = None
     if cfg.log_path is not None:
         meta = {"seed": cfg.seed, "tick_hz": cfg.tick_hz, "size": f"{cfg.size[0]}x{cfg.size[1]}",
-                "autodrive": int(cfg.autodrive), "gusts": int(cfg.gusts)}
+                "autodrive": int(cfg.autodrive), "gusts": int(cfg.gusts), "mouse": int(cfg.mouse)}
         try:
             log = LogWriter(cfg.log_path, meta, flush_every=max(1, round(cfg.tick_hz / 4)))
         except OSError as e:
@@ -333,7 +343,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
             raise EngineError(f"cannot open a window on X display {os.environ['DISPLAY']!r} ({e}); "
                               "is the X server running? try running under Xvfb") from e
         pygame.event.set_blocked(None)
-        pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN, pygame.KEYUP])
+        pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN, pygame.KEYUP, *([pygame.MOUSEMOTION] * cfg.mouse)])
         renderer = _Renderer(pygame, screen, sim)
         keyboard = _Keyboard(pygame)
         renderer.draw(0, 0)
@@ -341,7 +351,16 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
         keyboard.poll()
         result.focus_fallback = focus_window(window_id)
         driver: Driver | None = None
-        if cfg.autodrive:
+        mouse_driver: MouseDriver | None = None
+        centre = (cfg.size[0] // 2, cfg.size[1] // 2)
+        if cfg.mouse:  # grabbed and hidden: SDL's relative mode (XI2 raw motion), as mouse-look games do
+            pygame.event.set_grab(True)
+            pygame.mouse.set_visible(False)
+            pygame.mouse.set_pos(centre)
+        if cfg.autodrive and cfg.mouse:
+            keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"], axes=["mouse_dx"], fps=cfg.tick_hz))
+            mouse_driver = MouseDriver(cfg.seed)
+        elif cfg.autodrive:
             keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"]))  # with its crash watchdog
             driver = Driver(cfg.seed)
         assist: Driver | None = None
@@ -350,6 +369,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
             keys = DriverKeys(XTestOutput(list(ACTIONS), os.environ["DISPLAY"], watchdog=False, master=ASSIST_MASTER))
             assist = Driver(cfg.seed)
         keyboard.poll()  # drop whatever arrived before the game started (focus events, stray keys)
+        pygame.mouse.get_rel()  # ... and the motion
         if on_ready is not None:
             on_ready(window_id, result.focus_fallback)
 
@@ -381,7 +401,11 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                 sim = Sim(cfg.seed, cfg.size, cfg.tick_hz, gusts=cfg.gusts)
                 renderer.sim = sim
             poll_ns = time.monotonic_ns()
-            sim.step(held, pressed)
+            mouse_dx = 0
+            if cfg.mouse:
+                mouse_dx = int(pygame.mouse.get_rel()[0])
+                pygame.mouse.set_pos(centre)  # back to the centre, as mouse-look games keep it
+            sim.step(held, pressed, mouse_dx)
             renderer.draw(tick.index, held | pressed)
             pygame.display.flip()
             t_ns = time.monotonic_ns()
@@ -389,7 +413,11 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
             result.frames += 1
             result.on_road_frames += on_road
             sent = tap = tap_ns = 0
-            if driver is not None and keys is not None and not stop_reason:
+            sent_dx = 0.0
+            if mouse_driver is not None and keys is not None and not stop_reason:
+                sent_dx = mouse_driver.decide(sim)
+                keys.move(sent_dx)
+            elif driver is not None and keys is not None and not stop_reason:
                 decision = driver.decide(sim)
                 tap_ns = keys.send(decision)
                 sent, tap = decision.held, decision.tap if tap_ns else 0
@@ -408,7 +436,8 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                     tap_ns = keys.send(decision)
                     sent, tap = decision.held, decision.tap if tap_ns else 0
             if log is not None:
-                log.write(tick.index, t_ns, held, pressed, sim.car_x, sim.road_x, on_road, sent, tap, tap_ns, poll_ns)
+                log.write(tick.index, t_ns, held, pressed, sim.car_x, sim.road_x, on_road, sent, tap, tap_ns, poll_ns,
+                          mouse_dx, sent_dx)
         result.reason = result.reason or (stop_reason[0] if stop_reason else keyboard.quit_reason)
         result.taps = driver.taps if driver is not None else 0
         return result

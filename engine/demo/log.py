@@ -3,8 +3,8 @@
 Format (UTF-8 text, one line per presented frame, in order):
 
     # engine-demo log v1 seed=0 tick_hz=60 size=320x240 autodrive=1 gusts=0
-    frame,t_ns,keys,pressed,car_x,road_x,on_road,sent,tap,tap_ns,poll_ns
-    0,123456789012,0,0,160.00,160.00,1,0,0,0,123456700000
+    frame,t_ns,keys,pressed,car_x,road_x,on_road,sent,tap,tap_ns,poll_ns,dx,sent_dx
+    0,123456789012,0,0,160.00,160.00,1,0,0,0,123456700000,0,0.00
 
 - frame: the game tick index, the number drawn in the frame stamp (``engine.demo.pattern``); gaps mean
   ticks the game was too late for and skipped.
@@ -17,6 +17,12 @@ Format (UTF-8 text, one line per presented frame, in order):
   tapped after this frame, and that tap's press-to-release time in ns.
 - poll_ns: CLOCK_MONOTONIC when the keys for this frame were read, before it was drawn. Unlike t_ns it
   is an upper bound a recorder can rely on: this frame cannot have been on screen before poll_ns.
+- dx: ``--mouse`` only (else 0): the horizontal mouse motion (counts) the game read for this frame and
+  applied to the car (SDL's relative mouse state since the previous frame).
+- sent_dx: ``--mouse --autodrive`` only: the motion (counts) the driver asked for after this frame (sent
+  as XTest relative motion spread over the next tick).
+
+Logs written before dx and sent_dx existed load with those columns 0.
 
 Why CSV: readable by anything (pandas, a spreadsheet, ``less``) and cheap at 60 lines a second. The file
 is flushed every ``flush_every`` frames and when the game exits for any reason it handles (window close,
@@ -33,7 +39,8 @@ from typing import TextIO
 import numpy as np
 
 MAGIC = "# engine-demo log v1"
-COLUMNS = ("frame", "t_ns", "keys", "pressed", "car_x", "road_x", "on_road", "sent", "tap", "tap_ns", "poll_ns")
+COLUMNS = ("frame", "t_ns", "keys", "pressed", "car_x", "road_x", "on_road", "sent", "tap", "tap_ns", "poll_ns", "dx",
+           "sent_dx")
 LOG_DTYPE = np.dtype([
     ("frame", np.int64),
     ("t_ns", np.int64),
@@ -46,9 +53,12 @@ LOG_DTYPE = np.dtype([
     ("tap", np.uint8),
     ("tap_ns", np.int64),
     ("poll_ns", np.int64),
+    ("dx", np.int32),
+    ("sent_dx", np.float32),
 ])
 # How each column is parsed: the bool column is read as an integer, then cast.
-_PARSE_DTYPE = np.dtype([(n, np.uint8 if n == "on_road" else LOG_DTYPE[n]) for n in COLUMNS])
+def _parse_dtype(columns: list[str]) -> np.dtype:
+    return np.dtype([(n, np.uint8 if n == "on_road" else LOG_DTYPE[n]) for n in columns])
 
 
 class LogWriter:
@@ -66,11 +76,11 @@ class LogWriter:
 
     def write(
         self, frame: int, t_ns: int, keys: int, pressed: int, car_x: float, road_x: float, on_road: bool,
-        sent: int = 0, tap: int = 0, tap_ns: int = 0, poll_ns: int = 0,
+        sent: int = 0, tap: int = 0, tap_ns: int = 0, poll_ns: int = 0, dx: int = 0, sent_dx: float = 0.0,
     ) -> None:
         self._f.write(
             f"{frame},{t_ns},{keys},{pressed},{car_x:.2f},{road_x:.2f},{int(on_road)},{sent},{tap},{tap_ns},"
-            f"{poll_ns}\n"
+            f"{poll_ns},{dx},{sent_dx:.2f}\n"
         )
         self.rows += 1
         self._pending += 1
@@ -100,12 +110,16 @@ def load_log(path: str | Path) -> np.ndarray:
     if not text.startswith(MAGIC):
         raise ValueError(f"{path} is not an engine-demo log")
     lines = text.split("\n")
+    columns = [c for c in lines[1].split(",") if c in COLUMNS] if len(lines) > 1 else list(COLUMNS)
     # A final piece without "\n" is a line the writer had not finished (the game was killed mid-write).
     body = [ln for ln in lines[2:-1] if ln]
+    out = np.zeros(len(body), LOG_DTYPE)
     if not body:
-        return np.zeros(0, LOG_DTYPE)
-    parsed = np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", dtype=_PARSE_DTYPE, ndmin=1)
-    return parsed.astype(LOG_DTYPE)
+        return out
+    parsed = np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", dtype=_parse_dtype(columns), ndmin=1)
+    for c in columns:
+        out[c] = parsed[c]
+    return out
 
 
 __all__ = ["COLUMNS", "LOG_DTYPE", "LogWriter", "load_log", "read_meta"]

@@ -29,6 +29,11 @@ BOOST = 1.6  # speed factor while `up` is held
 OFFROAD = 0.5  # speed factor while off the road
 STEER = 0.22  # window widths per second while `left` or `right` is held (70 px/s at 320 px)
 TAP = STEER / 60  # lateral nudge of a tap (a press released before the game polled), window widths
+# Mouse steering (engine-demo --mouse): each count of horizontal mouse motion the game reads moves the car
+# this far sideways (window widths; 0.25 px at 320 px), so the car's lateral speed follows mouse dx per
+# second, as a mouse-look camera's turn rate does. At 60 ticks a second, steering's 70 px/s is ~4.7
+# counts a tick.
+MOUSE_GAIN = 0.25 / 320
 # Road shape limits: the centre stays within this distance of the middle (so the whole road is on
 # screen), and its slope (window widths per screen height) stays below what steering can follow at
 # normal speed, STEER / SPEED = 0.35. Boosting through the steepest bends (which needs a slope under
@@ -130,14 +135,15 @@ class Sim:
         """Distance along the road shown at window row(s) y."""
         return self.u + (self.height - y) / self.height
 
-    def step(self, held: int, pressed: int = 0) -> None:
+    def step(self, held: int, pressed: int = 0, dx: float = 0.0) -> None:
         """Advance one tick. held: key mask held when the game polled; pressed: keys that went down
-        since the previous poll (a key in pressed but not in held was tapped: it nudges the car)."""
+        since the previous poll (a key in pressed but not in held was tapped: it nudges the car); dx:
+        horizontal mouse motion since the previous poll, counts (moves the car MOUSE_GAIN per count)."""
         steer = ((held & RIGHT) != 0) - ((held & LEFT) != 0)
         taps = pressed & ~held
         nudge = ((taps & RIGHT) != 0) - ((taps & LEFT) != 0)
         self._blow()
-        self.car_x += (steer * STEER * self.dt + nudge * TAP + self.gust * self.dt) * self.width
+        self.car_x += (steer * STEER * self.dt + nudge * TAP + self.gust * self.dt + dx * MOUSE_GAIN) * self.width
         half_car = CAR_W * self.width / 2
         self.car_x = min(max(self.car_x, half_car), self.width - half_car)
         speed = SPEED * (BOOST if held & UP else 1.0)
@@ -162,4 +168,4 @@ class Sim:
             self._gust_left -= 1
 
 
-__all__ = ["ACTIONS", "LEFT", "RIGHT", "UP", "Road", "Sim"]
+__all__ = ["ACTIONS", "LEFT", "MOUSE_GAIN", "RIGHT", "UP", "Road", "Sim"]

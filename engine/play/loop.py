@@ -3,12 +3,14 @@
 Threads and data flow (shared/DESIGN.md): the native capture thread runs at the model's fps into a
 latest-N ring; this loop waits for each new frame (without the GIL), has the native feed write the
 newest window straight into the interpreter's input tensor (one copy, through the input LUT), invokes,
-decodes, and sends only the press/release changes. When invoke is slower than the frame period,
-capture keeps the trained spacing and the loop takes the newest window: frames are skipped and
-counted, nothing queues.
+decodes, and sends only the press/release changes, then (a model with axes, issue 14) the decision's axis
+values through ``Output.apply_axes`` (relative motion spread over the frame period by the output).
+When invoke is slower than the frame period, capture keeps the trained spacing and the loop takes the
+newest window: frames are skipped and counted, nothing queues.
 
 Every exit path (Ctrl-C, SIGTERM, an exception in invoke or decode, the window disappearing, the
-kill-switch hotkey, the end of --duration) releases every key the output holds.
+kill-switch hotkey, the end of --duration) releases every key the output holds, stops the motion in
+flight and leaves a virtual pad neutral (Output.release_all).
 """
 
 from __future__ import annotations
@@ -141,6 +143,11 @@ class Player:
         spec = self.spec
         lut = self.model.input_lut()
         decoder = self.model.decoder()
+        axes = tuple(getattr(decoder, "axes", ()))
+        if axes and tuple(getattr(self.output, "axes", ())) != axes:
+            raise EngineError(f"the model decides {', '.join(axes)} but the {self.output.name} output was opened "
+                              f"for {', '.join(getattr(self.output, 'axes', ())) or 'no axes'}")
+        self.telemetry.axis_names = axes
         history = np.zeros(self.model.history_shape, np.uint8) if self.model.history_shape else None
         if history is not None:
             self.model.set_history(history)
@@ -190,12 +197,16 @@ class Player:
                 state = decoder.decode(out).astype(np.uint8)
                 send = state if self.takeover is None else self.takeover.gate(state)
                 events = self.output.apply(send) if send is not None else 0
+                values = decoder.decode_axes(out) if axes else None  # type: ignore[attr-defined,unused-ignore]
+                if values is not None and send is not None:  # the person in control (takeover): nothing sent
+                    events += self.output.apply_axes(values)
                 t_sent = monotonic_ns()
                 if history is not None:  # the actions actually sent, newest row last
                     history[:-1] = history[1:]
                     history[-1] = state
                     self.model.set_history(history)
-                self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state)
+                self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state,
+                                   values)
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 if self.recording is not None and self.takeover is not None:
                     self.recording.add(ring, end, state, self.takeover.take_events())
@@ -312,4 +323,12 @@ def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> 
     return (decisions.astype(bool) == actions[ticks].astype(bool)).mean(axis=0)
 
 
-__all__ = ["PlayStopped", "PlaySummary", "Player", "agreement"]
+def axis_error(values: np.ndarray, ticks: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """Per axis, the mean absolute difference between the values decided and the recorded values of the
+    frames they were decided on (relative axes: motion per frame; absolute: the value)."""
+    if not len(ticks):
+        return np.zeros(axes.shape[1])
+    return np.abs(values.astype(np.float64) - axes[ticks].astype(np.float64)).mean(axis=0)
+
+
+__all__ = ["PlayStopped", "PlaySummary", "Player", "agreement", "axis_error"]

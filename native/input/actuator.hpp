@@ -7,7 +7,14 @@
 // system (the X server, or Windows) believes is down, whoever pressed it; `release_system_held()`
 // releases those (the crash watchdog's tool: injected presses outlive the process that sent them).
 //
-// Thread contract: one thread at a time (the play loop); held() may be read from any thread.
+// Mouse motion (issue 14): move() sends relative motion and wheel notches, warp() puts the pointer at
+// an absolute screen position. Motion holds nothing (there is no "release" of a move), so the exit
+// paths stop it by not sending more: the spreading of a decision over the frame period is the
+// caller's (engine.actions.outputs), which drops what is still in flight on release_all().
+//
+// Thread contract: one thread at a time for keys (the play loop); move() and warp() may be called from
+// one other thread (the caller's motion scheduler) at the same time: the actuator serialises its own
+// use of the connection. held() may be read from any thread.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +40,12 @@ class Actuator {
   // Release every configured action system_held() reports down. Returns the number released.
   virtual int release_system_held() = 0;
   virtual std::size_t size() const = 0;
+  // Relative pointer motion (device units) and wheel notches (> 0: away from the user, "up"), sent as
+  // they are (no acceleration asked for; the system may still apply its own to the pointer). Returns
+  // the number of events sent.
+  virtual int move(int dx, int dy, int wheel) = 0;
+  // The pointer to absolute screen pixel (x, y) (X11: root window; Windows: virtual desktop).
+  virtual void warp(int x, int y) = 0;
 };
 
 }  // namespace engine

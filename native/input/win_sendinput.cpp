@@ -3,6 +3,8 @@
 #include "common/win32.hpp"
 
 #include <atomic>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 #include "common/error.hpp"
@@ -142,5 +144,156 @@ int SendInputActuator::release_system_held() {
 }
 
 std::size_t SendInputActuator::size() const { return impl_->keys.size(); }
+
+int SendInputActuator::move(int dx, int dy, int wheel) {
+  INPUT in[2]{};
+  UINT n = 0;
+  if (dx != 0 || dy != 0) {
+    in[n].type = INPUT_MOUSE;
+    in[n].mi.dx = dx;
+    in[n].mi.dy = dy;
+    in[n].mi.dwFlags = MOUSEEVENTF_MOVE;
+    ++n;
+  }
+  if (wheel != 0) {
+    in[n].type = INPUT_MOUSE;
+    in[n].mi.mouseData = static_cast<DWORD>(wheel * WHEEL_DELTA);
+    in[n].mi.dwFlags = MOUSEEVENTF_WHEEL;
+    ++n;
+  }
+  if (n == 0) return 0;
+  if (SendInput(n, in, sizeof(INPUT)) != n) {
+    throw CaptureError("SendInput refused mouse motion (error " + std::to_string(GetLastError()) +
+                       "): input is blocked, e.g. the lock screen or a UAC prompt is active");
+  }
+  return static_cast<int>(n);
+}
+
+void SendInputActuator::warp(int x, int y) {
+  // Absolute coordinates are 0..65535 over the virtual desktop.
+  const int vx = GetSystemMetrics(SM_XVIRTUALSCREEN), vy = GetSystemMetrics(SM_YVIRTUALSCREEN);
+  const int vw = GetSystemMetrics(SM_CXVIRTUALSCREEN), vh = GetSystemMetrics(SM_CYVIRTUALSCREEN);
+  INPUT in{};
+  in.type = INPUT_MOUSE;
+  in.mi.dx = static_cast<LONG>(((x - vx) * 65535LL) / (vw > 1 ? vw - 1 : 1));
+  in.mi.dy = static_cast<LONG>(((y - vy) * 65535LL) / (vh > 1 ? vh - 1 : 1));
+  in.mi.dwFlags = MOUSEEVENTF_MOVE | MOUSEEVENTF_ABSOLUTE | MOUSEEVENTF_VIRTUALDESK;
+  if (SendInput(1, &in, sizeof(INPUT)) != 1) {
+    throw CaptureError("SendInput refused a pointer move (error " + std::to_string(GetLastError()) + ")");
+  }
+}
+
+// -- ViGEm ---------------------------------------------------------------------------------------
+// The few ViGEmClient entry points used, declared here (the SDK's Client.h is not needed to build):
+// https://github.com/nefarius/ViGEmClient (include/ViGEm/Client.h, Common.h).
+namespace {
+struct XusbReport {
+  USHORT wButtons;
+  BYTE bLeftTrigger;
+  BYTE bRightTrigger;
+  SHORT sThumbLX, sThumbLY, sThumbRX, sThumbRY;
+};
+constexpr unsigned long kVigemOk = 0x20000000UL;  // VIGEM_ERROR_NONE
+using VigemAlloc = void* (*)();
+using VigemFree = void (*)(void*);
+using VigemConnect = unsigned long (*)(void*);
+using VigemDisconnect = void (*)(void*);
+using VigemTargetAlloc = void* (*)();
+using VigemTargetFree = void (*)(void*);
+using VigemTargetAdd = unsigned long (*)(void*, void*);
+using VigemTargetRemove = unsigned long (*)(void*, void*);
+using VigemX360Update = unsigned long (*)(void*, void*, XusbReport);
+
+template <typename F>
+F load(HMODULE dll, const char* name) {
+  FARPROC p = GetProcAddress(dll, name);
+  if (!p) throw CaptureError(std::string("ViGEmClient.dll has no ") + name + "; install a current ViGEmClient");
+  return reinterpret_cast<F>(reinterpret_cast<void*>(p));
+}
+}  // namespace
+
+struct ViGEmPad::Impl {
+  HMODULE dll = nullptr;
+  void* client = nullptr;
+  void* target = nullptr;
+  bool added = false;
+  VigemFree free_client = nullptr;
+  VigemDisconnect disconnect = nullptr;
+  VigemTargetFree free_target = nullptr;
+  VigemTargetRemove remove = nullptr;
+  VigemX360Update update = nullptr;
+
+  Impl() {
+    dll = LoadLibraryW(L"ViGEmClient.dll");
+    if (!dll) {
+      throw CaptureError("ViGEmClient.dll was not found: install ViGEmBus and put ViGEmClient.dll beside python.exe "
+                         "or on PATH to play with a virtual pad");
+    }
+    try {
+      auto alloc = load<VigemAlloc>(dll, "vigem_alloc");
+      auto connect = load<VigemConnect>(dll, "vigem_connect");
+      auto target_alloc = load<VigemTargetAlloc>(dll, "vigem_target_x360_alloc");
+      auto add = load<VigemTargetAdd>(dll, "vigem_target_add");
+      free_client = load<VigemFree>(dll, "vigem_free");
+      disconnect = load<VigemDisconnect>(dll, "vigem_disconnect");
+      free_target = load<VigemTargetFree>(dll, "vigem_target_free");
+      remove = load<VigemTargetRemove>(dll, "vigem_target_remove");
+      update = load<VigemX360Update>(dll, "vigem_target_x360_update");
+      client = alloc();
+      if (!client) throw CaptureError("vigem_alloc failed (out of memory)");
+      const unsigned long c = connect(client);
+      if (c != kVigemOk) {
+        throw CaptureError("cannot connect to the ViGEmBus driver (error 0x" + hex(c) + "): is ViGEmBus installed?");
+      }
+      target = target_alloc();
+      const unsigned long a = add(client, target);
+      if (a != kVigemOk) throw CaptureError("ViGEmBus refused a new Xbox 360 pad (error 0x" + hex(a) + ")");
+      added = true;
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+
+  static std::string hex(unsigned long v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%08lx", v);
+    return buf;
+  }
+
+  void close() noexcept {
+    if (added) remove(client, target);
+    added = false;
+    if (target && free_target) free_target(target);
+    target = nullptr;
+    if (client) {
+      if (disconnect) disconnect(client);
+      if (free_client) free_client(client);
+    }
+    client = nullptr;
+    if (dll) FreeLibrary(dll);
+    dll = nullptr;
+  }
+};
+
+ViGEmPad::ViGEmPad() : impl_(std::make_unique<Impl>()) {}
+
+ViGEmPad::~ViGEmPad() {
+  neutral();
+  impl_->close();
+}
+
+void ViGEmPad::update(std::uint16_t buttons, std::uint8_t lt, std::uint8_t rt, std::int16_t lx, std::int16_t ly,
+                      std::int16_t rx, std::int16_t ry) {
+  const XusbReport r{buttons, lt, rt, lx, ly, rx, ry};
+  const unsigned long e = impl_->update(impl_->client, impl_->target, r);
+  if (e != kVigemOk) throw CaptureError("ViGEmBus refused a pad report (error 0x" + Impl::hex(e) + ")");
+}
+
+void ViGEmPad::neutral() noexcept {
+  if (!impl_->added) return;
+  const XusbReport r{0, 0, 0, 0, 0, 0, 0};
+  impl_->update(impl_->client, impl_->target, r);
+}
 
 }  // namespace engine

@@ -42,6 +42,36 @@ class SendInputActuator final : public Actuator {
   // window is elevated).
   int release_system_held() override;
   std::size_t size() const override;
+  // MOUSEEVENTF_MOVE with (dx, dy) (relative: Windows applies its pointer speed and "enhance pointer
+  // precision" to the cursor; raw-input games see the counts as sent) and MOUSEEVENTF_WHEEL with
+  // wheel * WHEEL_DELTA, in one SendInput call. Throws CaptureError when nothing was inserted.
+  int move(int dx, int dy, int wheel) override;
+  // MOUSEEVENTF_MOVE | ABSOLUTE | VIRTUALDESK to virtual-desktop pixel (x, y).
+  void warp(int x, int y) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A virtual Xbox 360 pad through ViGEm (ViGEmBus driver + ViGEmClient.dll, both the user's to install):
+// the DLL is loaded at run time, so the engine builds and runs without it and only this class fails,
+// with one line naming what is missing. The pad is plugged in by the constructor and unplugged by the
+// destructor after a neutral report; a process that dies without either loses its handle to the bus,
+// which unplugs the pad (ViGEmBus ties targets to the client's handle), so nothing stays held.
+// Compile-tested from Linux (mingw-w64), not run on Windows here.
+class ViGEmPad {
+ public:
+  ViGEmPad();
+  ~ViGEmPad();
+  ViGEmPad(const ViGEmPad&) = delete;
+  ViGEmPad& operator=(const ViGEmPad&) = delete;
+  // One XUSB report: buttons as XUSB_GAMEPAD_* bits, triggers 0..255, sticks -32768..32767 (y up, as
+  // XInput). Throws CaptureError when the bus refuses it.
+  void update(std::uint16_t buttons, std::uint8_t lt, std::uint8_t rt, std::int16_t lx, std::int16_t ly,
+              std::int16_t rx, std::int16_t ry);
+  // Sticks centred, triggers 0, buttons up. Never throws (exit paths).
+  void neutral() noexcept;
 
  private:
   struct Impl;

@@ -6,6 +6,7 @@
 #include <X11/extensions/XTest.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "common/error.hpp"
 #include "input/action_table.hpp"
@@ -24,6 +25,9 @@ struct XTestActuator::Impl {
   // Only with a named master: its XTest slaves opened through XInput 1 (XTestFakeDevice*Event).
   XDevice* keyboard_dev = nullptr;
   XDevice* pointer_dev = nullptr;
+  // Keys (the play loop) and motion (the output's motion scheduler) share this connection from two
+  // threads; Xlib is not thread-safe without XInitThreads, which must precede every other call.
+  std::mutex mu;
 
   // The XTest slaves of master `prefix` ("Virtual core" for the core pair XTestFakeKeyEvent uses).
   bool find_slaves(const std::string& prefix) {
@@ -131,6 +135,7 @@ XTestActuator::~XTestActuator() {
 }
 
 int XTestActuator::apply(const std::uint8_t* state, std::size_t n) {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
   if (n != impl_->keys.size()) {
     throw InvalidArgument("expected " + std::to_string(impl_->keys.size()) + " action states, got " + std::to_string(n));
   }
@@ -150,6 +155,7 @@ int XTestActuator::apply(const std::uint8_t* state, std::size_t n) {
 }
 
 void XTestActuator::set(std::size_t action, bool down) {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
   if (action >= impl_->keys.size()) throw InvalidArgument("action index out of range");
   impl_->conn.check_alive();
   if (impl_->held[action].load(std::memory_order_relaxed) == down) return;
@@ -158,6 +164,7 @@ void XTestActuator::set(std::size_t action, bool down) {
 }
 
 int XTestActuator::release_all() {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
   int sent = 0;
   for (std::size_t i = 0; i < impl_->keys.size(); ++i) {
     if (impl_->held[i].load(std::memory_order_relaxed)) {
@@ -177,6 +184,7 @@ std::vector<bool> XTestActuator::held() const {
 }
 
 std::vector<bool> XTestActuator::system_held() {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
   Display* d = impl_->conn.get();
   impl_->conn.check_alive();
   XSync(d, False);
@@ -200,6 +208,7 @@ std::vector<bool> XTestActuator::system_held() {
 
 int XTestActuator::release_system_held() {
   const std::vector<bool> down = system_held();
+  const std::lock_guard<std::mutex> lock(impl_->mu);
   int sent = 0;
   for (std::size_t i = 0; i < down.size(); ++i) {
     if (down[i]) {
@@ -212,6 +221,42 @@ int XTestActuator::release_system_held() {
 }
 
 std::size_t XTestActuator::size() const { return impl_->keys.size(); }
+
+int XTestActuator::move(int dx, int dy, int wheel) {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->conn.check_alive();
+  Display* d = impl_->conn.get();
+  int sent = 0;
+  if (dx != 0 || dy != 0) {
+    if (impl_->pointer_dev) {
+      int axes[2] = {dx, dy};
+      XTestFakeDeviceMotionEvent(d, impl_->pointer_dev, True, 0, axes, 2, CurrentTime);
+    } else {
+      XTestFakeRelativeMotionEvent(d, dx, dy, CurrentTime);
+    }
+    ++sent;
+  }
+  const unsigned int button = wheel > 0 ? 4u : 5u;  // X's wheel: button 4 up (away), 5 down
+  for (int k = 0; k < (wheel < 0 ? -wheel : wheel); ++k) {
+    for (const Bool down : {True, False}) {
+      if (impl_->pointer_dev) {
+        XTestFakeDeviceButtonEvent(d, impl_->pointer_dev, button, down, nullptr, 0, CurrentTime);
+      } else {
+        XTestFakeButtonEvent(d, button, down, CurrentTime);
+      }
+      ++sent;
+    }
+  }
+  if (sent) XFlush(d);
+  return sent;
+}
+
+void XTestActuator::warp(int x, int y) {
+  const std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->conn.check_alive();
+  XTestFakeMotionEvent(impl_->conn.get(), -1, x, y, CurrentTime);  // -1: the screen the pointer is on
+  XFlush(impl_->conn.get());
+}
 
 std::vector<int> XTestActuator::devices() const {
   std::vector<int> out;

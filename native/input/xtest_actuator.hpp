@@ -34,6 +34,11 @@ class XTestActuator final : public Actuator {
   std::vector<bool> system_held() override;
   int release_system_held() override;
   std::size_t size() const override;
+  // XTestFakeRelativeMotionEvent (with a named master: XTestFakeDeviceMotionEvent, relative), wheel as
+  // presses and releases of buttons 4 (up) / 5 (down), one pair per notch; then one flush.
+  int move(int dx, int dy, int wheel) override;
+  // XTestFakeMotionEvent to root (x, y).
+  void warp(int x, int y) override;
   // The XInput2 ids of the XTest slaves it sends through (keyboard, pointer): the source devices
   // of its own events in every listener's log. Empty if the server has no XInput2.
   std::vector<int> devices() const;
