@@ -89,7 +89,7 @@ struct XTestActuator::Impl {
     }
     held = std::make_unique<std::atomic<bool>[]>(actions.size());
     for (std::size_t i = 0; i < actions.size(); ++i) {
-      const ActionKey& a = require_action(actions[i]);
+      const ActionKey& a = require_x11_action(actions[i], true);
       keys.push_back(&a);
       if (a.x_button) {
         codes.push_back(static_cast<unsigned>(a.x_button));
