@@ -21,7 +21,7 @@ from __future__ import annotations
 from engine.dataset.balance import BalanceReport
 from engine.dataset.export import ExportResult, export
 from engine.dataset.labels import ARROWS9, WASD9
-from engine.dataset.reader import describe, load, read_spec
+from engine.dataset.reader import describe, load, load_axes, read_spec
 from engine.dataset.spec import DatasetError, DatasetSpec
 from engine.dataset.windows import Windows, resolve_sessions
 
@@ -36,6 +36,7 @@ __all__ = [
     "describe",
     "export",
     "load",
+    "load_axes",
     "read_spec",
     "resolve_sessions",
 ]

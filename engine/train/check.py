@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.axes_spec import blocks
 from engine.model import Decoder, Model
+from engine.sidecar import ModelSidecar
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Agreement:
     input_dtype: str
     windows: int
     decisions: float  # fraction of windows with the same held set
-    per_action: tuple[float, ...]  # fraction of windows where action a is decided the same
+    per_action: tuple[float, ...]  # fraction of windows where action a (then each axis) is decided the same
     max_output_diff: float  # largest |tflite - keras| over all outputs (probabilities)
     invoke_ms: tuple[float, float]  # p50, p99
     size_bytes: int
@@ -51,6 +53,21 @@ def decide(outputs: np.ndarray, model: Model) -> np.ndarray:
     return out
 
 
+AXIS_TOLERANCE = 0.05  # regression axes: outputs (encoded units) this close count as the same decision
+
+
+def axes_agree(a: np.ndarray, b: np.ndarray, spec: ModelSidecar) -> np.ndarray:
+    """(n, K) bool: per axis, do two output arrays (n, outputs) decide the same: the same bin (binned), or
+    encoded values within AXIS_TOLERANCE (regression, where uint8 quantisation moves the value a little)."""
+    out = np.empty((len(a), len(spec.axes)), bool)
+    for k, (axis, blk) in enumerate(zip(spec.axes, blocks(spec.axes, spec.key_outputs), strict=True)):
+        if axis.binned:
+            out[:, k] = np.argmax(a[:, blk], 1) == np.argmax(b[:, blk], 1)
+        else:
+            out[:, k] = np.abs(a[:, blk.start] - b[:, blk.start]) <= AXIS_TOLERANCE
+    return out
+
+
 def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads: int | None = None,
             reference: str = "Keras") -> Agreement:
     """Run the .tflite at ``path`` on uint8 ``windows`` (n, W, H, W'[, C]) and compare with
@@ -58,7 +75,7 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
     model = Model.load(path, threads=threads)
     outs, times = model.run_windows(windows)
     mine, ref = decide(outs, model), decide(np.asarray(keras_outputs, np.float32), model)
-    same = mine == ref
+    same = np.concatenate([mine == ref, axes_agree(outs, np.asarray(keras_outputs, np.float32), model.spec)], axis=1)
     return Agreement(
         path=path, runtime=model.runtime, input_dtype=model.input_dtype.name, windows=len(windows),
         decisions=float(same.all(axis=1).mean()) if len(windows) else 1.0,
@@ -71,4 +88,4 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
     )
 
 
-__all__ = ["Agreement", "compare", "decide"]
+__all__ = ["AXIS_TOLERANCE", "Agreement", "axes_agree", "compare", "decide"]

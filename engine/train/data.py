@@ -29,11 +29,12 @@ import numpy as np
 
 from engine.dataset import DatasetSpec, Windows, kernels
 from engine.dataset.balance import BalanceMode, Weights
-from engine.dataset.reader import load, read_spec
+from engine.dataset.reader import load, load_axes, read_spec
 from engine.dataset.spec import DatasetError
 from engine.dataset.split import SplitBy
 from engine.errors import EngineError
 from engine.sidecar import ModelSidecar
+from engine.train.mixed import Layout, layout_of
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
@@ -49,6 +50,7 @@ class Part:
     name: str
     labels: np.ndarray  # (N, A) uint8 multi-hot rows, or (N,) int64 class indices
     _gather: Callable[[np.ndarray], np.ndarray]
+    axes: np.ndarray | None = None  # (N, K) float32 encoded axis targets (engine.axes_spec); None: no axes
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -82,8 +84,19 @@ class TrainData:
 
     @property
     def outputs(self) -> int:
-        """Model outputs: one per action (multihot) or per class (combo)."""
-        return len(self.spec.actions) if self.spec.encoding == "multihot" else len(self.spec.classes)
+        """Model outputs: one per action (multihot) or per class (combo), then one block per axis."""
+        return self.layout.width
+
+    @property
+    def layout(self) -> Layout:
+        """Where the key columns and each axis' block sit in the model output (engine.train.mixed)."""
+        s = self.spec
+        return layout_of(s.encoding, s.actions, s.classes, s.axes)
+
+    def targets(self, part: Part) -> np.ndarray:
+        """Training targets of data with axes: float32 (N, outputs), keys then axis blocks."""
+        axes = part.axes if part.axes is not None else np.zeros((len(part), 0), np.float32)
+        return self.layout.targets(part.labels, axes)
 
     def sidecar(self) -> ModelSidecar:
         """The m.json for a model trained on this data (layout "channels", default scale and thresholds)."""
@@ -138,7 +151,8 @@ class TrainData:
         parts = {}
         for name in ("train", "val"):
             x, y = load(p, name, float32=False)
-            parts[name] = Part(name, y, _array_gather(x))
+            axes = load_axes(p, name)[0] if spec.axes else None
+            parts[name] = Part(name, y, _array_gather(x), axes)
         names = [str(src.get("name")) for src in spec.sources]
         sessions = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         return cls(spec=spec, train=parts["train"], val=parts["val"],
@@ -149,7 +163,7 @@ def _windows_part(name: str, w: Windows) -> Part:
     def gather(idx: np.ndarray) -> np.ndarray:
         return w.gather(idx)[0]
 
-    return Part(name, np.asarray(w.labels), gather)
+    return Part(name, np.asarray(w.labels), gather, np.asarray(w.axis_targets) if w.spec.axes else None)
 
 
 def _array_gather(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -191,6 +205,9 @@ class Mirror:
     @classmethod
     def build(cls, pairs: Sequence[tuple[str, str]], spec: DatasetSpec) -> Mirror:
         """Raises TrainError when a pair names an action the data does not have, or one action twice."""
+        if spec.axes:
+            raise TrainError("--mirror is not available with axis targets (a flipped frame would need its "
+                             f"motion mirrored too): drop --mirror or the axes ({', '.join(a.name for a in spec.axes)})")
         actions = list(spec.actions)
         swap = {a: a for a in actions}
         for a, b in pairs:

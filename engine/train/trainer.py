@@ -177,9 +177,10 @@ def train(
     say, out, spec, sidecar, masks = setup.say, setup.out, setup.spec, setup.sidecar, setup.masks
 
     net.seed_everything(config.seed)
+    mixed = data.layout if spec.axes else None  # keys + axes: engine.train.mixed
     model = net.build_model(data.input_shape, data.outputs, spec.encoding, setup.mask, dense=config.dense,
-                            dropout=config.dropout)
-    net.compile_model(model, spec.encoding, config.learning_rate)
+                            dropout=config.dropout, heads=mixed.heads() if mixed is not None else None)
+    net.compile_model(model, spec.encoding, config.learning_rate, mixed)
     start_from = "random weights (trained from scratch)"
     if config.finetune is not None:
         try:
@@ -194,11 +195,13 @@ def train(
                              "NAME.weights.h5 engine-train wrote for the same window, frame size and actions") from None
         start_from = f"the weights of {config.finetune} (fine-tuned)"
     params = int(model.count_params())
-    y_train = _targets(data.train.labels, spec.encoding)
+    y_train = _targets(data.train.labels, spec.encoding) if mixed is None else data.targets(data.train)
     y_val = np.asarray(data.val.labels)
+    t_val = data.targets(data.val) if mixed is not None else None
     val_idx = np.arange(len(data.val), dtype=np.int64)
     say(f"training on {len(data.train)} windows, validating on {len(data.val)}: input {data.input_shape} "
-        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters, "
+        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}"
+        f"{''.join(f', {a.name} {a.encoding} {a.size}' for a in spec.axes)}), {params:,} parameters, "
         f"starting from {start_from}")
 
     def train_batch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -206,7 +209,10 @@ def train(
         return float(logs["loss"]), float(logs["accuracy"])
 
     def validate() -> tuple[float, float]:
-        return _loss_and_accuracy(_predict_val(model, data, val_idx, config.batch_size), y_val, spec.encoding)
+        out = _predict_val(model, data, val_idx, config.batch_size)
+        if mixed is not None and t_val is not None:
+            return mixed.loss_and_accuracy(out, t_val)
+        return _loss_and_accuracy(out, y_val, spec.encoding)
 
     fitted = fit_epochs(data, config, setup, y_train, train_batch=train_batch, validate=validate,
                         keep=model.get_weights, restore=model.set_weights, stream=stream,
@@ -216,7 +222,8 @@ def train(
     # Report on the kept weights; the same outputs are what the exported models are checked against.
     check_idx = _spread(len(data.val), config.check_windows)
     val_out = _predict_val(model, data, val_idx, config.batch_size)
-    metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
+    metrics = score(val_out[:, : sidecar.key_outputs], y_val, spec.encoding, spec.actions, spec.classes,
+                    sidecar.thresholds or None)
 
     note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
             "epochs_run": len(history), "masks": [list(r) for r in masks],

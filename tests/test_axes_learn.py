@@ -1,0 +1,142 @@
+"""Axis targets (mouse motion, pad sticks) from dataset to model (issue 14): the encodings of
+engine.axes_spec, the targets every export and adapter carries, the sidecar's axes (format_version 2), play's
+Decoder.decode_axes, and a tiny model trained on a synthetic axis session whose .tflite decodes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.axes_spec import AxisSpec, AxisSpecError, default_axis, make_axis, parse_axis, resolve_axes
+from engine.dataset import DatasetError, Windows, export, load, load_axes, read_spec
+from engine.model.decode import Decoder
+from engine.session import Session, SessionWriter
+from engine.sidecar import ModelSidecar, SidecarError
+
+W, H = 32, 24
+SOURCE = {"backend": "x11", "region": [0, 0, W, H], "window": None}
+AXES = ["mouse_dx", "pad_lx"]
+
+
+def _session(root: Path, name: str, n: int = 240, seed: int = 0, axes: list[str] = AXES) -> Session:
+    """A gray W x H session whose frames show a bright column at x; mouse_dx is the column's motion to the
+    next frame (so the frame tells the target), pad_lx its position in [-1, 1], key "w" held on the right half."""
+    rng = np.random.default_rng(seed)
+    x = np.clip(np.cumsum(rng.integers(-3, 4, n)) % (2 * (W - 1)), 0, None)
+    x = np.where(x > W - 1, 2 * (W - 1) - x, x).astype(np.int64)  # bounce between the edges
+    w = SessionWriter.create(root, name=name, game="axisgame", fps=30.0, frame_shape=(H, W), color="gray",
+                             actions=["w", "s"], resize=None, source=SOURCE, axes=axes)
+    values = {"mouse_dx": (rng.integers(-20, 21, n)).astype(np.float32),
+              "pad_lx": (x / (W - 1) * 2 - 1).astype(np.float32), "wheel": rng.integers(-2, 3, n).astype(np.float32)}
+    # mouse_dx decides where the column is drawn: the picture tells the motion (column at 16 + dx/2... clipped)
+    col = np.clip(W // 2 + (values["mouse_dx"] * 0.7).round().astype(np.int64), 0, W - 1)
+    done = 0
+    while done < n:
+        buf = w.frames_buffer(min(50, n - done))
+        k = len(buf)
+        buf[:] = 0
+        for i in range(k):
+            buf[i, :, col[done + i]] = 255
+            buf[i, : H // 2, x[done + i]] = 128
+        t = (np.arange(done, done + k, dtype=np.int64) + 1) * 33_333_333
+        acts = np.zeros((k, 2), np.uint8)
+        acts[:, 0] = x[done : done + k] > W // 2
+        w.commit(k, t, acts, np.stack([values[a][done : done + k] for a in axes], axis=1))
+        done += k
+    w.close()
+    return Session.open(root / "sessions" / name)
+
+
+# ---- encodings -------------------------------------------------------------------------------------------
+def test_mulaw_is_monotone_symmetric_and_round_trips_its_centres() -> None:
+    a = parse_axis("mouse_dx=mulaw:11:max=40")
+    assert a == make_axis("mouse_dx", "mulaw", n=11, max=40.0, mu=10.0) == default_axis("mouse_dx")
+    c = a.centres()
+    assert c[5] == 0.0 and c[0] == -40.0 and c[-1] == 40.0
+    np.testing.assert_allclose(c, -c[::-1], atol=1e-5)
+    assert np.all(np.diff(c) > 0) and np.all(np.diff(np.diff(c[5:])) > 0)  # finer near 0, as VPT's camera bins
+    v = np.linspace(-100, 100, 2001)
+    e = a.encode(v)
+    assert np.all(np.diff(e) >= 0) and e.min() == 0 and e.max() == 10  # monotone, clipped at +-max
+    np.testing.assert_array_equal(a.encode(c), np.arange(11))  # a centre encodes to its own bin
+    for i in range(11):
+        assert a.decode(a.target_block(np.array([i], np.float32))[0]) == pytest.approx(c[i])
+
+
+def test_uniform_bins_scaled_and_raw_encode_and_decode() -> None:
+    b = parse_axis("wheel=bins:5:lo=-2.5:hi=2.5")
+    np.testing.assert_allclose(b.centres(), [-2, -1, 0, 1, 2])
+    np.testing.assert_array_equal(b.encode(np.array([-9, -2, -0.4, 0, 1.2, 2, 9])), [0, 0, 2, 2, 3, 4, 4])
+    s = parse_axis("pad_lx=scaled:scale=2:clip=1")
+    np.testing.assert_allclose(s.encode(np.array([-1, -0.25, 0.3, 1])), [-1, -0.5, 0.6, 1])
+    assert s.decode(np.array([0.6])) == pytest.approx(0.3) and s.decode(np.array([5.0])) == pytest.approx(0.5)
+    r = default_axis("pad_lt")
+    assert (r.encoding, r.lo, r.hi) == ("raw", 0.0, 1.0)
+    np.testing.assert_allclose(r.encode(np.array([-0.5, 0.25, 3.0, np.nan])), [0, 0.25, 1, 0])
+    assert r.decode(np.array([1.7])) == 1.0 and r.decode(np.array([np.nan])) == 0.0
+    assert default_axis("pad_ly").encoding == "scaled" and default_axis("mouse_dy").encoding == "mulaw"
+
+
+@pytest.mark.parametrize("text", ["mouse_dx", "mouse_dx=", "mouse_dx=cubic", "mouse_dx=mulaw:eleven",
+                                  "mouse_dx=mulaw:1", "wheel=bins:5:lo=2:hi=1", "pad_lx=scaled:scale=0",
+                                  "pad_lx=scaled:n=3", "mouse_dx=raw:lo=0", "mouse_dx=mulaw:11:max=inf"])
+def test_a_bad_axis_spec_is_one_line(text: str) -> None:
+    with pytest.raises(AxisSpecError) as e:
+        parse_axis(text)
+    assert "\n" not in str(e.value)
+
+
+def test_resolve_axes_refuses_an_axis_the_data_lacks() -> None:
+    assert resolve_axes(["mouse_dx", "pad_lx"], ["pad_lx=raw"])[1] == make_axis("pad_lx", "raw")
+    with pytest.raises(AxisSpecError, match="no axis wheel"):
+        resolve_axes(["mouse_dx"], ["wheel=bins:3:lo=-1:hi=1"])
+
+
+# ---- sidecar and decoder ---------------------------------------------------------------------------------
+def _sidecar(**kw: object) -> ModelSidecar:
+    base: dict[str, object] = {"fps": 30, "window": 2, "frame_size": [W, H], "color": "gray", "layout": "channels",
+                               "actions": ["w"]}
+    return ModelSidecar.from_dict({**base, **kw})
+
+
+def test_sidecar_with_axes_is_version_2_and_key_only_stays_version_1(tmp_path: Path) -> None:
+    keys = _sidecar()
+    assert keys.format_version == 1 and "axes" not in keys.to_dict()
+    mixed = _sidecar(axes=[default_axis("mouse_dx").to_dict(), {"name": "pad_lx", "encoding": "scaled"}])
+    assert mixed.format_version == 2 and mixed.outputs == 1 + 11 + 1 and mixed.axis_names == ("mouse_dx", "pad_lx")
+    mixed.save(tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["format_version"] == 2
+    assert ModelSidecar.load(tmp_path / "m.json") == mixed
+    for bad, match in (({"format_version": 1, "axes": [{"name": "mouse_dx", "encoding": "raw"}]}, "must be 2"),
+                       ({"format_version": 2}, "must be 1"),
+                       ({"axes": [{"name": "wheel", "encoding": "mulaw"}]}, "bin count"),
+                       ({"axes": [{"name": "mouse_dx", "encoding": "raw", "n": 3}]}, "not n"),
+                       ({"axes": [{"name": "w", "encoding": "raw"}]}, "both an action and an axis"),
+                       ({"axes": [{"name": "x", "encoding": "raw"}, {"name": "x", "encoding": "raw"}]}, "twice")):
+        with pytest.raises(SidecarError, match=match) as e:
+            _sidecar(**bad)
+        assert "\n" not in str(e.value)
+
+
+def test_decoder_reads_keys_then_each_axis_block() -> None:
+    spec = _sidecar(axes=[default_axis("mouse_dx").to_dict(), {"name": "pad_lx", "encoding": "scaled", "scale": 2.0},
+                          default_axis("wheel").to_dict()])
+    d = Decoder(spec)
+    assert d.axes == ("mouse_dx", "pad_lx", "wheel")
+    out = np.zeros(spec.outputs, np.float32)
+    out[0] = 0.7  # w
+    out[1 + 2] = 0.9  # mouse_dx bin 2
+    out[12] = -0.8  # pad_lx, scaled by 2
+    out[13 + 4] = 0.6  # wheel bin 4
+    np.testing.assert_array_equal(d.decode(out), [True])
+    v = d.decode_axes(out)
+    assert v.dtype == np.float32 and v.shape == (3,)
+    np.testing.assert_allclose(v, [default_axis("mouse_dx").centres()[2], -0.4, 2.0], rtol=1e-6)
+    with pytest.raises(ValueError):
+        d.decode_axes(out[:-1])
+    assert Decoder(_sidecar()).decode_axes(np.array([0.2], np.float32)).shape == (0,)
