@@ -140,3 +140,71 @@ def test_decoder_reads_keys_then_each_axis_block() -> None:
     with pytest.raises(ValueError):
         d.decode_axes(out[:-1])
     assert Decoder(_sidecar()).decode_axes(np.array([0.2], np.float32)).shape == (0,)
+
+
+# ---- dataset: windows, exports, adapters -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def axis_sessions(tmp_path_factory: pytest.TempPathFactory) -> list[Session]:
+    root = tmp_path_factory.mktemp("axdata")
+    return [_session(root, f"s{i}", seed=i) for i in range(2)]
+
+
+def test_windows_carry_the_label_frames_axes_encoded(axis_sessions: list[Session]) -> None:
+    w = Windows(axis_sessions, window=2, offset=0)
+    assert [a.name for a in w.spec.axes] == AXES and w.spec.axes == (default_axis("mouse_dx"), default_axis("pad_lx"))
+    sess, ends = w.index
+    raw = np.stack([np.asarray(axis_sessions[s].axes)[e] for s, e in zip(sess, ends, strict=True)])
+    np.testing.assert_array_equal(w.axis_values, raw)
+    np.testing.assert_array_equal(w.axis_targets[:, 0], default_axis("mouse_dx").encode(raw[:, 0]))
+    np.testing.assert_array_equal(w.axis_targets[:, 1], raw[:, 1])  # scaled x1 within [-1, 1]
+    only = Windows(axis_sessions, window=2, axes=["pad_lx=scaled:scale=0.5"])
+    assert only.spec.axes == (make_axis("pad_lx", "scaled", scale=0.5),)
+    np.testing.assert_allclose(only.axis_targets[:, 0], raw[:, 1] * 0.5)
+    assert Windows(axis_sessions, window=2, axes=()).spec.axes == ()
+    with pytest.raises(DatasetError, match="does not record axis 'wheel'"):
+        Windows(axis_sessions, window=2, axes=["wheel"])
+    # split and balance keep windows and targets aligned; balancing by key class x axis bucket
+    parts = w.split((0.5, 0.5), by="session")
+    for p in parts.values():
+        s2, e2 = p.index
+        np.testing.assert_array_equal(p.axis_values[:, 1],
+                                      [np.asarray(axis_sessions[s].axes)[e, 1] for s, e in zip(s2, e2, strict=True)])
+    b = w.balance("uniform", mode="under", seed=0)
+    after = b.balance_report.after if b.balance_report is not None else {}
+    assert len(set(after.values())) == 1 and all("mouse_dx:" in k and "pad_lx:" in k for k in after)
+
+
+@pytest.mark.parametrize("fmt,store", [("npz", "windows"), ("hdf5", "frames")])
+def test_exports_carry_the_axis_targets_as_encoded(axis_sessions: list[Session], tmp_path: Path, fmt: str,
+                                                   store: str) -> None:
+    w = Windows(axis_sessions, window=2, skip=2, axes=["mouse_dx=mulaw:7:max=20", "pad_lx"])
+    parts = w.split((0.8, 0.2), by="session")
+    out = tmp_path / ("d.npz" if fmt == "npz" else "d.h5")
+    res = export(parts, out, store=store)  # type: ignore[arg-type]
+    spec = read_spec(out)
+    assert spec["axes"] == [make_axis("mouse_dx", "mulaw", n=7, max=20.0).to_dict(), default_axis("pad_lx").to_dict()]
+    for name, p in parts.items():
+        targets, values = load_axes(out, name)
+        np.testing.assert_array_equal(targets, p.axis_targets)
+        np.testing.assert_array_equal(values, p.axis_values)
+        assert sum(spec["parts"][name]["axis_counts"]["mouse_dx"].values()) == len(p)
+        x, y = load(out, name)
+        np.testing.assert_array_equal(y, p.labels)
+    side = ModelSidecar.load(res.sidecar) if res.sidecar is not None else None
+    assert side is not None and side.format_version == 2 and side.axes == w.spec.axes and side.outputs == 2 + 7 + 1
+
+
+def test_adapters_yield_the_axis_targets(axis_sessions: list[Session]) -> None:
+    w = Windows(axis_sessions, window=2)
+    batches = list(w.batches(64, shuffle=True, seed=3))
+    order = np.concatenate(list(w.batch_indices(64, shuffle=True, seed=3)))
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in batches]), w.axis_targets[order])
+    torch_adapter = pytest.importorskip("engine.dataset.torch_adapter")
+    loader = torch_adapter.data_loader(w, 64, shuffle=True, seed=3)
+    got = list(loader)
+    assert len(got[0]) == 3
+    np.testing.assert_array_equal(np.concatenate([b[2].numpy() for b in got]), w.axis_targets[order])
+    one = torch_adapter.WindowsDataset(w)[5]
+    np.testing.assert_array_equal(one[2].numpy(), w.axis_targets[5])
+    keys_only = Windows(axis_sessions, window=2, axes=())
+    assert len(next(iter(torch_adapter.data_loader(keys_only, 8)))) == 2  # key-only data: (x, y) as before
