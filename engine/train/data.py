@@ -51,6 +51,7 @@ class Part:
     labels: np.ndarray  # (N, A) uint8 multi-hot rows, or (N,) int64 class indices
     _gather: Callable[[np.ndarray], np.ndarray]
     axes: np.ndarray | None = None  # (N, K) float32 encoded axis targets (engine.axes_spec); None: no axes
+    axis_values: np.ndarray | None = None  # (N, K) float32 the same in natural units
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -151,8 +152,8 @@ class TrainData:
         parts = {}
         for name in ("train", "val"):
             x, y = load(p, name, float32=False)
-            axes = load_axes(p, name)[0] if spec.axes else None
-            parts[name] = Part(name, y, _array_gather(x), axes)
+            axes, values = load_axes(p, name) if spec.axes else (None, None)
+            parts[name] = Part(name, y, _array_gather(x), axes, values)
         names = [str(src.get("name")) for src in spec.sources]
         sessions = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         return cls(spec=spec, train=parts["train"], val=parts["val"],
@@ -163,7 +164,9 @@ def _windows_part(name: str, w: Windows) -> Part:
     def gather(idx: np.ndarray) -> np.ndarray:
         return w.gather(idx)[0]
 
-    return Part(name, np.asarray(w.labels), gather, np.asarray(w.axis_targets) if w.spec.axes else None)
+    if not w.spec.axes:
+        return Part(name, np.asarray(w.labels), gather)
+    return Part(name, np.asarray(w.labels), gather, np.asarray(w.axis_targets), np.asarray(w.axis_values))
 
 
 def _array_gather(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -133,10 +133,41 @@ class Layout:
         return accuracy
 
 
+def axis_scores(outputs: np.ndarray, values: np.ndarray, targets: np.ndarray, axes: Sequence[AxisSpec],
+                key_outputs: int) -> list[dict[str, Any]]:
+    """Per axis, how the model's decoded outputs (n, outputs) compare with the true values (n, K) in natural
+    units: mean absolute error, the same for always answering 0 (the baseline to beat), and the share of
+    windows in the right bin (binned) or with the right sign (regression); ``targets`` (n, K) encoded."""
+    out = []
+    for k, (a, blk) in enumerate(zip(axes, blocks(axes, key_outputs), strict=True)):
+        decoded = np.array([a.decode(row[blk]) for row in outputs], np.float64)
+        true = np.asarray(values[:, k], np.float64)
+        if a.binned:
+            hit = np.argmax(outputs[:, blk], 1) == np.asarray(targets[:, k], np.int64)
+        else:
+            hit = a.bucket(a.encode(decoded)) == a.bucket(targets[:, k])
+        out.append({"name": a.name, "encoding": a.encoding, "windows": len(true),
+                    "mae": float(np.mean(np.abs(decoded - true))) if len(true) else 0.0,
+                    "mae_zero": float(np.mean(np.abs(true))) if len(true) else 0.0,
+                    "bin_accuracy" if a.binned else "sign_accuracy": float(np.mean(hit)) if len(true) else 0.0})
+    return out
+
+
+def axis_lines(scores: Sequence[dict[str, Any]]) -> list[str]:
+    """The report's lines for :func:`axis_scores`."""
+    lines = []
+    for s in scores:
+        which = "right bin" if "bin_accuracy" in s else "right sign"
+        acc = s.get("bin_accuracy", s.get("sign_accuracy", 0.0))
+        lines.append(f"  axis {s['name']:<8} ({s['encoding']}) mean |error| {s['mae']:.4g} (always 0: "
+                     f"{s['mae_zero']:.4g}), {which} {acc:.1%}")
+    return lines
+
+
 def layout_of(encoding: str, actions: Sequence[str], classes: Sequence[Any], axes: Sequence[AxisSpec]) -> Layout:
     """The output layout of a dataset spec's fields."""
     keys = len(actions) if encoding == "multihot" else len(classes)
     return Layout(encoding, keys, tuple(axes))
 
 
-__all__ = ["Layout", "layout_of"]
+__all__ = ["Layout", "axis_lines", "axis_scores", "layout_of"]

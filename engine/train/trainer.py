@@ -38,6 +38,7 @@ import numpy as np
 
 from engine.train.check import Agreement, compare
 from engine.train.data import Rect, TrainData, TrainError
+from engine.train.mixed import axis_lines, axis_scores
 from engine.train.report import Metrics, plot_curves, score
 
 _EPS = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] in its cross-entropies
@@ -104,6 +105,7 @@ class TrainResult:
     framework: str = "Keras"  # what trained it: "Keras" (engine.train.trainer) or "PyTorch" (torch_trainer)
     start_from: str = "random weights (trained from scratch)"
     weights: Path | None = None  # NAME.weights.h5, for engine-train --finetune
+    axes: list[dict[str, Any]] = field(default_factory=list)  # per axis validation scores (engine.train.mixed)
 
     def lines(self) -> list[str]:
         """The final report, as printed and written to ``name_report.txt``."""
@@ -116,6 +118,7 @@ class TrainResult:
             f"({self.stop_reason}); kept epoch {self.best_epoch}: val loss {last['val_loss']:.4f}, "
             f"val accuracy {last['val_accuracy']:.1%}",
             *self.metrics.lines(),
+            *axis_lines(self.axes),
             f"exported (checked through engine-play's Model against {self.framework} on validation windows):",
             *(f"  {a.line()}" for a in self.agreements),
             *(f"note: {n}" for n in self.notes),
@@ -224,6 +227,7 @@ def train(
     val_out = _predict_val(model, data, val_idx, config.batch_size)
     metrics = score(val_out[:, : sidecar.key_outputs], y_val, spec.encoding, spec.actions, spec.classes,
                     sidecar.thresholds or None)
+    axes = val_axis_scores(data, val_out, sidecar.key_outputs)
 
     note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
             "epochs_run": len(history), "masks": [list(r) for r in masks],
@@ -256,9 +260,17 @@ def train(
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
         report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - setup.t_start,
         data_source=data.source, params=params, notes=notes, start_from=start_from, weights=weights_path,
+        axes=axes,
     )
     _write_report(result, config, data)
     return result
+
+
+def val_axis_scores(data: TrainData, val_out: np.ndarray, key_outputs: int) -> list[dict[str, Any]]:
+    """Per-axis validation scores of outputs on the whole validation part ([] without axes)."""
+    if not data.spec.axes or data.val.axes is None or data.val.axis_values is None:
+        return []
+    return axis_scores(val_out, data.val.axis_values, data.val.axes, data.spec.axes, key_outputs)
 
 
 def _engine_version() -> str:
@@ -277,6 +289,7 @@ def _write_report(result: TrainResult, config: TrainConfig, data: TrainData) -> 
         "best_epoch": result.best_epoch,
         "stop_reason": result.stop_reason,
         "validation": result.metrics.to_dict(),
+        **({"validation_axes": result.axes} if result.axes else {}),
         "exports": [{"path": str(a.path), "runtime": a.runtime, "input_dtype": a.input_dtype,
                      "size_bytes": a.size_bytes, "windows": a.windows, "same_decisions": a.decisions,
                      "per_action": list(a.per_action), "max_output_diff": a.max_output_diff,
