@@ -27,8 +27,10 @@ def _session(root: Path, name: str, n: int = 240, seed: int = 0, axes: list[str]
     """A gray W x H session whose frames show a bright column at x; mouse_dx is the column's motion to the
     next frame (so the frame tells the target), pad_lx its position in [-1, 1], key "w" held on the right half."""
     rng = np.random.default_rng(seed)
-    x = np.clip(np.cumsum(rng.integers(-3, 4, n)) % (2 * (W - 1)), 0, None)
-    x = np.where(x > W - 1, 2 * (W - 1) - x, x).astype(np.int64)  # bounce between the edges
+    # x sweeps the whole width back and forth (every session covers both sides: a uint8 model is calibrated
+    # on the training session and checked on the validation one)
+    x = (np.arange(n) * 1.5 + rng.integers(0, W)).astype(np.int64) % (2 * (W - 1))
+    x = np.where(x > W - 1, 2 * (W - 1) - x, x)
     w = SessionWriter.create(root, name=name, game="axisgame", fps=30.0, frame_shape=(H, W), color="gray",
                              actions=["w", "s"], resize=None, source=SOURCE, axes=axes)
     values = {"mouse_dx": (rng.integers(-20, 21, n)).astype(np.float32),
