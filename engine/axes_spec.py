@@ -126,16 +126,18 @@ class AxisSpec:
             return float(np.clip(x, -self.clip, self.clip)) / self.scale
         return x if self.lo is None or self.hi is None else min(max(x, self.lo), self.hi)
 
-    def bucket(self, encoded: np.ndarray) -> np.ndarray:
-        """Encoded targets (N,) -> int64 buckets for balancing and reports: the bin index for binned axes,
-        the sign (0 negative, 1 near zero, 2 positive) for regression."""
+    def bucket(self, encoded: np.ndarray, by: str = "bin") -> np.ndarray:
+        """Encoded targets (N,) -> int64 buckets for balancing and reports: by "bin", the bin index of binned
+        axes; by "sign" (and always for regression), 0 negative, 1 zero, 2 positive."""
         e = np.asarray(encoded, np.float32)
         if self.binned:
-            return e.astype(np.int64)
+            if by == "bin":
+                return e.astype(np.int64)
+            e = self.centres()[e.astype(np.int64)]
         return np.where(e < -1e-6, 0, np.where(e > 1e-6, 2, 1)).astype(np.int64)
 
-    def bucket_names(self) -> list[str]:
-        if self.binned:
+    def bucket_names(self, by: str = "bin") -> list[str]:
+        if self.binned and by == "bin":
             return [f"{c:g}" for c in self.centres().tolist()]
         return ["-", "0", "+"]
 

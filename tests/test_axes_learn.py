@@ -5,14 +5,12 @@ Decoder.decode_axes, and a tiny model trained on a synthetic axis session whose 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.axes_spec import AxisSpec, AxisSpecError, default_axis, make_axis, parse_axis, resolve_axes
+from engine.axes_spec import AxisSpecError, default_axis, make_axis, parse_axis, resolve_axes
 from engine.dataset import DatasetError, Windows, export, load, load_axes, read_spec
 from engine.model.decode import Decoder
 from engine.session import Session, SessionWriter
@@ -190,7 +188,7 @@ def test_exports_carry_the_axis_targets_as_encoded(axis_sessions: list[Session],
         np.testing.assert_array_equal(targets, p.axis_targets)
         np.testing.assert_array_equal(values, p.axis_values)
         assert sum(spec["parts"][name]["axis_counts"]["mouse_dx"].values()) == len(p)
-        x, y = load(out, name)
+        _x, y = load(out, name)
         np.testing.assert_array_equal(y, p.labels)
     side = ModelSidecar.load(res.sidecar) if res.sidecar is not None else None
     assert side is not None and side.format_version == 2 and side.axes == w.spec.axes and side.outputs == 2 + 7 + 1

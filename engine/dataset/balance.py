@@ -1,9 +1,8 @@
 """Class balancing: under- and/or oversample windows toward a target class distribution.
 
 The classes are the combo classes, or for multi-hot labels the key combinations (the multi-hot row as a
-whole); with axis targets, a class is the key class together with each axis' bucket (its bin for binned
-axes, its sign for regression: :func:`with_axes`), so "steering left" and "steering right" are balanced
-like two keys. Target counts per class follow from the counts, the target weights (``"uniform"`` or one weight
+whole); with axis targets, a class is the key class together with each axis' sign (or its bin:
+:func:`with_axes`), so "steering left" and "steering right" are balanced like two keys. Target counts per class follow from the counts, the target weights (``"uniform"`` or one weight
 per class, 0 drops a class) and the mode:
 
 ``under``  no class grows: total = min over classes of count / p, target = floor(total * p)
@@ -53,14 +52,21 @@ class BalanceReport:
         return [f"{n:<{width}}  {self.before[n]:>9} -> {self.after[n]:>9}" for n in self.before]
 
 
-def with_axes(ids: np.ndarray, names: Sequence[str], axes: Sequence[AxisSpec], targets: np.ndarray
-              ) -> tuple[np.ndarray, list[str]]:
+AxisBalance = Literal["sign", "bin", "none"]
+
+
+def with_axes(ids: np.ndarray, names: Sequence[str], axes: Sequence[AxisSpec], targets: np.ndarray,
+              by: AxisBalance = "sign") -> tuple[np.ndarray, list[str]]:
     """Key class ids (N,) and names, and encoded axis targets (N, K) -> joint class ids (N,) and names
-    "keys|axis:bucket|..." of the combinations observed, in order of first key class then buckets."""
-    cols = [np.asarray(ids, np.int64)] + [a.bucket(targets[:, k]) for k, a in enumerate(axes)]
+    "keys|axis:bucket|..." of the combinations observed, in order of first key class then buckets. by:
+    "sign" (each axis negative / zero / positive: few classes, e.g. steering left, straight, right), "bin"
+    (each binned axis' bin: many classes, for a lot of data) or "none" (the key classes alone)."""
+    if by == "none" or not axes:
+        return np.asarray(ids, np.int64), list(names)
+    cols = [np.asarray(ids, np.int64)] + [a.bucket(targets[:, k], by) for k, a in enumerate(axes)]
     table = np.stack(cols, axis=1)
     combos, joint = np.unique(table, axis=0, return_inverse=True)
-    bucket_names = [a.bucket_names() for a in axes]
+    bucket_names = [a.bucket_names(by) for a in axes]
     out = ["|".join([names[int(c[0])], *(f"{a.name}:{bn[int(b)]}" for a, bn, b in zip(axes, bucket_names, c[1:],
                                                                                        strict=True))])
            for c in combos]
@@ -173,5 +179,5 @@ def balance(
     return idx, report
 
 
-__all__ = ["MODES", "BalanceMode", "BalanceReport", "Weights", "axis_counts", "balance", "parse_weights",
+__all__ = ["MODES", "AxisBalance", "BalanceMode", "BalanceReport", "Weights", "axis_counts", "balance", "parse_weights",
            "target_counts", "with_axes"]

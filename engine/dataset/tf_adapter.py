@@ -18,7 +18,6 @@ import numpy as np
 
 from engine.dataset.windows import Windows
 
-
 Signature = tuple[tuple[int | None, ...], np.dtype]
 
 

@@ -132,7 +132,8 @@ class Windows:
     session records, each with its default encoding; or names, "name=encoding..." texts or
     :class:`~engine.axes_spec.AxisSpec` (an axis not listed is left out; () for none). Each window's
     target is the axis row of its label frame: :attr:`axis_values` in natural units, :attr:`axis_targets`
-    encoded (see :mod:`engine.axes_spec`).
+    encoded (see :mod:`engine.axes_spec`). axis_specs: encodings ("name=encoding..." or AxisSpec) for some of
+    the chosen axes (engine-dataset --axis), the others keep their default.
 
     Raises DatasetError (one line) for bad arguments, mismatched sessions and selections without windows.
     """
@@ -153,6 +154,7 @@ class Windows:
         parallel: bool | None = None,
         interventions: Interventions | None = None,
         axes: Sequence[str | AxisSpec] | None = None,
+        axis_specs: Sequence[str | AxisSpec] = (),
     ) -> None:
         for name, value, least in (("window", window, 1), ("skip", skip, 1), ("stride", stride, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -177,7 +179,7 @@ class Windows:
             raise DatasetError(f"max_gap must be at least 1 frame period, got {max_gap}")
         opened = resolve_sessions(sessions, data_dir)
         names, cols = _label_columns(opened, actions)
-        axis_specs, axis_cols = _axis_columns(opened, axes)
+        axis_specs, axis_cols = _axis_columns(opened, axes, axis_specs)
         first = opened[0]
         fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
 
@@ -296,9 +298,11 @@ class Windows:
         return out
 
     def balance(
-        self, target: _balance.Weights = "uniform", mode: _balance.BalanceMode = "under", seed: int | None = 0
+        self, target: _balance.Weights = "uniform", mode: _balance.BalanceMode = "under", seed: int | None = 0,
+        axes: _balance.AxisBalance = "sign",
     ) -> Windows:
-        """Windows resampled toward ``target`` over the classes (combo) or key combinations (multihot);
+        """Windows resampled toward ``target`` over the classes (combo) or key combinations (multihot), with
+        axis targets also by each axis' sign (``axes="sign"``), bin ("bin") or not at all ("none");
         see :mod:`engine.dataset.balance`. The result's :attr:`balance_report` and spec hold the counts
         before and after."""
         if self._spec.encoding == "combo":
@@ -306,8 +310,8 @@ class Windows:
         else:
             table = ClassTable.observed(self._masks, self._spec.actions, min_classes=1)
             ids, names = table.lookup(self._masks), table.names
-        if self._spec.axes:  # a class is the key class and each axis' bucket (its bin, or its sign)
-            ids, names = _balance.with_axes(ids, names, self._spec.axes, self.axis_targets)
+        if self._spec.axes:  # a class is the key class and each axis' bucket (its sign, or its bin)
+            ids, names = _balance.with_axes(ids, names, self._spec.axes, self.axis_targets, axes)
         idx, report = _balance.balance(ids, names, target, mode, seed)
         if not len(idx):
             raise DatasetError("balancing left no window; check the balance target")
@@ -489,7 +493,7 @@ def _label_columns(
 
 
 def _axis_columns(
-    opened: Sequence[Session], axes: Sequence[str | AxisSpec] | None
+    opened: Sequence[Session], axes: Sequence[str | AxisSpec] | None, specs_given: Sequence[str | AxisSpec] = ()
 ) -> tuple[tuple[AxisSpec, ...], list[np.ndarray]]:
     """The axis target specs and, per session, the columns of its axes.npy that hold them."""
     have0 = list(opened[0].axis_names)
@@ -501,7 +505,7 @@ def _axis_columns(
         names = [a if isinstance(a, str) and "=" not in a else
                  (a.name if isinstance(a, AxisSpec) else a.partition("=")[0].strip().lower()) for a in axes]
     try:
-        specs = resolve_axes(names, given)
+        specs = resolve_axes(names, [*given, *specs_given])
     except AxisSpecError as e:
         raise DatasetError(str(e)) from None
     cols = []

@@ -58,12 +58,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.axes_spec import blocks
 from engine.dataset import DatasetSpec, Windows
 from engine.dataset.kernels import scale_lut
 from engine.dataset.torch_adapter import TorchLayout, to_module_layout, windows_to_layout
 from engine.errors import EngineError
 from engine.model import Decoder, Model, ModelError
-from engine.axes_spec import blocks
 from engine.sidecar import ModelSidecar, SidecarError
 
 Kind = Literal["float32", "uint8"]

@@ -208,9 +208,10 @@ class Mirror:
     @classmethod
     def build(cls, pairs: Sequence[tuple[str, str]], spec: DatasetSpec) -> Mirror:
         """Raises TrainError when a pair names an action the data does not have, or one action twice."""
-        if spec.axes:
+        if spec.axes and pairs:
+            names = ", ".join(a.name for a in spec.axes)
             raise TrainError("--mirror is not available with axis targets (a flipped frame would need its "
-                             f"motion mirrored too): drop --mirror or the axes ({', '.join(a.name for a in spec.axes)})")
+                             f"motion mirrored too): drop --mirror or the axes ({names})")
         actions = list(spec.actions)
         swap = {a: a for a in actions}
         for a, b in pairs:

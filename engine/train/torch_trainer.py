@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.train.check import compare
 from engine.train.data import TrainData
+from engine.train.mixed import Layout
 from engine.train.report import plot_curves, score
 from engine.train.trainer import (
     TrainConfig,
@@ -36,7 +37,6 @@ from engine.train.trainer import (
     _write_report,
     val_axis_scores,
 )
-from engine.train.mixed import Layout
 
 
 def _tensor(x: np.ndarray) -> Any:
