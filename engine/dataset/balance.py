@@ -2,7 +2,8 @@
 
 The classes are the combo classes, or for multi-hot labels the key combinations (the multi-hot row as a
 whole); with axis targets, a class is the key class together with each axis' sign (or its bin:
-:func:`with_axes`), so "steering left" and "steering right" are balanced like two keys. Target counts per class follow from the counts, the target weights (``"uniform"`` or one weight
+:func:`with_axes`), so "steering left" and "steering right" are balanced like two keys. Target counts
+per class follow from the counts, the target weights (``"uniform"`` or one weight
 per class, 0 drops a class) and the mode:
 
 ``under``  no class grows: total = min over classes of count / p, target = floor(total * p)
