@@ -208,3 +208,20 @@ def test_adapters_yield_the_axis_targets(axis_sessions: list[Session]) -> None:
     np.testing.assert_array_equal(one[2].numpy(), w.axis_targets[5])
     keys_only = Windows(axis_sessions, window=2, axes=())
     assert len(next(iter(torch_adapter.data_loader(keys_only, 8)))) == 2  # key-only data: (x, y) as before
+
+
+def test_the_session_report_draws_a_lane_per_axis(axis_sessions: list[Session]) -> None:
+    from engine.report.data import load as load_run
+    from engine.report.data import pacing, summary
+    from engine.report.render import render
+
+    run = load_run(axis_sessions[0].path)
+    assert run.axis_names == AXES and run.axis_values.shape == (len(axis_sessions[0]), 2)
+    out = render(run, pacing(run))
+    names = [n for n, _ in out.lanes]
+    assert names == ["w", "s", "mouse_dx", "pad_lx"]
+    _, (x, y, w, h) = out.lanes[3]
+    lane = out.image[y : y + h, x : x + w]
+    assert (lane != lane[0, 0]).any(axis=-1).mean() > 0.01  # the line is drawn, not an empty lane
+    rows = dict(summary(run, pacing(run)))
+    assert "axis pad_lx" in rows and "min -1" in rows["axis pad_lx"]
