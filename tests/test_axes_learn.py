@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.axes_spec import AxisSpecError, default_axis, make_axis, parse_axis, resolve_axes
+from engine.axes_spec import AxisSpec, AxisSpecError, default_axis, make_axis, parse_axis, resolve_axes
 from engine.dataset import DatasetError, Windows, export, load, load_axes, read_spec
 from engine.model.decode import Decoder
 from engine.session import Session, SessionWriter
@@ -225,3 +225,54 @@ def test_the_session_report_draws_a_lane_per_axis(axis_sessions: list[Session]) 
     assert (lane != lane[0, 0]).any(axis=-1).mean() > 0.01  # the line is drawn, not an empty lane
     rows = dict(summary(run, pacing(run)))
     assert "axis pad_lx" in rows and "min -1" in rows["axis pad_lx"]
+
+
+# ---- training: keys and axes in one model, its .tflite and sidecar ---------------------------------------
+def _check_trained(result: object, data: object, axes: tuple[AxisSpec, ...]) -> None:
+    from engine.model import Model
+
+    for path in (result.float32, result.uint8):  # type: ignore[attr-defined]
+        if path is None:
+            continue
+        side = json.loads(path.with_suffix(".json").read_text())
+        assert side["format_version"] == 2 and side["axes"] == [a.to_dict() for a in axes]
+        model = Model.load(path)  # play's loader: the sidecar beside it, output width checked against it
+        assert model.spec.axes == axes and model.spec.outputs == 2 + sum(a.size for a in axes)
+        outs, _ = model.run_windows(data.val.windows(np.arange(8)))  # type: ignore[attr-defined]
+        assert outs.shape == (8, model.spec.outputs)
+        d = Decoder(model.spec)
+        values = np.array([d.decode_axes(o) for o in outs])
+        assert values.shape == (8, len(axes)) and np.isfinite(values).all()
+        assert set(values[:, 0].tolist()) <= set(axes[0].centres().tolist())  # a binned axis: bin centres
+        assert np.all(np.abs(values[:, 1]) <= 1.0)  # a scaled stick, clipped to +-clip / scale
+    assert [s["name"] for s in result.axes] == [a.name for a in axes]  # type: ignore[attr-defined]
+
+
+def test_keras_learns_keys_and_axes_into_one_tflite(axis_sessions: list[Session], tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    from engine.train import TrainConfig, TrainData
+    from engine.train.trainer import train
+
+    w = Windows(axis_sessions, window=1, axes=["mouse_dx=mulaw:7:max=20", "pad_lx"])
+    data = TrainData.from_windows(w, fractions=(0.8, 0.2), by="session")
+    cfg = TrainConfig(epochs=1, batch_size=64, name="ax", check_windows=20, representative=60, dense=16)
+    result = train(data, tmp_path, cfg, log=lambda _: None)
+    _check_trained(result, data, w.spec.axes)
+    report = json.loads((tmp_path / "ax_report.json").read_text())
+    assert [a["name"] for a in report["validation_axes"]] == ["mouse_dx", "pad_lx"]
+    # the same data without axes: the sidecar the trainers write (TrainData.sidecar) is version 1, no axes
+    keys = TrainData.from_windows(Windows(axis_sessions, window=1, axes=()), fractions=(0.8, 0.2), by="session")
+    side = keys.sidecar().to_dict()
+    assert keys.outputs == 2 and side["format_version"] == 1 and "axes" not in side
+
+
+def test_torch_learns_keys_and_axes_into_one_tflite(axis_sessions: list[Session], tmp_path: Path) -> None:
+    pytest.importorskip("litert_torch")
+    from engine.train import TrainConfig, TrainData
+    from engine.train.torch_trainer import train
+
+    w = Windows(axis_sessions, window=1, axes=["mouse_dx=mulaw:7:max=20", "pad_lx"])
+    data = TrainData.from_windows(w, fractions=(0.8, 0.2), by="session")
+    cfg = TrainConfig(epochs=1, batch_size=64, name="ax", check_windows=20, representative=120, dense=16)
+    result = train(data, tmp_path, cfg, log=lambda _: None)
+    _check_trained(result, data, w.spec.axes)
