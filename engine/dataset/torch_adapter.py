@@ -92,7 +92,7 @@ class WindowsDataset(Dataset[tuple[torch.Tensor, ...]]):
         x, y = self.windows.gather(idx, float32=self.float32, parallel=parallel)
         if self.layout == "frames" or self.channels > 1:  # gray "channels" is the gathered array itself
             x = windows_to_layout(x, self.layout, self.channels)
-        out = (x, y)
+        out: tuple[np.ndarray, ...] = (x, y)
         if self.windows.spec.axes:
             out = (x, y, np.asarray(self.windows.axis_targets)[idx % len(self.windows)])
         if single:
