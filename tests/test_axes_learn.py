@@ -4,6 +4,7 @@ Decoder.decode_axes, and a tiny model trained on a synthetic axis session whose 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -276,3 +277,30 @@ def test_torch_learns_keys_and_axes_into_one_tflite(axis_sessions: list[Session]
     cfg = TrainConfig(epochs=1, batch_size=64, name="ax", check_windows=20, representative=120, dense=16)
     result = train(data, tmp_path, cfg, log=lambda _: None)
     _check_trained(result, data, w.spec.axes)
+
+
+def test_lerobot_and_webdataset_exports_carry_the_axes(axis_sessions: list[Session], tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    import tarfile
+
+    import pyarrow.parquet as pq
+
+    from engine.dataset.lerobot import export_lerobot
+    from engine.dataset.webdataset import export_webdataset
+
+    w = Windows(axis_sessions, window=2, stride=20)
+    export_lerobot(w, tmp_path / "lr")
+    info = json.loads((tmp_path / "lr" / "meta" / "info.json").read_text())
+    assert info["features"]["action"]["names"] == ["w", "s", *AXES]
+    rows = pq.read_table(next((tmp_path / "lr" / "data").rglob("*.parquet"))).to_pydict()
+    first = axis_sessions[0]
+    np.testing.assert_array_equal(np.array(rows["action"][: len(first)])[:, 2:], np.asarray(first.axes))
+    win = pq.read_table(tmp_path / "lr" / "meta" / "engine" / "windows-all.parquet").to_pydict()
+    np.testing.assert_array_equal(np.array(win["axes"]), w.axis_targets)
+    export_webdataset(w, tmp_path / "wds", shuffle=False)
+    idx = json.loads((tmp_path / "wds" / "index.json").read_text())
+    with tarfile.open(next((tmp_path / "wds").glob("*.tar"))) as tar:
+        member = tar.extractfile("all-000000003.a.npy")
+        assert member is not None
+        np.testing.assert_array_equal(np.load(io.BytesIO(member.read())), w.axis_targets[3])
+    assert idx["axes"] == [a.to_dict() for a in w.spec.axes]
