@@ -348,7 +348,7 @@ def _validate(s: ModelSidecar) -> None:
         raise SidecarError("actions and classes must be lists of names")
     if any(not isinstance(c, tuple) for c in s.classes):
         raise SidecarError(f"classes must be lists of action names, got {list(s.classes)!r}")
-    if not s.actions:
+    if not s.actions and not (s.axes and s.encoding == "multihot"):  # a model of axes alone has no key columns
         raise SidecarError("actions is empty; list the action names in output column order")
     if any(not isinstance(a, str) or not a for a in s.actions):
         raise SidecarError(f"actions must be non-empty names, got {list(s.actions)!r}")

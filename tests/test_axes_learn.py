@@ -304,3 +304,27 @@ def test_lerobot_and_webdataset_exports_carry_the_axes(axis_sessions: list[Sessi
         assert member is not None
         np.testing.assert_array_equal(np.load(io.BytesIO(member.read())), w.axis_targets[3])
     assert idx["axes"] == [a.to_dict() for a in w.spec.axes]
+
+
+def test_axes_alone_make_a_dataset_and_a_sidecar(tmp_path: Path) -> None:
+    """A mouse-steered game recorded with --actions mouse_dx: no key, one axis; its windows, export sidecar
+    and decoder work without key columns."""
+    w = SessionWriter.create(tmp_path, name="m", game="mouse", fps=30.0, frame_shape=(H, W), color="gray",
+                             actions=[], resize=None, source=SOURCE, axes=["mouse_dx"])
+    buf = w.frames_buffer(40)
+    buf[:] = 0
+    dx = np.linspace(-30, 30, 40, dtype=np.float32)
+    w.commit(40, (np.arange(40, dtype=np.int64) + 1) * 33_333_333, np.zeros((40, 0), np.uint8), dx[:, None])
+    w.close()
+    win = Windows(tmp_path / "sessions" / "m", window=2)
+    assert win.spec.actions == () and win.labels.shape == (39, 0)
+    np.testing.assert_array_equal(win.axis_values[:, 0], dx[1:])
+    res = export(win, tmp_path / "m.npz")
+    side = ModelSidecar.load(res.sidecar) if res.sidecar is not None else None
+    assert side is not None and side.actions == () and side.outputs == 11 and side.format_version == 2
+    out = np.zeros(11, np.float32)
+    out[10] = 1.0
+    d = Decoder(side)
+    assert d.decode(out).shape == (0,) and d.decode_axes(out)[0] == pytest.approx(40.0)
+    with pytest.raises(SidecarError, match="actions is empty"):
+        _sidecar(actions=[])  # keys-only models still need their actions

@@ -467,7 +467,7 @@ def _label_columns(
     first = opened[0]
     fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
     names = tuple(actions) if actions is not None else tuple(first.actions_names)
-    if not names:
+    if not names and not first.axis_names:  # axes alone (a mouse-steered game) are targets enough
         raise DatasetError(f"session {first.name!r} records no actions; there is nothing to label")
     if any(not str(a).strip() for a in names):
         raise DatasetError(f"actions {','.join(names)!r} include an empty name; list action names like w,a,s,d")
