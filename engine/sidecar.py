@@ -34,6 +34,9 @@ motion; a key-only model's sidecar stays version 1):
                     by one block per axis in this order: 1 value for "raw"/"scaled" regression, ``n``
                     softmax values for "bins"/"mulaw"; encodings and parameters in engine.axes_spec
 
+Over 400 lines on purpose: this docstring is the file format's reference and every field's validation
+(with its one-line message) sits beside the field; the axis encodings themselves are engine.axes_spec.
+
 Unknown keys are kept (``extra``) and written back, so a trainer may add its own notes; they are logged
 once on load because a misspelt field would otherwise be silently ignored. Errors are ``SidecarError``
 with one line: the field, what is wrong, what to do.
