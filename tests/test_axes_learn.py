@@ -209,6 +209,13 @@ def test_adapters_yield_the_axis_targets(axis_sessions: list[Session]) -> None:
     np.testing.assert_array_equal(one[2].numpy(), w.axis_targets[5])
     keys_only = Windows(axis_sessions, window=2, axes=())
     assert len(next(iter(torch_adapter.data_loader(keys_only, 8)))) == 2  # key-only data: (x, y) as before
+    pytest.importorskip("tensorflow")
+    from engine.dataset.tf_adapter import tf_dataset
+
+    tf_batches = list(tf_dataset(w, 64, shuffle=True, seed=3).as_numpy_iterator())
+    assert len(tf_batches[0]) == 3
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in tf_batches]), w.axis_targets[order])
+    assert len(next(iter(tf_dataset(keys_only, 8).as_numpy_iterator()))) == 2
 
 
 def test_the_session_report_draws_a_lane_per_axis(axis_sessions: list[Session]) -> None:
