@@ -89,6 +89,9 @@ def build_parser() -> a.Parser:
     win.add_argument("--balance", metavar="TARGET", help="uniform, or CLASS=WEIGHT,... (train part only)")
     win.add_argument("--balance-mode", choices=("under", "over", "both"), default="under",
                      help="undersample, oversample or both (default under)")
+    win.add_argument("--balance-axes", choices=("sign", "bin", "none"), default="sign",
+                     help="with axis targets, a balancing class is the key class and each axis' sign (default), "
+                          "bin, or the key class alone (none)")
     tr = p.add_argument_group("training")
     tr.add_argument("--framework", choices=("keras", "torch"), default="keras",
                     help="train the reference CNN in Keras (TensorFlow) or PyTorch (default keras)")
@@ -151,7 +154,7 @@ def _data(ns: argparse.Namespace) -> TrainData:
     )
     return TrainData.from_windows(windows, fractions, by=ns.split_by, blocks=ns.blocks, seed=ns.seed,
                                   balance=parse_weights(ns.balance) if ns.balance else None,
-                                  balance_mode=ns.balance_mode)
+                                  balance_mode=ns.balance_mode, balance_axes=ns.balance_axes)
 
 
 def _axes_flag(text: str | None) -> list[str] | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.dataset import DatasetSpec, Windows, kernels
-from engine.dataset.balance import BalanceMode, Weights
+from engine.dataset.balance import AxisBalance, BalanceMode, Weights
 from engine.dataset.reader import load, load_axes, read_spec
 from engine.dataset.spec import DatasetError
 from engine.dataset.split import SplitBy
@@ -118,15 +118,17 @@ class TrainData:
         seed: int = 0,
         balance: Weights | None = None,
         balance_mode: BalanceMode = "under",
+        balance_axes: AxisBalance = "sign",
     ) -> TrainData:
         """Split ``windows`` into train and val (a third fraction, test, is cut away unused) sharing no
-        frame, and balance the train part when ``balance`` is given. Raises DatasetError (one line)."""
+        frame, and balance the train part when ``balance`` is given (with axis targets, also by each axis'
+        sign, bin or not: ``balance_axes``, see :meth:`Windows.balance`). Raises DatasetError (one line)."""
         if len(fractions) < 2 or fractions[1] <= 0:
             raise DatasetError(f"training needs a validation part: give fractions like 0.8,0.2, not {fractions}")
         parts = windows.split(fractions, by=by, seed=seed, blocks=blocks)
         train, val = parts["train"], parts["val"]
         if balance is not None:
-            train = train.balance(balance, mode=balance_mode, seed=seed)
+            train = train.balance(balance, mode=balance_mode, seed=seed, axes=balance_axes)
         names = ", ".join(s.name for s in windows.sessions[:3]) + (" ..." if len(windows.sessions) > 3 else "")
         return cls(
             spec=train.spec, train=_windows_part("train", train), val=_windows_part("val", val),
