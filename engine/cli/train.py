@@ -37,6 +37,11 @@ mirrored (a driving game): twice the situations, and no bias to one side; the ma
 too. --shift N moves every training window sideways by up to N pixels, labels unchanged, for games where
 what counts is where things are relative to each other (the car against the road), not on the screen.
 
+Axes: sessions recorded with mouse motion or pad axes train those too (--axes to choose, none for keys
+only; --axis NAME=ENCODING[:N][:KEY=VALUE] as in engine-dataset build): the output is the key outputs,
+then per axis one linear value (raw, scaled) or a softmax over its bins (bins, mulaw); the encodings go
+into the sidecar (format_version 2), and engine-play decodes with them. Not with --mirror.
+
 Training stops early when the validation loss has not improved for --patience epochs; the best epoch's
 weights are kept. The default patience is long (10) because a validation part cut from a minute of play
 is small: its loss moves 10-15% from epoch to epoch while the trend still falls, and a shorter patience
