@@ -64,6 +64,7 @@ from engine.dataset.kernels import scale_lut
 from engine.dataset.torch_adapter import TorchLayout, to_module_layout, windows_to_layout
 from engine.errors import EngineError
 from engine.model import Decoder, Model, ModelError
+from engine.model.decode import axes_agree
 from engine.sidecar import ModelSidecar, SidecarError
 
 Kind = Literal["float32", "uint8"]
@@ -91,7 +92,7 @@ class Exported:
     windows: int  # real windows checked
     max_abs_diff: float  # largest |tflite - module| over all outputs of those windows
     tolerance: float
-    decisions: float  # fraction of windows where play's decoder decides the same as on the module's outputs
+    decisions: float  # share of windows where play's decoder decides the same (keys and axes) as on the module
     invoke_ms: tuple[float, float]  # p50, p99
 
     def line(self) -> str:
@@ -204,7 +205,8 @@ def _check(path: Path, sidecar: ModelSidecar, windows: np.ndarray, reference: np
         raise ExportError(f"{final.name} ({kind}) differs from the module by up to {diff:.3g} on {len(windows)} "
                           f"dataset windows run as engine-play runs it (tolerance {tolerance:g}); not written: "
                           "check the module's input layout and that it is deterministic in eval mode")
-    same = (_decide(outs, model.spec) == _decide(reference, model.spec)).all(axis=1)
+    same = ((_decide(outs, model.spec) == _decide(reference, model.spec)).all(axis=1)
+            & axes_agree(outs, reference, model.spec).all(axis=1))
     return Exported(
         path=final, sidecar=final.with_suffix(".json"), kind=kind, runtime=model.runtime,
         input_dtype=model.input_dtype.name, size_bytes=path.stat().st_size, convert_s=convert_s,

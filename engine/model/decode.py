@@ -72,4 +72,19 @@ class Decoder:
         return held
 
 
-__all__ = ["Decoder"]
+AXIS_TOLERANCE = 0.05  # regression axes: outputs (encoded units) this close count as the same decision
+
+
+def axes_agree(a: np.ndarray, b: np.ndarray, spec: ModelSidecar) -> np.ndarray:
+    """(n, K) bool: per axis, do two output arrays (n, outputs) decide the same: the same bin (binned), or
+    encoded values within AXIS_TOLERANCE (regression, where uint8 quantisation moves the value a little)."""
+    out = np.empty((len(a), len(spec.axes)), bool)
+    for k, (axis, blk) in enumerate(zip(spec.axes, blocks(spec.axes, spec.key_outputs), strict=True)):
+        if axis.binned:
+            out[:, k] = np.argmax(a[:, blk], 1) == np.argmax(b[:, blk], 1)
+        else:
+            out[:, k] = np.abs(a[:, blk.start] - b[:, blk.start]) <= AXIS_TOLERANCE
+    return out
+
+
+__all__ = ["AXIS_TOLERANCE", "Decoder", "axes_agree"]

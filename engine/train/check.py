@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.axes_spec import blocks
 from engine.model import Decoder, Model
-from engine.sidecar import ModelSidecar
+from engine.model.decode import axes_agree
 
 
 @dataclass(frozen=True)
@@ -53,21 +52,6 @@ def decide(outputs: np.ndarray, model: Model) -> np.ndarray:
     return out
 
 
-AXIS_TOLERANCE = 0.05  # regression axes: outputs (encoded units) this close count as the same decision
-
-
-def axes_agree(a: np.ndarray, b: np.ndarray, spec: ModelSidecar) -> np.ndarray:
-    """(n, K) bool: per axis, do two output arrays (n, outputs) decide the same: the same bin (binned), or
-    encoded values within AXIS_TOLERANCE (regression, where uint8 quantisation moves the value a little)."""
-    out = np.empty((len(a), len(spec.axes)), bool)
-    for k, (axis, blk) in enumerate(zip(spec.axes, blocks(spec.axes, spec.key_outputs), strict=True)):
-        if axis.binned:
-            out[:, k] = np.argmax(a[:, blk], 1) == np.argmax(b[:, blk], 1)
-        else:
-            out[:, k] = np.abs(a[:, blk.start] - b[:, blk.start]) <= AXIS_TOLERANCE
-    return out
-
-
 def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads: int | None = None,
             reference: str = "Keras") -> Agreement:
     """Run the .tflite at ``path`` on uint8 ``windows`` (n, W, H, W'[, C]) and compare with
@@ -88,4 +72,4 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
     )
 
 
-__all__ = ["AXIS_TOLERANCE", "Agreement", "axes_agree", "compare", "decide"]
+__all__ = ["Agreement", "compare", "decide"]
