@@ -25,6 +25,18 @@ and what the output columns mean. ``format_version`` 1 fields, in file order:
     history         int >= 0 (default 0): when > 0 the model has a 2nd input (1, history, A) holding the
                     last ``history`` action vectors sent (oldest row first, 1.0 = held)
 
+``format_version`` 2 adds one field; a sidecar has it exactly when its model has axis outputs (so an
+engine that reads only version 1 refuses a model that moves the mouse instead of silently dropping the
+motion; a key-only model's sidecar stays version 1):
+
+    axes            [{"name": "mouse_dx", "encoding": "mulaw", "n": 11, "max": 40.0, "mu": 10.0}, ...]: the
+                    model's output is the key outputs above (``actions`` or ``classes`` columns) followed
+                    by one block per axis in this order: 1 value for "raw"/"scaled" regression, ``n``
+                    softmax values for "bins"/"mulaw"; encodings and parameters in engine.axes_spec
+
+Over 400 lines on purpose: this docstring is the file format's reference and every field's validation
+(with its one-line message) sits beside the field; the axis encodings themselves are engine.axes_spec.
+
 Unknown keys are kept (``extra``) and written back, so a trainer may add its own notes; they are logged
 once on load because a misspelt field would otherwise be silently ignored. Errors are ``SidecarError``
 with one line: the field, what is wrong, what to do.
@@ -41,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from engine.axes_spec import AxisSpec, AxisSpecError
 from engine.errors import EngineError
 
 Color = Literal["gray", "rgb"]
@@ -48,13 +61,14 @@ Layout = Literal["frames", "channels"]
 Encoding = Literal["multihot", "combo"]
 
 FORMAT_VERSION = 1
+AXES_FORMAT_VERSION = 2  # a sidecar with axes
 DEFAULT_THRESHOLD = 0.5
 CHANNELS: dict[str, int] = {"gray": 1, "rgb": 3}
 
 # Field order of the file; also the set of known keys.
 FIELDS = (
     "format_version", "fps", "window", "skip", "frame_size", "color", "layout", "scale", "actions",
-    "encoding", "thresholds", "hysteresis", "classes", "history",
+    "encoding", "thresholds", "hysteresis", "classes", "history", "axes",
 )
 
 _log = logging.getLogger("engine.sidecar")
@@ -120,7 +134,8 @@ class ModelSidecar(FrameGeometry):
     hysteresis: float = 0.0
     classes: tuple[tuple[str, ...], ...] = ()  # combo
     history: int = 0
-    format_version: int = FORMAT_VERSION
+    axes: tuple[AxisSpec, ...] = ()
+    format_version: int = 0  # 0: derived (1 without axes, 2 with)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +147,10 @@ class ModelSidecar(FrameGeometry):
             object.__setattr__(
                 self, "classes", tuple(tuple(c) if isinstance(c, list) else c for c in self.classes)
             )
+        if isinstance(self.axes, list):
+            object.__setattr__(self, "axes", tuple(self.axes))
+        if self.format_version == 0:
+            object.__setattr__(self, "format_version", AXES_FORMAT_VERSION if self.axes else FORMAT_VERSION)
         if self.encoding == "multihot" and not self.thresholds and isinstance(self.actions, tuple):
             # Fill the default in so that equality and round trips do not depend on how it was spelt.
             object.__setattr__(self, "thresholds", (DEFAULT_THRESHOLD,) * len(self.actions))
@@ -151,13 +170,25 @@ class ModelSidecar(FrameGeometry):
 
     @property
     def outputs(self) -> int:
-        """Width of the model output: one column per action (multihot) or per class (combo)."""
+        """Width of the model output: one column per action (multihot) or per class (combo), then the axis
+        blocks."""
+        return self.key_outputs + sum(a.size for a in self.axes)
+
+    @property
+    def key_outputs(self) -> int:
+        """Width of the key part of the output (the columns before the axis blocks)."""
         return len(self.actions) if self.encoding == "multihot" else len(self.classes)
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
 
     def replace(self, **changes: Any) -> ModelSidecar:
         """A validated copy with some fields changed (values as :meth:`from_dict` accepts them)."""
         data = self.to_dict()
         data.update(changes)
+        if "axes" in changes:  # the version follows the axes
+            data.pop("format_version", None)
         return ModelSidecar.from_dict(data)
 
     # ---- serialisation -------------------------------------------------------------------------------
@@ -185,6 +216,8 @@ class ModelSidecar(FrameGeometry):
         else:
             out["classes"] = [list(c) for c in self.classes]
         out["history"] = self.history
+        if self.axes:
+            out["axes"] = [a.to_dict() for a in self.axes]
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -194,12 +227,19 @@ class ModelSidecar(FrameGeometry):
         """Parse and validate a sidecar object (as read from JSON). Raises SidecarError (one line)."""
         if not isinstance(data, Mapping):
             raise SidecarError(f"a sidecar must be a JSON object, got {type(data).__name__}")
-        version = data.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        axes_raw = data.get("axes") or ()
+        version = data.get("format_version", AXES_FORMAT_VERSION if axes_raw else FORMAT_VERSION)
+        if version not in (FORMAT_VERSION, AXES_FORMAT_VERSION):
             raise SidecarError(
-                f"format_version {version!r} is not supported (this engine reads {FORMAT_VERSION}); "
-                "re-export the sidecar or upgrade engine"
+                f"format_version {version!r} is not supported (this engine reads {FORMAT_VERSION} and "
+                f"{AXES_FORMAT_VERSION}); re-export the sidecar or upgrade engine"
             )
+        axes = []
+        for a in _list(axes_raw, "axes"):
+            try:
+                axes.append(AxisSpec.from_dict(a))
+            except AxisSpecError as e:
+                raise SidecarError(f"axes: {e}") from None
         for key in ("fps", "window", "frame_size", "color", "layout", "actions"):
             if key not in data:
                 raise SidecarError(f"field {key!r} is missing; add it to the sidecar")
@@ -211,7 +251,6 @@ class ModelSidecar(FrameGeometry):
             raise SidecarError(f'scale must be {{"multiply": m, "add": a}}, got {scale!r}; fix it')
         defaults = InputScale()
         return cls(
-            format_version=FORMAT_VERSION,
             fps=_number(data["fps"], "fps"),
             window=_integer(data["window"], "window"),
             skip=_integer(data.get("skip", 1), "skip"),
@@ -228,6 +267,8 @@ class ModelSidecar(FrameGeometry):
             hysteresis=_number(data.get("hysteresis", 0.0), "hysteresis"),
             classes=tuple(_str_list(c, "classes") for c in _list(classes, "classes")),
             history=_integer(data.get("history", 0), "history", minimum=0),
+            axes=tuple(axes),
+            format_version=version,
             extra={k: v for k, v in data.items() if k not in FIELDS},
         )
 
@@ -277,8 +318,18 @@ def _validate(s: ModelSidecar) -> None:
     _integer(s.skip, "skip")
     _integer(s.history, "history", minimum=0)
     _number(s.hysteresis, "hysteresis")
-    if s.format_version != FORMAT_VERSION:
-        raise SidecarError(f"format_version must be {FORMAT_VERSION}, got {s.format_version!r}")
+    want = AXES_FORMAT_VERSION if s.axes else FORMAT_VERSION
+    if s.format_version != want:
+        raise SidecarError(f"format_version must be {want} for a sidecar {'with' if s.axes else 'without'} axes, "
+                           f"got {s.format_version!r}; " + ("add the axes or set format_version 1" if not s.axes
+                                                             else "set format_version 2"))
+    if not isinstance(s.axes, tuple) or any(not isinstance(a, AxisSpec) for a in s.axes):
+        raise SidecarError(f"axes must be a list of axis specs, got {s.axes!r}")
+    dup_axis = _first_duplicate([a.name for a in s.axes])
+    if dup_axis is not None:
+        raise SidecarError(f"axis {dup_axis!r} appears twice in axes; each axis has one output block")
+    if set(s.actions) & {a.name for a in s.axes}:
+        raise SidecarError(f"{sorted(set(s.actions) & {a.name for a in s.axes})[0]!r} is both an action and an axis")
     if s.fps <= 0:
         raise SidecarError(f"fps must be > 0, got {s.fps}; give the capture rate the model was trained at")
     if (
@@ -300,7 +351,7 @@ def _validate(s: ModelSidecar) -> None:
         raise SidecarError("actions and classes must be lists of names")
     if any(not isinstance(c, tuple) for c in s.classes):
         raise SidecarError(f"classes must be lists of action names, got {list(s.classes)!r}")
-    if not s.actions:
+    if not s.actions and not (s.axes and s.encoding == "multihot"):  # a model of axes alone has no key columns
         raise SidecarError("actions is empty; list the action names in output column order")
     if any(not isinstance(a, str) or not a for a in s.actions):
         raise SidecarError(f"actions must be non-empty names, got {list(s.actions)!r}")
@@ -396,6 +447,7 @@ def _str_list(value: object, name: str) -> tuple[str, ...]:
 
 
 __all__ = [
+    "AXES_FORMAT_VERSION",
     "CHANNELS",
     "DEFAULT_THRESHOLD",
     "FORMAT_VERSION",

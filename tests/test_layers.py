@@ -21,7 +21,8 @@ PACKAGE = Path(engine.__file__).parent
 # The top-level `engine` module is the lazy facade over everything (it imports nothing at import time).
 RANKS: dict[str, int] = {
     # the bottom: contracts and the compiled core
-    "errors": 0, "sidecar": 0, "_native": 0, "_native_testing": 0, "_pacer": 0, "_version": 0, "signals": 0,
+    "errors": 0, "sidecar": 0, "axes_spec": 0, "_native": 0, "_native_testing": 0, "_pacer": 0, "_version": 0,
+    "signals": 0,
     "xvfb": 0, "telemetry": 0,
     # reading the screen and the person's actions, sending actions
     "actions": 1, "capture": 1,

@@ -494,7 +494,8 @@ def test_sidecar_defaults_extra_keys_and_derived_fields(tmp_path: Path) -> None:
         ({"scale": {"mul": 2}}, "scale must be"),
         ({"scale": {"multiply": 0}}, "scale.multiply is 0"),
         ({"classes": [[], ["left"]]}, 'classes are only for encoding "combo"'),
-        ({"format_version": 2}, "format_version 2 is not supported"),
+        ({"format_version": 3}, "format_version 3 is not supported"),
+        ({"format_version": 2}, "format_version must be 1 for a sidecar without axes"),  # 2: axes (issue 14)
         ({**COMBO, "classes": [[], ["jump"]]}, "names 'jump', which is not in actions"),
         ({**COMBO, "classes": [[], ["left"], ["left"]]}, "repeats an earlier class"),
         ({**COMBO, "classes": [[]]}, "at least 2 classes"),

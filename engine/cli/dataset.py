@@ -32,6 +32,13 @@ Labels: --encoding multihot gives one 0/1 column per action; combo gives one cla
 the combinations seen (default), or --classes: wasd9, arrows9 (none, 4 keys, 4 diagonals) or a list like
 none,w,a,w+a. Windows whose combination is not listed are dropped (and counted).
 
+Axes (sessions recorded with mouse motion or pad axes): every recorded axis is a target beside the labels
+(--axes NAME,... to choose, --axes none for keys only), encoded per --axis NAME=ENCODING[:N][:KEY=VALUE]:
+raw (the value; lo/hi clip it), scaled (value*scale clipped to +-clip), bins:N:lo=L:hi=H (N uniform
+bins), mulaw:N:max=M (VPT's camera bins: fine near 0, coarse for fast flicks). The encodings go into the
+file's spec and the sidecar (format_version 2); balancing classes are then the key class with each axis'
+bin (or sign, for raw/scaled).
+
 Split and balance: --split 0.8,0.1,0.1 makes train/val/test sharing no frame, by whole sessions (default)
 or by time blocks within each session; a part of fraction 0 is left out (0.9,0,0.1: train and test).
 --balance uniform (or CLASS=WEIGHT,...) resamples the train part only, with --balance-mode under
@@ -65,6 +72,13 @@ def build_parser() -> a.Parser:
     lab.add_argument("--encoding", choices=("multihot", "combo"), default="multihot",
                      help="one column per action, or one class per key combination (default multihot)")
     lab.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
+    lab.add_argument("--axes", metavar="NAME,...|none",
+                     help="axis targets (mouse_dx, pad_lx, ...) beside the actions, comma-separated, or none "
+                          "(default: every axis the first session records)")
+    lab.add_argument("--axis", action="append", default=[], metavar="NAME=ENCODING[:N][:KEY=VALUE]",
+                     help="how an axis is encoded (repeatable): raw[:lo=L:hi=H], scaled[:scale=S:clip=C], "
+                          "bins:N:lo=L:hi=H, mulaw:N[:max=M:mu=U], e.g. mouse_dx=mulaw:11:max=40 "
+                          "(default per axis: mouse motion mulaw:11:max=40, sticks scaled, triggers raw 0..1)")
     tk = b.add_argument_group("takeover sessions (engine-play --takeover --record)")
     a.add_intervention_options(tk, only_help="from takeover sessions keep the windows the person labelled (only, the "
                                "default), or repeat each W times; ordinary sessions are always kept whole")
@@ -77,6 +91,9 @@ def build_parser() -> a.Parser:
     sp.add_argument("--balance", metavar="TARGET", help="uniform, or CLASS=WEIGHT,... (train part only)")
     sp.add_argument("--balance-mode", choices=("under", "over", "both"), default="under",
                     help="undersample, oversample or both (default under)")
+    sp.add_argument("--balance-axes", choices=("sign", "bin", "none"), default="sign",
+                    help="with axis targets, a balancing class is the key class and each axis' sign (default), "
+                         "bin, or the key class alone (none)")
     sp.add_argument("--seed", type=a.integer, default=0, help="seed for the split and balancing (default 0)")
     out = b.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True,
@@ -165,9 +182,12 @@ def _build(ns: argparse.Namespace) -> int:
         game_sessions(ns.game, ns.data_dir) if ns.game is not None else ns.sessions, window=ns.window,
         skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding, classes=classes, actions=actions,
         data_dir=ns.data_dir, max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
+        axes=_axes_flag(ns.axes), axis_specs=ns.axis,
     )
     s = windows.spec
     what = f"combo, {len(s.classes)} classes" if s.encoding == "combo" else f"multihot, {len(s.actions)} actions"
+    if s.axes:
+        what += ", axes " + ", ".join(f"{x.name} ({x.encoding}{f' {x.n}' if x.binned else ''})" for x in s.axes)
     print(f"{len(windows.sessions)} session(s): {len(windows)} windows of {s.window} frames (skip {s.skip}, "
           f"stride {s.stride}, offset {s.offset}), {what}")
     if windows.intervention_windows:
@@ -181,7 +201,7 @@ def _build(ns: argparse.Namespace) -> int:
         print(f"split by {ns.split_by} {ns.split}: " + ", ".join(f"{n} {len(w)}" for n, w in parts.items()))
     if weights is not None:
         first = next(iter(parts))
-        parts[first] = parts[first].balance(weights, mode=ns.balance_mode, seed=ns.seed)
+        parts[first] = parts[first].balance(weights, mode=ns.balance_mode, seed=ns.seed, axes=ns.balance_axes)
         report = parts[first].balance_report
         assert report is not None
         print(f"balanced {first} ({ns.balance_mode}, {ns.balance}): {sum(report.before.values())} -> "
@@ -220,6 +240,14 @@ def _export_dir(ns: argparse.Namespace, parts: dict[str, Any], bar: ProgressBar 
         what = f"{r.items} windows in {r.files} shard(s)"
     print(f"wrote {r.path} ({r.format}, {what}, {r.bytes_written / 1e6:.1f} MB)")
     return 0
+
+
+def _axes_flag(text: str | None) -> list[str] | None:
+    """--axes: None (not given: every recorded axis), [] for "none", else the names."""
+    if text is None:
+        return None
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    return [] if names == ["none"] else names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,11 @@ mirrored (a driving game): twice the situations, and no bias to one side; the ma
 too. --shift N moves every training window sideways by up to N pixels, labels unchanged, for games where
 what counts is where things are relative to each other (the car against the road), not on the screen.
 
+Axes: sessions recorded with mouse motion or pad axes train those too (--axes to choose, none for keys
+only; --axis NAME=ENCODING[:N][:KEY=VALUE] as in engine-dataset build): the output is the key outputs,
+then per axis one linear value (raw, scaled) or a softmax over its bins (bins, mulaw); the encodings go
+into the sidecar (format_version 2), and engine-play decodes with them. Not with --mirror.
+
 Training stops early when the validation loss has not improved for --patience epochs; the best epoch's
 weights are kept. The default patience is long (10) because a validation part cut from a minute of play
 is small: its loss moves 10-15% from epoch to epoch while the trend still falls, and a shorter patience
@@ -74,6 +79,13 @@ def build_parser() -> a.Parser:
     win.add_argument("--encoding", choices=("multihot", "combo"), default="multihot",
                      help="one sigmoid per action, or a softmax over key combinations (default multihot)")
     win.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
+    win.add_argument("--axes", metavar="NAME,...|none",
+                     help="axis targets (mouse_dx, pad_lx, ...) beside the actions, comma-separated, or none "
+                          "(default: every axis the first session records)")
+    win.add_argument("--axis", action="append", default=[], metavar="NAME=ENCODING[:N][:KEY=VALUE]",
+                     help="how an axis is encoded (repeatable): raw[:lo=L:hi=H], scaled[:scale=S:clip=C], "
+                          "bins:N:lo=L:hi=H, mulaw:N[:max=M:mu=U], e.g. mouse_dx=mulaw:11:max=40 "
+                          "(default per axis: mouse motion mulaw:11:max=40, sticks scaled, triggers raw 0..1)")
     win.add_argument("--split", default="0.8,0.2", metavar="TRAIN,VAL",
                      help="train and validation fractions (default 0.8,0.2)")
     win.add_argument("--split-by", choices=("session", "time"), default="time",
@@ -82,6 +94,9 @@ def build_parser() -> a.Parser:
     win.add_argument("--balance", metavar="TARGET", help="uniform, or CLASS=WEIGHT,... (train part only)")
     win.add_argument("--balance-mode", choices=("under", "over", "both"), default="under",
                      help="undersample, oversample or both (default under)")
+    win.add_argument("--balance-axes", choices=("sign", "bin", "none"), default="sign",
+                     help="with axis targets, a balancing class is the key class and each axis' sign (default), "
+                          "bin, or the key class alone (none)")
     tr = p.add_argument_group("training")
     tr.add_argument("--framework", choices=("keras", "torch"), default="keras",
                     help="train the reference CNN in Keras (TensorFlow) or PyTorch (default keras)")
@@ -140,10 +155,19 @@ def _data(ns: argparse.Namespace) -> TrainData:
         classes=parse_classes(ns.classes) if ns.classes else None,
         actions=[x.strip() for x in ns.actions.split(",")] if ns.actions else None, data_dir=ns.data_dir,
         max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
+        axes=_axes_flag(ns.axes), axis_specs=ns.axis,
     )
     return TrainData.from_windows(windows, fractions, by=ns.split_by, blocks=ns.blocks, seed=ns.seed,
                                   balance=parse_weights(ns.balance) if ns.balance else None,
-                                  balance_mode=ns.balance_mode)
+                                  balance_mode=ns.balance_mode, balance_axes=ns.balance_axes)
+
+
+def _axes_flag(text: str | None) -> list[str] | None:
+    """--axes: None (not given: every recorded axis), [] for "none", else the names."""
+    if text is None:
+        return None
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    return [] if names == ["none"] else names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,10 @@
     for x, y in train.batches(64, shuffle=True, seed=epoch, float32=True): ...
     export({"train": train, "val": parts["val"]}, "racer.h5")             # + racer.json, the m.json skeleton
 
+Sessions recorded with axes (mouse motion, pad sticks) give every window axis targets too
+(``Windows(..., axes=[...], axis_specs=["mouse_dx=mulaw:11:max=40"])``, :attr:`Windows.axis_targets`;
+the encodings are :mod:`engine.axes_spec`), and the batches a third array.
+
 Modules: :mod:`~engine.dataset.windows` (the Windows API), :mod:`~engine.dataset.kernels` (Numba
 kernels; NumPy twins in :mod:`~engine.dataset._reference`), :mod:`~engine.dataset.labels`,
 :mod:`~engine.dataset.balance`, :mod:`~engine.dataset.split`, :mod:`~engine.dataset.spec`; exports:
@@ -21,7 +25,7 @@ from __future__ import annotations
 from engine.dataset.balance import BalanceReport
 from engine.dataset.export import ExportResult, export
 from engine.dataset.labels import ARROWS9, WASD9
-from engine.dataset.reader import describe, load, read_spec
+from engine.dataset.reader import describe, load, load_axes, read_spec
 from engine.dataset.spec import DatasetError, DatasetSpec
 from engine.dataset.windows import Windows, resolve_sessions
 
@@ -36,6 +40,7 @@ __all__ = [
     "describe",
     "export",
     "load",
+    "load_axes",
     "read_spec",
     "resolve_sessions",
 ]

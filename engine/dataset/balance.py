@@ -1,7 +1,9 @@
 """Class balancing: under- and/or oversample windows toward a target class distribution.
 
 The classes are the combo classes, or for multi-hot labels the key combinations (the multi-hot row as a
-whole). Target counts per class follow from the counts, the target weights (``"uniform"`` or one weight
+whole); with axis targets, a class is the key class together with each axis' sign (or its bin:
+:func:`with_axes`), so "steering left" and "steering right" are balanced like two keys. Target counts
+per class follow from the counts, the target weights (``"uniform"`` or one weight
 per class, 0 drops a class) and the mode:
 
 ``under``  no class grows: total = min over classes of count / p, target = floor(total * p)
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine.axes_spec import AxisSpec
 from engine.dataset.kernels import balance_select
 from engine.dataset.spec import DatasetError
 
@@ -48,6 +51,38 @@ class BalanceReport:
         """One line per class: 'name: before -> after'."""
         width = max((len(n) for n in self.before), default=0)
         return [f"{n:<{width}}  {self.before[n]:>9} -> {self.after[n]:>9}" for n in self.before]
+
+
+AxisBalance = Literal["sign", "bin", "none"]
+
+
+def with_axes(ids: np.ndarray, names: Sequence[str], axes: Sequence[AxisSpec], targets: np.ndarray,
+              by: AxisBalance = "sign") -> tuple[np.ndarray, list[str]]:
+    """Key class ids (N,) and names, and encoded axis targets (N, K) -> joint class ids (N,) and names
+    "keys|axis:bucket|..." of the combinations observed, in order of first key class then buckets. by:
+    "sign" (each axis negative / zero / positive: few classes, e.g. steering left, straight, right), "bin"
+    (each binned axis' bin: many classes, for a lot of data) or "none" (the key classes alone)."""
+    if by == "none" or not axes:
+        return np.asarray(ids, np.int64), list(names)
+    cols = [np.asarray(ids, np.int64)] + [a.bucket(targets[:, k], by) for k, a in enumerate(axes)]
+    table = np.stack(cols, axis=1)
+    combos, joint = np.unique(table, axis=0, return_inverse=True)
+    bucket_names = [a.bucket_names(by) for a in axes]
+    out = ["|".join([names[int(c[0])], *(f"{a.name}:{bn[int(b)]}" for a, bn, b in zip(axes, bucket_names, c[1:],
+                                                                                       strict=True))])
+           for c in combos]
+    return np.asarray(joint, np.int64).reshape(-1), out
+
+
+def axis_counts(axes: Sequence[AxisSpec], targets: np.ndarray) -> dict[str, dict[str, int]]:
+    """Per axis, windows per bucket (bin centre, or sign - 0 +) of encoded targets (N, K): the histogram the
+    export records and the report shows."""
+    out = {}
+    for k, a in enumerate(axes):
+        names = a.bucket_names()
+        counts = np.bincount(a.bucket(targets[:, k]), minlength=len(names))
+        out[a.name] = {n: int(c) for n, c in zip(names, counts.tolist(), strict=True)}
+    return out
 
 
 def parse_weights(text: str) -> Weights:
@@ -145,4 +180,5 @@ def balance(
     return idx, report
 
 
-__all__ = ["MODES", "BalanceMode", "BalanceReport", "Weights", "balance", "parse_weights", "target_counts"]
+__all__ = ["MODES", "AxisBalance", "BalanceMode", "BalanceReport", "Weights", "axis_counts", "balance", "parse_weights",
+           "target_counts", "with_axes"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.dataset.balance import axis_counts
 from engine.dataset.files import FORMAT_NAME, Format, Store, output_paths
 from engine.dataset.outdir import parts_of
 from engine.dataset.spec import DatasetError, DatasetSpec
@@ -83,6 +84,9 @@ def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
         "labels": ("y: uint8 (N, A), 1 = action held at the label frame" if first.encoding == "multihot" else
                    "y: int64 (N,), class index into classes"),
         "scale": {"multiply": scale.multiply, "add": scale.add},
+        **({"axis_targets": "axes: float32 (N, K), column k = axes[k] encoded (regression target, or bin "
+                            "index); axis_values: float32 (N, K), the same in natural units"}
+           if first.axes else {}),
         "split": None,
         "parts": {},
         "engine_version": engine_version(),
@@ -97,6 +101,7 @@ def file_spec(parts: Mapping[str, Windows], store: Store) -> dict[str, Any]:
             "split": dict(s.split) if s.split is not None else None,
             "balance": dict(s.balance) if s.balance is not None else None,
             "class_counts": w.class_counts(),
+            **({"axis_counts": axis_counts(s.axes, np.asarray(w.axis_targets))} if s.axes else {}),
         }
     return out
 
@@ -203,6 +208,9 @@ def export(
             writer.array(f"{name}/y", np.asarray(w.labels))
             writer.array(f"{name}/source", np.asarray(sess, np.int64))
             writer.array(f"{name}/t", np.asarray(ends, np.int64))
+            if first.axes:
+                writer.array(f"{name}/axes", np.asarray(w.axis_targets))
+                writer.array(f"{name}/axis_values", np.asarray(w.axis_values))
         writer.close(json.dumps(spec))
         # The sidecar before the rename: if it cannot be written (disk full since the probe), the export
         # is dropped too, and an older file at ``out`` stays as it was.

@@ -6,6 +6,9 @@ File layout (the same names in both formats; in .npz a name is a member ``<name>
     <part>/y              labels: (N, A) uint8 multi-hot rows, or (N,) int64 indices into spec["classes"]
     <part>/source         (N,) int64: the window's session, an index into spec["sources"]
     <part>/t              (N,) int64: the window's last frame in that session
+  with axis targets (spec["axes"], engine.axes_spec; :func:`engine.dataset.load_axes` reads them):
+    <part>/axes           (N, K) float32: each axis encoded (regression target, or bin index)
+    <part>/axis_values    (N, K) float32: the same, recorded values in natural units
   store "windows" (default; what training code reads directly):
     <part>/x              (N, W, H, W'[, C]) uint8, frame 0 the oldest
   store "frames" (compact: each frame once, windows overlap):
@@ -15,7 +18,8 @@ File layout (the same names in both formats; in .npz a name is a member ``<name>
 ``<part>`` is train / val / test (or "all" for an unsplit export). The spec (see
 :mod:`engine.dataset.spec`) adds: format "engine-dataset", store, layout, labels and scale (how to turn
 the uint8 pixels into the model input), engine_version, created, and per part: windows, split
-assignment, balancing report and class counts. :func:`load` reads either store back.
+assignment, balancing report and class counts (and with axes, axis_counts: a histogram per axis).
+:func:`load` reads either store back.
 
 HDF5 datasets are chunked (about 1 MiB per chunk, whole windows or frames) and compressed (gzip level 1
 by default, readable by any HDF5 tool; "lzf" is faster but h5py-only). .npz members are written

@@ -8,10 +8,13 @@ Python 3.12+ and is not used).
     DIR/data/chunk-{c:03d}/file-{f:03d}.parquet      one row per frame
     DIR/meta/engine/spec.json                        the engine's window spec (window, skip, labels...)
     DIR/meta/engine/windows-<part>.parquet           the engine's windows: episode, last frame, label
+                                                     (and with axes, "axes": the encoded axis targets)
 
 Each session is an episode holding all its frames; the game is the task. A frame row holds
 ``observation.images.screen`` (a PNG, LeRobot's "image" dtype: {bytes, path}), ``action`` (float32
-vector, one 0/1 entry per action, names in info.json), ``timestamp`` (frame_index / fps, as LeRobot's
+vector, one 0/1 entry per action, then with axes each axis' recorded value in its natural units, as
+LeRobot's continuous actions are; names in info.json, the engine's axis encodings in
+meta/engine/spec.json), ``timestamp`` (frame_index / fps, as LeRobot's
 own recorder writes it: its loaders look frames up by timestamp with a 0.1 ms tolerance, which capture
 jitter would break), ``capture_s`` (the recorded capture time in seconds since the episode's first
 frame, float64: where dropped frames and pauses show), ``frame_index``, ``episode_index``, ``index`` and
@@ -180,7 +183,8 @@ def export_lerobot(
     h, w_px = spec.frame_shape[:2]
     channels = 1 if spec.color == "gray" else 3
     fb = math.prod(spec.frame_shape)
-    n_actions = len(spec.actions)
+    n_actions = len(spec.actions) + len(spec.axes)
+    axis_names = [a.name for a in spec.axes]
     games = sorted({str(s.meta["game"]) for s in episodes})
     task_of = {g: i for i, g in enumerate(games)}
     total = sum(len(s) for s in episodes)
@@ -231,6 +235,7 @@ def export_lerobot(
                     file_bytes_now = 0
                     files += 1
                 cols = _columns(ses, spec.actions)
+                axis_cols = np.array([ses.axis_names.index(a) for a in axis_names], np.int64)
                 t_ns = np.asarray(ses.timestamps)
                 n = len(ses)
                 first_index = index
@@ -240,6 +245,8 @@ def export_lerobot(
                     block = np.asarray(ses.frames[lo:hi])
                     pngs = [png(f, png_level) for f in block]
                     acts = np.asarray(ses.actions[lo:hi])[:, cols].astype(np.float32)
+                    if axis_names:
+                        acts = np.concatenate([acts, np.asarray(ses.axes[lo:hi])[:, axis_cols]], axis=1)
                     fi = np.arange(lo, hi, dtype=np.int64)
                     ts = (fi / fps).astype(np.float32)
                     cap = (t_ns[lo:hi] - t_ns[0]) / 1e9
@@ -323,7 +330,8 @@ def _write_meta(pa: Any, root: Path, spec: Any, parts: Mapping[str, Windows], ep
         "video_path": None,
         "features": {
             IMAGE_KEY: {"dtype": "image", "shape": [h, w, channels], "names": ["height", "width", "channels"]},
-            "action": {"dtype": "float32", "shape": [len(spec.actions)], "names": list(spec.actions)},
+            "action": {"dtype": "float32", "shape": [len(spec.actions) + len(spec.axes)],
+                       "names": [*spec.actions, *(a.name for a in spec.axes)]},
             "timestamp": {"dtype": "float32", **scalar},
             "capture_s": {"dtype": "float64", **scalar},
             "frame_index": {"dtype": "int64", **scalar},
@@ -357,12 +365,16 @@ def _write_meta(pa: Any, root: Path, spec: Any, parts: Mapping[str, Windows], ep
             cols["label"] = pa.FixedSizeListArray.from_arrays(pa.array(labels.ravel(), pa.uint8()), labels.shape[1])
         else:
             cols["label"] = pa.array(labels.astype(np.int64))
+        if win.spec.axes:  # the windows' axis targets, encoded (engine.axes_spec), beside the key label
+            t = np.asarray(win.axis_targets, np.float32)
+            cols["axes"] = pa.FixedSizeListArray.from_arrays(pa.array(t.ravel(), pa.float32()), t.shape[1])
         pq.write_table(pa.table(cols), str(meta / "engine" / f"windows-{name}.parquet"))
         part_specs[name] = win.spec.to_dict()
     first = next(iter(parts.values())).spec
     (meta / "engine" / "spec.json").write_text(json.dumps(
         {"format": "engine-windows", "window": first.window, "skip": first.skip, "encoding": first.encoding,
          "actions": list(first.actions), "classes": [list(c) for c in first.classes],
+         "axes": [a.to_dict() for a in first.axes],
          "frame_shape": list(first.frame_shape), "color": first.color, "parts": part_specs}, indent=2) + "\n")
 
 

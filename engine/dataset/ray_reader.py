@@ -40,7 +40,8 @@ def _decode(png: bytes) -> np.ndarray:
 
 def read_windows(export_dir: str | os.PathLike[str], part: str = "all") -> Any:
     """A ``ray.data.Dataset`` of the windows of ``part`` in the LeRobot export ``export_dir``, one row per
-    window: {"window_index": int64, "x": uint8 (W, H, W'[, C]), "y": label}. Rows come in no set order;
+    window: {"window_index": int64, "x": uint8 (W, H, W'[, C]), "y": label}, and with axis targets "a":
+    float32 (K,), the window's encoded axis targets (spec.json's "axes"). Rows come in no set order;
     window_index is the window's index in the exported engine.dataset Windows part."""
     try:
         import pyarrow.parquet as pq
@@ -64,6 +65,8 @@ def read_windows(export_dir: str | os.PathLike[str], part: str = "all") -> Any:
     multihot = spec["encoding"] == "multihot"
     w_y = (np.asarray(label.combine_chunks().flatten().to_numpy(zero_copy_only=False), np.uint8)
            .reshape(len(table), -1) if multihot else label.to_numpy().astype(np.int64))
+    w_a = (np.asarray(table.column("axes").combine_chunks().flatten().to_numpy(zero_copy_only=False), np.float32)
+           .reshape(len(table), -1) if spec.get("axes") else None)
     back = (window - 1 - np.arange(window, dtype=np.int64)) * skip  # frame j of a window is end - back[j]
 
     def episode_windows(batch: Any) -> dict[str, np.ndarray]:
@@ -76,7 +79,10 @@ def read_windows(export_dir: str | os.PathLike[str], part: str = "all") -> Any:
             frames[f] = _decode(png)
         sel = np.flatnonzero(w_ep == ep)
         x = frames[w_end[sel][:, None] - back[None, :]]
-        return {"window_index": w_idx[sel], "x": x, "y": w_y[sel]}
+        out = {"window_index": w_idx[sel], "x": x, "y": w_y[sel]}
+        if w_a is not None:
+            out["a"] = w_a[sel]
+        return out
 
     frames_ds = ray.data.read_parquet(str(root / "data"), columns=["episode_index", "frame_index", IMAGE_KEY])
     # One shuffle partition per episode at most: Ray's default (200) costs a task each on a small dataset.

@@ -111,6 +111,19 @@ def load(
         return out, y
 
 
+def load_axes(path: str | os.PathLike[str], part: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """(targets, values) of one part's axes, as :attr:`Windows.axis_targets` and :attr:`Windows.axis_values`
+    give them: float32 (N, K) each, K = len(spec["axes"]) ((N, 0) for a file without axes)."""
+    with _Reader(path) as r:
+        spec = r.spec
+        if part not in spec.get("parts", {}):
+            raise DatasetError(f"{r.path} has no part {part!r}; it holds {', '.join(spec.get('parts', {}))}")
+        if not spec.get("axes"):
+            n = int(spec["parts"][part]["windows"])
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.float32)
+        return r.array(f"{part}/axes"), r.array(f"{part}/axis_values")
+
+
 def describe(path: str | os.PathLike[str]) -> str:
     """A few lines for people: what the file holds and how it was cut (engine-dataset info)."""
     with _Reader(path) as r:
@@ -130,6 +143,9 @@ def describe(path: str | os.PathLike[str]) -> str:
             lines.append(f"labels    combo, {len(names)} classes: {', '.join(names)}{extra}")
         else:
             lines.append("labels    multihot, one column per action")
+        for a in s.get("axes") or ():
+            params = ", ".join(f"{k} {v:g}" for k, v in a.items() if k not in ("name", "encoding"))
+            lines.append(f"axis      {a['name']}: {a['encoding']}" + (f" ({params})" if params else ""))
         split = s.get("split")
         if split:
             fr = ",".join(f"{f:g}" for f in split["fractions"])
@@ -144,10 +160,12 @@ def describe(path: str | os.PathLike[str]) -> str:
             lines.append(line)
             counts = ", ".join(f"{k} {v}" for k, v in p["class_counts"].items())
             lines.append(f"          classes: {counts}")
+            for axis, hist in (p.get("axis_counts") or {}).items():
+                lines.append(f"          {axis}: " + ", ".join(f"{k} {v}" for k, v in hist.items()))
         names = [src["name"] for src in s["sources"]]
         more = f", ... ({len(names)} in all)" if len(names) > 5 else ""
         lines.append(f"sources   {', '.join(names[:5])}{more}")
         return "\n".join(lines)
 
 
-__all__ = ["describe", "load", "read_spec"]
+__all__ = ["describe", "load", "load_axes", "read_spec"]

@@ -17,6 +17,8 @@ every export (as JSON: the file describes itself) and, as far as play needs it, 
     balance                        None, or the balancing report (mode, weights, seed, before, after)
     unlisted                       combo with given classes: windows dropped because their key combination
                                    is not one of the classes
+    axes                           axis targets (mouse motion, pad sticks): one engine.axes_spec dict per axis,
+                                   {"name", "encoding", parameters}, in target column order; [] for none
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from engine.axes_spec import AxisSpec, AxisSpecError
 from engine.errors import EngineError
 from engine.sidecar import Color, Layout, ModelSidecar
 
@@ -58,6 +61,7 @@ class DatasetSpec:
     split: Mapping[str, Any] | None = None
     balance: Mapping[str, Any] | None = None
     unlisted: int = 0
+    axes: tuple[AxisSpec, ...] = ()
     format_version: int = field(default=SPEC_VERSION)
 
     @property
@@ -83,6 +87,7 @@ class DatasetSpec:
         d["sources"] = [dict(s) for s in self.sources]
         d["split"] = dict(self.split) if self.split is not None else None
         d["balance"] = dict(self.balance) if self.balance is not None else None
+        d["axes"] = [a.to_dict() for a in self.axes]
         d["span"] = self.span
         d["frame_size"] = list(self.frame_size)
         return d
@@ -112,13 +117,16 @@ class DatasetSpec:
                 split=d.get("split"),
                 balance=d.get("balance"),
                 unlisted=int(d.get("unlisted", 0)),
+                axes=tuple(AxisSpec.from_dict(a) for a in d.get("axes") or ()),
             )
+        except AxisSpecError as e:
+            raise DatasetError(f"the dataset spec's axes do not validate: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
             raise DatasetError(f"the dataset spec is incomplete or damaged ({type(e).__name__}: {e})") from None
 
     def sidecar(self, layout: Layout = "frames") -> ModelSidecar:
         """The model sidecar skeleton for a model trained on these windows (engine-play checks a model
-        against it): fps, window, skip, frame size, colour, layout, actions, encoding, classes; default
+        against it): fps, window, skip, frame size, colour, layout, actions, encoding, classes, axes; default
         input scale (pixel / 255) and thresholds."""
         return ModelSidecar(
             fps=self.fps,
@@ -130,6 +138,7 @@ class DatasetSpec:
             actions=self.actions,
             encoding=self.encoding,
             classes=self.classes if self.encoding == "combo" else (),
+            axes=self.axes,
         )
 
 

@@ -18,27 +18,29 @@ import numpy as np
 
 from engine.dataset.windows import Windows
 
+Signature = tuple[tuple[int | None, ...], np.dtype]
 
-def batch_signature(windows: Windows, float32: bool = True) -> tuple[tuple[tuple[int | None, ...], np.dtype],
-                                                                      tuple[tuple[int | None, ...], np.dtype]]:
-    """((x shape, x dtype), (y shape, y dtype)) of a batch, batch dimension None."""
+
+def batch_signature(windows: Windows, float32: bool = True) -> tuple[Signature, ...]:
+    """((x shape, x dtype), (y shape, y dtype)[, (axes shape, float32)]) of a batch, batch dimension None;
+    the third only when the windows have axis targets."""
     s = windows.spec
     x = ((None, s.window, *s.frame_shape), np.dtype(np.float32 if float32 else np.uint8))
-    if s.encoding == "multihot":
-        return x, ((None, len(s.actions)), np.dtype(np.uint8))
-    return x, ((None,), np.dtype(np.int64))
+    y: Signature = ((None, len(s.actions)), np.dtype(np.uint8)) if s.encoding == "multihot" else (
+        (None,), np.dtype(np.int64))
+    return (x, y, ((None, len(s.axes)), np.dtype(np.float32))) if s.axes else (x, y)
 
 
 def epoch_batches(
     windows: Windows, batch_size: int, shuffle: bool = False, seed: int | None = None, float32: bool = True,
     drop_last: bool = False,
-) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
+) -> Callable[[], Iterator[tuple[np.ndarray, ...]]]:
     """A generator function for ``from_generator``: call e (from 0) yields
     ``windows.batches(batch_size, shuffle, seed + e, float32, drop_last)`` (so epochs differ but are
     reproducible; without a seed every epoch is freshly shuffled)."""
     epoch = [0]
 
-    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def generate() -> Iterator[tuple[np.ndarray, ...]]:
         e = epoch[0]
         epoch[0] += 1
         yield from windows.batches(batch_size, shuffle, None if seed is None else seed + e, float32, drop_last)
@@ -52,13 +54,14 @@ def tf_dataset(
 ) -> Any:
     """A ``tf.data.Dataset`` of (x, y) batches, the first pass equal to ``windows.batches(batch_size,
     shuffle, seed, float32, drop_last)``. x float32 (pixel / 255) unless float32=False; y uint8 (B, A)
-    multi-hot or int64 (B,) class indices. prefetch: batches to prepare ahead (default AUTOTUNE)."""
+    multi-hot or int64 (B,) class indices; with axis targets a third element, float32 (B, K) encoded axis
+    targets (:attr:`Windows.axis_targets`). prefetch: batches to prepare ahead (default AUTOTUNE)."""
     import tensorflow as tf
 
-    (xs, xd), (ys, yd) = batch_signature(windows, float32)
     ds = tf.data.Dataset.from_generator(
         epoch_batches(windows, batch_size, shuffle, seed, float32, drop_last),
-        output_signature=(tf.TensorSpec(xs, tf.as_dtype(xd)), tf.TensorSpec(ys, tf.as_dtype(yd))),
+        output_signature=tuple(tf.TensorSpec(shape, tf.as_dtype(dtype))
+                               for shape, dtype in batch_signature(windows, float32)),
     )
     return ds.prefetch(tf.data.AUTOTUNE if prefetch is None else prefetch)
 

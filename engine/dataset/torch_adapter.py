@@ -62,14 +62,15 @@ def to_module_layout(x: torch.Tensor, layout: TorchLayout = "channels") -> torch
     return x.permute(0, 3, 1, 2) if layout == "channels" else x.permute(0, 4, 1, 2, 3)
 
 
-class WindowsDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+class WindowsDataset(Dataset[tuple[torch.Tensor, ...]]):
     """Windows as a map-style Dataset. ``ds[i]`` is one window (x (W*C, H, W') in the default layout, y);
     ``ds[idx]`` with a 1-D index array or list is a whole batch (x (n, W*C, H, W'), y (n, ...)) gathered in
     one call.
 
     x is float32 (pixel / 255, the LUT play feeds a float model with) unless ``float32=False`` (uint8), in
     ``layout`` (see the module docs); y is uint8 (n, A) multi-hot or int64 (n,) class indices, as
-    :meth:`Windows.gather` returns them.
+    :meth:`Windows.gather` returns them. With axis targets an item has a third tensor, float32 (K,) or
+    (n, K): the windows' :attr:`Windows.axis_targets` rows.
     """
 
     def __init__(self, windows: Windows, float32: bool = True, layout: TorchLayout = "channels") -> None:
@@ -82,7 +83,7 @@ class WindowsDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int | np.ndarray | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int | np.ndarray | Sequence[int]) -> tuple[torch.Tensor, ...]:
         single = np.ndim(index) == 0
         idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
         # In a DataLoader worker process the workers are the parallelism; the OpenMP runtime behind the
@@ -91,9 +92,12 @@ class WindowsDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         x, y = self.windows.gather(idx, float32=self.float32, parallel=parallel)
         if self.layout == "frames" or self.channels > 1:  # gray "channels" is the gathered array itself
             x = windows_to_layout(x, self.layout, self.channels)
+        out: tuple[np.ndarray, ...] = (x, y)
+        if self.windows.spec.axes:
+            out = (x, y, np.asarray(self.windows.axis_targets)[idx % len(self.windows)])
         if single:
-            return torch.from_numpy(x[0]), torch.from_numpy(np.asarray(y[0]))
-        return torch.from_numpy(x), torch.from_numpy(y)
+            return tuple(torch.from_numpy(np.asarray(a[0])) for a in out)
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)
 
 
 class BatchOrder(Sampler[np.ndarray]):
@@ -132,7 +136,7 @@ def data_loader(
     drop_last: bool = False,
     layout: TorchLayout = "channels",
     **loader_args: Any,
-) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+) -> DataLoader[tuple[torch.Tensor, ...]]:
     """A DataLoader yielding (x, y) tensor batches equal to ``windows.batches(batch_size, shuffle, seed,
     float32, drop_last)`` on its first pass (see :class:`BatchOrder` for later passes), x in ``layout``
     (see the module docs: the layout :func:`engine.export.to_tflite` exports to engine-play).

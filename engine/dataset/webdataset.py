@@ -8,6 +8,8 @@ a sample's files by the name before the first dot, and they are contiguous in th
 
     <key>.x.npy    the window's frames, uint8 (W, H, W'[, C]), frame 0 the oldest (numpy .npy)
     <key>.y.npy    its label: uint8 (A,) multi-hot, or int64 () class index
+    <key>.a.npy    with axis targets only: float32 (K,), each axis encoded (regression target or bin index;
+                   the encodings are the index's "axes", as engine.axes_spec writes them)
     <key>.json     {"session", "end", "part", "window"}: where it came from
 
 The shards are mixed (``shuffle``, seeded): a streaming reader cannot shuffle globally, only within a
@@ -106,9 +108,13 @@ def export_webdataset(
                                                               "y.npy": "uint8 (A,) multi-hot or int64 () class",
                                                               "json": "session, end frame, part, window index"},
                              "parts": {}}
+    if first.axes:
+        index["sample"]["a.npy"] = "float32 (K,) axis targets, encoded per axes"
+        index["axes"] = [a.to_dict() for a in first.axes]
     with atomic_dir(out) as tmp:
         for name, w in parts.items():
             sess, ends = w.index
+            targets = np.asarray(w.axis_targets) if first.axes else None
             names = [s.name for s in w.sessions]
             n = len(w)
             sample = _sample_bytes(window_bytes)
@@ -136,6 +142,8 @@ def export_webdataset(
                             xb, yb = _npy(x[k]), _npy(np.asarray(y[k]))
                             jb = json.dumps(meta).encode()
                             written += tar.add(f"{key}.x.npy", xb) + tar.add(f"{key}.y.npy", yb)
+                            if targets is not None:
+                                written += tar.add(f"{key}.a.npy", _npy(targets[i]))
                             written += tar.add(f"{key}.json", jb)
                         done += len(idx)
                         if progress is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.axes_spec import AxisSpec, AxisSpecError, resolve_axes
 from engine.dataset import balance as _balance
 from engine.dataset import chunked, kernels
 from engine.dataset import interventions as _interventions
@@ -127,6 +128,12 @@ class Windows:
     the person labelled, repeated ``weight`` times, with ``before`` frames ahead of each takeover (see
     :mod:`engine.dataset.interventions`); ordinary sessions are kept whole.
     parallel: force the serial (False) or parallel (True) kernels; None picks by size.
+    axes: the axis targets (mouse motion, pad sticks) beside the labels: None for every axis the first
+    session records, each with its default encoding; or names, "name=encoding..." texts or
+    :class:`~engine.axes_spec.AxisSpec` (an axis not listed is left out; () for none). Each window's
+    target is the axis row of its label frame: :attr:`axis_values` in natural units, :attr:`axis_targets`
+    encoded (see :mod:`engine.axes_spec`). axis_specs: encodings ("name=encoding..." or AxisSpec) for some of
+    the chosen axes (engine-dataset --axis), the others keep their default.
 
     Raises DatasetError (one line) for bad arguments, mismatched sessions and selections without windows.
     """
@@ -146,6 +153,8 @@ class Windows:
         max_gap: float = 1.5,
         parallel: bool | None = None,
         interventions: Interventions | None = None,
+        axes: Sequence[str | AxisSpec] | None = None,
+        axis_specs: Sequence[str | AxisSpec] = (),
     ) -> None:
         for name, value, least in (("window", window, 1), ("skip", skip, 1), ("stride", stride, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -170,6 +179,7 @@ class Windows:
             raise DatasetError(f"max_gap must be at least 1 frame period, got {max_gap}")
         opened = resolve_sessions(sessions, data_dir)
         names, cols = _label_columns(opened, actions)
+        axis_specs, axis_cols = _axis_columns(opened, axes, axis_specs)
         first = opened[0]
         fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
 
@@ -177,7 +187,7 @@ class Windows:
         self._source = chunked.frame_source([s.frames for s in opened])
         self._parallel = parallel
         gap = kernels.max_gap_ns(fps, max_gap)
-        sess_parts, end_parts, row_parts = [], [], []
+        sess_parts, end_parts, row_parts, axis_parts = [], [], [], []
         how = interventions or Interventions()
         self.intervention_windows = 0  # windows from takeover sessions' interventions (repeats included)
         for i, s in enumerate(opened):
@@ -192,9 +202,12 @@ class Windows:
             sess_parts.append(np.full(ends.shape, i, np.int64))
             end_parts.append(ends)
             row_parts.append(rows)
+            axis_parts.append(np.asarray(s.axes)[ends + int(offset)][:, axis_cols[i]].astype(np.float32)
+                              if axis_specs else np.zeros((len(ends), 0), np.float32))
         sess = np.concatenate(sess_parts)
         ends = np.concatenate(end_parts)
         rows = np.ascontiguousarray(np.concatenate(row_parts), dtype=np.uint8)
+        axis_values = np.ascontiguousarray(np.concatenate(axis_parts), dtype=np.float32)
         row_masks = masks(rows)
         if not len(ends):
             raise DatasetError(
@@ -217,13 +230,15 @@ class Windows:
                     f"({', '.join(table.names)}); check the classes against the actions"
                 )
             sess, ends, rows, row_masks, labels = sess[keep], ends[keep], rows[keep], row_masks[keep], ids[keep]
+            axis_values = axis_values[keep]
             class_list = table.classes
         self._sess, self._ends, self._rows, self._masks, self._labels = sess, ends, rows, row_masks, labels
+        self._axes = axis_values
         self._spec = DatasetSpec(
             window=int(window), skip=int(skip), stride=int(stride), offset=int(offset), fps=float(fps),
             frame_shape=tuple(int(d) for d in shape), color=color, actions=names, encoding=encoding,
             classes=class_list, max_gap=float(max_gap), sources=tuple(_source_info(s) for s in opened),
-            unlisted=unlisted,
+            unlisted=unlisted, axes=axis_specs,
         )
         self._balance_report: _balance.BalanceReport | None = None
 
@@ -233,7 +248,7 @@ class Windows:
         w = object.__new__(Windows)
         w._sessions, w._source, w._parallel = self._sessions, self._source, self._parallel
         w._sess, w._ends, w._rows = self._sess[idx], self._ends[idx], self._rows[idx]
-        w._masks, w._labels = self._masks[idx], self._labels[idx]
+        w._masks, w._labels, w._axes = self._masks[idx], self._labels[idx], self._axes[idx]
         w._spec = spec
         w._balance_report = self._balance_report
         w.intervention_windows = self.intervention_windows
@@ -283,9 +298,11 @@ class Windows:
         return out
 
     def balance(
-        self, target: _balance.Weights = "uniform", mode: _balance.BalanceMode = "under", seed: int | None = 0
+        self, target: _balance.Weights = "uniform", mode: _balance.BalanceMode = "under", seed: int | None = 0,
+        axes: _balance.AxisBalance = "sign",
     ) -> Windows:
-        """Windows resampled toward ``target`` over the classes (combo) or key combinations (multihot);
+        """Windows resampled toward ``target`` over the classes (combo) or key combinations (multihot), with
+        axis targets also by each axis' sign (``axes="sign"``), bin ("bin") or not at all ("none");
         see :mod:`engine.dataset.balance`. The result's :attr:`balance_report` and spec hold the counts
         before and after."""
         if self._spec.encoding == "combo":
@@ -293,6 +310,8 @@ class Windows:
         else:
             table = ClassTable.observed(self._masks, self._spec.actions, min_classes=1)
             ids, names = table.lookup(self._masks), table.names
+        if self._spec.axes:  # a class is the key class and each axis' bucket (its sign, or its bin)
+            ids, names = _balance.with_axes(ids, names, self._spec.axes, self.axis_targets, axes)
         idx, report = _balance.balance(ids, names, target, mode, seed)
         if not len(idx):
             raise DatasetError("balancing left no window; check the balance target")
@@ -351,10 +370,13 @@ class Windows:
     def batches(
         self, batch_size: int, shuffle: bool = False, seed: int | None = None, float32: bool = False,
         drop_last: bool = False,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(x, y) per batch, as :meth:`gather` returns them; each batch is a new array (safe to keep)."""
+    ) -> Iterator[tuple[np.ndarray, ...]]:
+        """(x, y) per batch, as :meth:`gather` returns them, and with axis targets a third array, the batch's
+        :attr:`axis_targets` rows (n, K) float32; each batch is a new array (safe to keep)."""
+        targets = self.axis_targets if self._spec.axes else None
         for idx in self.batch_indices(batch_size, shuffle, seed, drop_last):
-            yield self.gather(idx, float32=float32)
+            x, y = self.gather(idx, float32=float32)
+            yield (x, y) if targets is None else (x, y, targets[idx % max(len(self), 1)])
 
     # ---- description -------------------------------------------------------------------------------------
     @property
@@ -379,6 +401,21 @@ class Windows:
     def rows(self) -> np.ndarray:
         """(N, A) uint8: the action row of each window's label frame, whatever the encoding (read-only)."""
         return _readonly(self._rows)
+
+    @property
+    def axis_values(self) -> np.ndarray:
+        """(N, K) float32: each window's axis row at its label frame, in natural units (read-only)."""
+        return _readonly(self._axes)
+
+    @property
+    def axis_targets(self) -> np.ndarray:
+        """(N, K) float32: :attr:`axis_values` encoded per the spec's axes (regression target, or bin index)."""
+        cached: np.ndarray | None = self.__dict__.get("_targets")
+        if cached is None:  # encoded once per Windows: adapters index it every batch
+            cols = [a.encode(self._axes[:, k]) for k, a in enumerate(self._spec.axes)]
+            cached = np.stack(cols, axis=1) if cols else np.zeros((len(self), 0), np.float32)
+            self.__dict__["_targets"] = cached
+        return _readonly(cached)
 
     @property
     def balance_report(self) -> _balance.BalanceReport | None:
@@ -430,7 +467,7 @@ def _label_columns(
     first = opened[0]
     fps, shape, color = first.fps, tuple(first.meta["frame_shape"]), first.meta["color"]
     names = tuple(actions) if actions is not None else tuple(first.actions_names)
-    if not names:
+    if not names and not first.axis_names:  # axes alone (a mouse-steered game) are targets enough
         raise DatasetError(f"session {first.name!r} records no actions; there is nothing to label")
     if any(not str(a).strip() for a in names):
         raise DatasetError(f"actions {','.join(names)!r} include an empty name; list action names like w,a,s,d")
@@ -453,6 +490,33 @@ def _label_columns(
             )
         cols.append(np.array([have.index(a) for a in names], np.int64))
     return names, cols
+
+
+def _axis_columns(
+    opened: Sequence[Session], axes: Sequence[str | AxisSpec] | None, specs_given: Sequence[str | AxisSpec] = ()
+) -> tuple[tuple[AxisSpec, ...], list[np.ndarray]]:
+    """The axis target specs and, per session, the columns of its axes.npy that hold them."""
+    have0 = list(opened[0].axis_names)
+    if axes is None:
+        given: list[str | AxisSpec] = []
+        names = have0
+    else:
+        given = [a for a in axes if not (isinstance(a, str) and "=" not in a)]
+        names = [a if isinstance(a, str) and "=" not in a else
+                 (a.name if isinstance(a, AxisSpec) else a.partition("=")[0].strip().lower()) for a in axes]
+    try:
+        specs = resolve_axes(names, [*given, *specs_given])
+    except AxisSpecError as e:
+        raise DatasetError(str(e)) from None
+    cols = []
+    for s in opened:
+        have = list(s.axis_names)
+        missing = [a.name for a in specs if a.name not in have]
+        if missing:
+            raise DatasetError(f"session {s.name!r} does not record axis {missing[0]!r} (it has "
+                               f"{', '.join(have) or 'no axes'}); choose the axes all sessions share")
+        cols.append(np.array([have.index(a.name) for a in specs], np.int64))
+    return specs, cols
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _first_line(e: BaseException) -> str:
@@ -68,10 +69,30 @@ def quantize(out_dir: Path, sidecar: Path, representative: Path) -> float:
     try:
         q = quantizer.Quantizer(str(float_path))
         q.load_quantization_recipe(recipe.static_wi8_ai8())
-        q.quantize(q.calibrate(calibration)).export_model(str(out_dir / "uint8.tflite"), overwrite=True)
+        qsvs = q.calibrate(calibration)
+        if model.spec.axes:
+            _widen_output(qsvs, interpreter, model, np.load(representative))
+        q.quantize(qsvs).export_model(str(out_dir / "uint8.tflite"), overwrite=True)
     except Exception as e:
         raise SystemExit(f"ai-edge-quantizer could not quantise the model: {_first_line(e)}") from None
     return time.monotonic() - t0
+
+
+def _widen_output(qsvs: dict[str, Any], interpreter: Any, model: Any, windows: Any) -> None:
+    """Set the output tensor's calibrated range to the true min and max over the representative windows.
+
+    The calibrator keeps a moving average of each window's min and max; the key and bin columns of the
+    output are probabilities whose range every window spans, but a regression axis' value (a stick, a
+    clipped mouse motion) reaches its extremes in few windows, so the averaged range clipped it (a model of
+    keys alone keeps the calibrator's range: its exports do not change)."""
+    import numpy as np
+
+    name = interpreter.get_output_details()[0]["name"]
+    if name not in qsvs:
+        return
+    outs, _ = model.run_windows(windows)
+    qsvs[name]["min"] = np.minimum(qsvs[name]["min"], np.float32(outs.min()))
+    qsvs[name]["max"] = np.maximum(qsvs[name]["max"], np.float32(outs.max()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     ns = p.parse_args(argv)
 
-    windows = Windows(ns.game, window=4, data_dir=ns.data_dir)  # multihot labels, one column per action
+    # multihot labels, one column per action; keys only (axes=()): with axis targets the loader yields a third
+    # array and the module needs their output blocks (engine.train.mixed, engine.export.torch_tflite.heads_of)
+    windows = Windows(ns.game, window=4, data_dir=ns.data_dir, axes=())
     parts = windows.split((0.8, 0.2), by="time", seed=0)
     train, val = parts["train"], parts["val"]
     channels = windows.spec.window * (3 if windows.spec.color == "rgb" else 1)

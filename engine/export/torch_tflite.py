@@ -7,7 +7,9 @@ Steps, for a module taking the adapter's layout (:mod:`engine.dataset.torch_adap
    :func:`~engine.dataset.torch_adapter.to_module_layout` (the one permutation the adapter's training
    tensors are defined by), runs the module in eval mode and, with ``logits`` (the default: PyTorch's
    losses take logits), applies sigmoid (multihot) or softmax (combo), since engine-play's decoder reads
-   probabilities against the sidecar's thresholds.
+   probabilities against the sidecar's thresholds. With axes (the sidecar's format 2), head by head:
+   the keys as said, a softmax over each binned axis' block, a regression axis' value as it is
+   (:func:`heads_of`).
 2. Trace it with ``torch.export`` here, then convert with litert-torch (why this converter: see the choice
    below) in a process of its own (:mod:`engine.export._convert`: litert-torch starts JAX, which would
    otherwise hook every later ``fork`` of the caller's process, e.g. a DataLoader's workers), to a
@@ -56,11 +58,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.axes_spec import blocks
 from engine.dataset import DatasetSpec, Windows
 from engine.dataset.kernels import scale_lut
 from engine.dataset.torch_adapter import TorchLayout, to_module_layout, windows_to_layout
 from engine.errors import EngineError
 from engine.model import Decoder, Model, ModelError
+from engine.model.decode import axes_agree
 from engine.sidecar import ModelSidecar, SidecarError
 
 Kind = Literal["float32", "uint8"]
@@ -88,7 +92,7 @@ class Exported:
     windows: int  # real windows checked
     max_abs_diff: float  # largest |tflite - module| over all outputs of those windows
     tolerance: float
-    decisions: float  # fraction of windows where play's decoder decides the same as on the module's outputs
+    decisions: float  # share of windows where play's decoder decides the same (keys and axes) as on the module
     invoke_ms: tuple[float, float]  # p50, p99
 
     def line(self) -> str:
@@ -98,20 +102,48 @@ class Exported:
                 f"windows; invoke p50 {self.invoke_ms[0]:.3f} ms p99 {self.invoke_ms[1]:.3f} ms")
 
 
+Heads = tuple[tuple[int, int, str], ...]  # (start, stop, "sigmoid" | "softmax" | "linear") per output head
+
+
+def heads_of(sidecar: ModelSidecar, logits: bool) -> Heads:
+    """The activation of each part of the output: the keys' sigmoid (multihot) or softmax (combo), then per
+    axis a softmax over its bins or nothing (regression); all "linear" when the module gives probabilities."""
+    keys = "sigmoid" if sidecar.encoding == "multihot" else "softmax"
+    out = [(0, sidecar.key_outputs, keys if logits else "linear")] if sidecar.key_outputs else []
+    for a, b in zip(sidecar.axes, blocks(sidecar.axes, sidecar.key_outputs), strict=True):
+        out.append((b.start, b.stop, "softmax" if logits and a.binned else "linear"))
+    return tuple(out)
+
+
+def activate(y: torch.Tensor, heads: Heads) -> torch.Tensor:
+    """Logits (n, outputs) -> what play reads, head by head (see :func:`heads_of`)."""
+    if len(heads) == 1:
+        act = heads[0][2]
+        return torch.sigmoid(y) if act == "sigmoid" else torch.softmax(y, dim=-1) if act == "softmax" else y
+    # Each head padded to the full width and summed, not concatenated: an 8-bit CONCATENATION must give its
+    # inputs one scale, and the quantiser pins it to the sigmoid/softmax range [0, 1], which clipped a
+    # regression axis' negative values; ADD rescales each input.
+    width = heads[-1][1]
+    total: torch.Tensor | None = None
+    for start, stop, act in heads:
+        p = y[:, start:stop]
+        p = torch.sigmoid(p) if act == "sigmoid" else torch.softmax(p, dim=-1) if act == "softmax" else p
+        p = torch.nn.functional.pad(p, (start, width - stop))
+        total = p if total is None else total + p
+    assert total is not None
+    return total
+
+
 class _PlayInput(nn.Module):
     """engine-play's input tensor -> module layout -> module -> probabilities (see the module docs)."""
 
-    def __init__(self, module: nn.Module, layout: TorchLayout, activation: str | None) -> None:
+    def __init__(self, module: nn.Module, layout: TorchLayout, heads: Heads) -> None:
         super().__init__()
-        self.module, self.layout, self.activation = module, layout, activation
+        self.module, self.layout, self.heads = module, layout, heads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.module(to_module_layout(x, self.layout))
-        if self.activation == "sigmoid":
-            y = torch.sigmoid(y)
-        elif self.activation == "softmax":
-            y = torch.softmax(y, dim=-1)
-        return y.reshape(1, -1)
+        return activate(y.reshape(1, -1), self.heads)
 
 
 def _first_line(e: BaseException) -> str:
@@ -144,12 +176,8 @@ def _module_outputs(wrapped: _PlayInput, windows: np.ndarray, spec: DatasetSpec,
     with torch.no_grad():
         for i in range(0, len(windows), batch):
             x = torch.from_numpy(windows_to_layout(lut[windows[i : i + batch]], wrapped.layout, c))
-            y = wrapped.module(x)
-            if wrapped.activation == "sigmoid":
-                y = torch.sigmoid(y)
-            elif wrapped.activation == "softmax":
-                y = torch.softmax(y, dim=-1)
-            outs.append(y.reshape(len(x), -1).numpy())
+            y = activate(wrapped.module(x).reshape(len(x), -1), wrapped.heads)
+            outs.append(y.numpy())
     return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
 
 
@@ -177,7 +205,8 @@ def _check(path: Path, sidecar: ModelSidecar, windows: np.ndarray, reference: np
         raise ExportError(f"{final.name} ({kind}) differs from the module by up to {diff:.3g} on {len(windows)} "
                           f"dataset windows run as engine-play runs it (tolerance {tolerance:g}); not written: "
                           "check the module's input layout and that it is deterministic in eval mode")
-    same = (_decide(outs, model.spec) == _decide(reference, model.spec)).all(axis=1)
+    same = ((_decide(outs, model.spec) == _decide(reference, model.spec)).all(axis=1)
+            & axes_agree(outs, reference, model.spec).all(axis=1))
     return Exported(
         path=final, sidecar=final.with_suffix(".json"), kind=kind, runtime=model.runtime,
         input_dtype=model.input_dtype.name, size_bytes=path.stat().st_size, convert_s=convert_s,
@@ -275,16 +304,16 @@ def to_tflite(
             sidecar = sidecar.replace(**changes)
     except SidecarError as e:
         raise ExportError(str(e)) from None
-    activation = None if not logits else "sigmoid" if data_spec.encoding == "multihot" else "softmax"
     was_training = module.training
     module.eval()
-    wrapped = _PlayInput(module, layout, activation).eval()
+    wrapped = _PlayInput(module, layout, heads_of(sidecar, logits)).eval()
     check = _sample(windows, check_windows)
     try:
         reference = _module_outputs(wrapped, check, data_spec)
         if reference.shape[1] != sidecar.outputs:
             raise ExportError(f"the module gives {reference.shape[1]} outputs per window but the dataset has "
-                              f"{sidecar.outputs} {'actions' if sidecar.encoding == 'multihot' else 'classes'}; "
+                              f"{sidecar.outputs} {'actions' if sidecar.encoding == 'multihot' else 'classes'}"
+                              f"{' and axis outputs' if sidecar.axes else ''}; "
                               "make its last layer that wide")
         final.parent.mkdir(parents=True, exist_ok=True)
         f32_side = sidecar.replace(training={**notes, "quantization": "float32"}) if notes else sidecar

@@ -303,6 +303,12 @@ def check_fit(spec: ModelSidecar, tensors: Tensors, blame: _Blame | None = None)
             )
 
     n = int(np.prod(output.shape))
+    if n != spec.outputs and spec.axes:
+        blocks = " + ".join(f"{x.name} {x.size}" for x in spec.axes)
+        raise ModelError(
+            f"model outputs {n} values {output.shape} but the sidecar's {spec.key_outputs} key outputs + axis "
+            f"blocks ({blocks}) make {spec.outputs}: use the sidecar written with this model"
+        )
     if n != spec.outputs:
         if spec.encoding == "multihot":
             raise ModelError(

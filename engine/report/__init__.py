@@ -1,12 +1,13 @@
 """engine-report: one PNG (and a self-contained HTML page around it) describing a session or a play log.
 
 The image (``render.render``): a header with the key numbers; for a session, a strip of evenly spaced
-frame thumbnails; the action timeline (one lane per action, held intervals as bars, presses and
-releases as ticks); the instantaneous rate and the pacing error (lateness against the ideal schedule,
-``data.pacing``) over time, gaps (missed schedule slots) marked in red; for a play log also invoke time
-over time and histograms of capture -> keys latency with and without invoke. The HTML page embeds the
-PNG as a data URI and lists the numbers (``data.summary``) as text. No plotting library: NumPy draws,
-pygame.font writes the labels, ``canvas.encode_png`` writes the file.
+frame thumbnails; the action timeline (one lane per action, held intervals as bars, presses and releases
+as ticks; a session's axes, mouse motion or pad sticks, as a line per axis); the instantaneous rate and
+the pacing error (lateness against the ideal schedule, ``data.pacing``) over time, gaps (missed schedule
+slots) marked in red; for a play log also invoke time over time and histograms of capture -> keys latency
+with and without invoke. The HTML page embeds the PNG as a data URI and lists the numbers
+(``data.summary``) as text. No plotting library: NumPy draws, pygame.font writes the labels,
+``canvas.encode_png`` writes the file.
 
 Outputs are ``<name>.report.png`` and ``<name>.report.html`` where name is the session's directory
 name or the play log's file name (suffix included), in ``out_dir`` (default: beside the input, i.e. the

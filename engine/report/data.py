@@ -55,6 +55,9 @@ class Run:
     play: dict[str, np.ndarray] = field(default_factory=dict)  # play log columns, by TELEMETRY name
     # engine-play --takeover --record: (K, 2) int64 [start, end) instants when the person had control
     takeover_spans: np.ndarray = field(default_factory=lambda: np.empty((0, 2), np.int64))
+    # sessions with axes (mouse motion, pad sticks): names, and float32 (M, K) values sampled at held_t
+    axis_names: list[str] = field(default_factory=list)
+    axis_values: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
 
     @property
     def t0(self) -> int:
@@ -109,6 +112,7 @@ def _load_session(path: Path, fps: float | None) -> Run:
         event_t=np.asarray(ev["t_ns"], np.int64), event_action=np.asarray(ev["action"], np.int64),
         event_value=np.asarray(ev["value"], np.int64), frames=ses.frames, meta=dict(ses.meta),
         takeover_spans=np.asarray((ses.meta.get("takeover") or {}).get("spans_ns", []), np.int64).reshape(-1, 2),
+        axis_names=list(ses.axis_names), axis_values=np.asarray(ses.axes, np.float32),
     )
 
 
@@ -310,6 +314,13 @@ def summary(run: Run, pace: Pacing) -> list[tuple[str, str]]:
         held = float(run.held[:, a].mean()) if len(run.held) else 0.0
         presses = int(np.sum((run.event_action == a) & (run.event_value == 1)))
         rows.append((f"action {name}", f"held in {held:.1%} of {unit}, {presses} press{'' if presses == 1 else 'es'}"))
+    for k, name in enumerate(run.axis_names):
+        v = run.axis_values[:, k].astype(np.float64) if len(run.axis_values) else np.zeros(0)
+        if not len(v):
+            continue
+        rows.append((f"axis {name}", f"min {v.min():.4g}, max {v.max():.4g}, mean |value| {np.abs(v).mean():.4g}; "
+                                     f"negative in {np.mean(v < 0):.1%}, zero in {np.mean(v == 0):.1%}, "
+                                     f"positive in {np.mean(v > 0):.1%} of {unit}"))
     return rows
 
 

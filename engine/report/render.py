@@ -171,9 +171,10 @@ def _strip(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> int:
 
 
 def _timeline(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> int:
-    c.text(LEFT, y, "actions: held (bars), presses (dark ticks), releases (gray ticks)", TEXT, 16)
+    c.text(LEFT, y, "actions: held (bars), presses (dark ticks), releases (gray ticks)"
+           + ("; axes: value per frame (scaled to +-the largest)" if run.axis_names else ""), TEXT, 16)
     y += 22
-    if not run.actions:
+    if not run.actions and not run.axis_names:
         c.text(LEFT, y, "no actions recorded", MUTED, 14)
         return y + 24
     top = y
@@ -197,8 +198,29 @@ def _timeline(c: Canvas, run: Run, axis: _TimeAxis, y: int, out: Rendered) -> in
         out.lanes.append(("person", (LEFT, y, WIDTH - RIGHT - LEFT, LANE_H)))
         out.bar_colors.append(TAKEOVER)
         y += LANE_H + LANE_GAP
+    for k, name in enumerate(run.axis_names):  # an axis: its value over time about a centre line
+        y = _axis_lane(c, run, axis, k, name, y, out)
     c.frame(LEFT, top - 1, WIDTH - RIGHT, y - LANE_GAP + 1, AXIS)
     return axis.draw(c, y - LANE_GAP + 1)
+
+
+def _axis_lane(c: Canvas, run: Run, axis: _TimeAxis, k: int, name: str, y: int, out: Rendered) -> int:
+    """One axis' lane, twice an action lane high: the values as a line, scaled to the largest |value| (its
+    label says which), zero at the middle."""
+    h = 2 * LANE_H
+    color = PALETTE[(len(run.actions) + k) % len(PALETTE)]
+    c.rect(LEFT, y, WIDTH - RIGHT, y + h, (246, 246, 248))
+    v = run.axis_values[:, k].astype(np.float64) if len(run.axis_values) else np.zeros(0)
+    peak = float(np.abs(v).max()) if len(v) else 0.0
+    c.text(LEFT - 8, y + 3, name, TEXT, 15, "right")
+    c.text(LEFT - 8, y + LANE_H + 1, f"+-{peak:.3g}", MUTED, 12, "right")
+    mid = y + h / 2
+    c.rect(LEFT, mid, WIDTH - RIGHT, mid + 1, _lighten(AXIS))
+    if len(v) and peak > 0:
+        c.polyline(axis.x(run.held_t), mid - v / peak * (h / 2 - 3), color, (LEFT, y, WIDTH - RIGHT, y + h))
+    out.lanes.append((name, (LEFT, y, WIDTH - RIGHT - LEFT, h)))
+    out.bar_colors.append(color)
+    return y + h + LANE_GAP
 
 
 def _gap_marks(c: Canvas, axis: _TimeAxis, pace: Pacing, top: int) -> None:

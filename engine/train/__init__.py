@@ -10,6 +10,8 @@ A small CNN over stacked frames (:mod:`~engine.train.net`), early stopping on th
 export to float32 and uint8 .tflite with their m.json sidecars (:mod:`~engine.train.tflite`), a check of
 both against Keras through engine-play's own Model (:mod:`~engine.train.check`), and a report with a PNG
 of the training curves (:mod:`~engine.train.report`). Inputs are built by :mod:`~engine.train.data`.
+Windows with axis targets (mouse motion, pad sticks) train keys and axes together
+(:mod:`~engine.train.mixed`: output layout, loss, accuracy, per-axis scores).
 
 Importing this package does not import TensorFlow (only :func:`train` does), so ``import engine`` and
 ``engine-train --help`` work without it.

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.model import Decoder, Model
+from engine.model.decode import axes_agree
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Agreement:
     input_dtype: str
     windows: int
     decisions: float  # fraction of windows with the same held set
-    per_action: tuple[float, ...]  # fraction of windows where action a is decided the same
+    per_action: tuple[float, ...]  # fraction of windows where action a (then each axis) is decided the same
     max_output_diff: float  # largest |tflite - keras| over all outputs (probabilities)
     invoke_ms: tuple[float, float]  # p50, p99
     size_bytes: int
@@ -58,7 +59,7 @@ def compare(path: Path, windows: np.ndarray, keras_outputs: np.ndarray, threads:
     model = Model.load(path, threads=threads)
     outs, times = model.run_windows(windows)
     mine, ref = decide(outs, model), decide(np.asarray(keras_outputs, np.float32), model)
-    same = mine == ref
+    same = np.concatenate([mine == ref, axes_agree(outs, np.asarray(keras_outputs, np.float32), model.spec)], axis=1)
     return Agreement(
         path=path, runtime=model.runtime, input_dtype=model.input_dtype.name, windows=len(windows),
         decisions=float(same.all(axis=1).mean()) if len(windows) else 1.0,

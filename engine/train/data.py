@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.dataset import DatasetSpec, Windows, kernels
-from engine.dataset.balance import BalanceMode, Weights
-from engine.dataset.reader import load, read_spec
+from engine.dataset.balance import AxisBalance, BalanceMode, Weights
+from engine.dataset.reader import load, load_axes, read_spec
 from engine.dataset.spec import DatasetError
 from engine.dataset.split import SplitBy
 from engine.errors import EngineError
 from engine.sidecar import ModelSidecar
+from engine.train.mixed import Layout, layout_of
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
@@ -49,6 +50,8 @@ class Part:
     name: str
     labels: np.ndarray  # (N, A) uint8 multi-hot rows, or (N,) int64 class indices
     _gather: Callable[[np.ndarray], np.ndarray]
+    axes: np.ndarray | None = None  # (N, K) float32 encoded axis targets (engine.axes_spec); None: no axes
+    axis_values: np.ndarray | None = None  # (N, K) float32 the same in natural units
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -82,8 +85,19 @@ class TrainData:
 
     @property
     def outputs(self) -> int:
-        """Model outputs: one per action (multihot) or per class (combo)."""
-        return len(self.spec.actions) if self.spec.encoding == "multihot" else len(self.spec.classes)
+        """Model outputs: one per action (multihot) or per class (combo), then one block per axis."""
+        return self.layout.width
+
+    @property
+    def layout(self) -> Layout:
+        """Where the key columns and each axis' block sit in the model output (engine.train.mixed)."""
+        s = self.spec
+        return layout_of(s.encoding, s.actions, s.classes, s.axes)
+
+    def targets(self, part: Part) -> np.ndarray:
+        """Training targets of data with axes: float32 (N, outputs), keys then axis blocks."""
+        axes = part.axes if part.axes is not None else np.zeros((len(part), 0), np.float32)
+        return self.layout.targets(part.labels, axes)
 
     def sidecar(self) -> ModelSidecar:
         """The m.json for a model trained on this data (layout "channels", default scale and thresholds)."""
@@ -104,15 +118,17 @@ class TrainData:
         seed: int = 0,
         balance: Weights | None = None,
         balance_mode: BalanceMode = "under",
+        balance_axes: AxisBalance = "sign",
     ) -> TrainData:
         """Split ``windows`` into train and val (a third fraction, test, is cut away unused) sharing no
-        frame, and balance the train part when ``balance`` is given. Raises DatasetError (one line)."""
+        frame, and balance the train part when ``balance`` is given (with axis targets, also by each axis'
+        sign, bin or not: ``balance_axes``, see :meth:`Windows.balance`). Raises DatasetError (one line)."""
         if len(fractions) < 2 or fractions[1] <= 0:
             raise DatasetError(f"training needs a validation part: give fractions like 0.8,0.2, not {fractions}")
         parts = windows.split(fractions, by=by, seed=seed, blocks=blocks)
         train, val = parts["train"], parts["val"]
         if balance is not None:
-            train = train.balance(balance, mode=balance_mode, seed=seed)
+            train = train.balance(balance, mode=balance_mode, seed=seed, axes=balance_axes)
         names = ", ".join(s.name for s in windows.sessions[:3]) + (" ..." if len(windows.sessions) > 3 else "")
         return cls(
             spec=train.spec, train=_windows_part("train", train), val=_windows_part("val", val),
@@ -138,7 +154,8 @@ class TrainData:
         parts = {}
         for name in ("train", "val"):
             x, y = load(p, name, float32=False)
-            parts[name] = Part(name, y, _array_gather(x))
+            axes, values = load_axes(p, name) if spec.axes else (None, None)
+            parts[name] = Part(name, y, _array_gather(x), axes, values)
         names = [str(src.get("name")) for src in spec.sources]
         sessions = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         return cls(spec=spec, train=parts["train"], val=parts["val"],
@@ -149,7 +166,9 @@ def _windows_part(name: str, w: Windows) -> Part:
     def gather(idx: np.ndarray) -> np.ndarray:
         return w.gather(idx)[0]
 
-    return Part(name, np.asarray(w.labels), gather)
+    if not w.spec.axes:
+        return Part(name, np.asarray(w.labels), gather)
+    return Part(name, np.asarray(w.labels), gather, np.asarray(w.axis_targets), np.asarray(w.axis_values))
 
 
 def _array_gather(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -191,6 +210,10 @@ class Mirror:
     @classmethod
     def build(cls, pairs: Sequence[tuple[str, str]], spec: DatasetSpec) -> Mirror:
         """Raises TrainError when a pair names an action the data does not have, or one action twice."""
+        if spec.axes and pairs:
+            names = ", ".join(a.name for a in spec.axes)
+            raise TrainError("--mirror is not available with axis targets (a flipped frame would need its "
+                             f"motion mirrored too): drop --mirror or the axes ({names})")
         actions = list(spec.actions)
         swap = {a: a for a in actions}
         for a, b in pairs:

@@ -9,6 +9,8 @@ Architecture, for an input (H, W', W*C) in the "channels" layout (frames on the 
     conv 5x5 stride 2, 16 filters, ReLU
     conv 3x3 stride 2, 32 filters, ReLU        repeated until the feature map is at most 8 wide and high
     flatten -> dense 64, ReLU -> dropout -> dense (outputs): sigmoid per action (multihot) or softmax (combo)
+                                               with axis targets, one dense per head (keys, then each axis:
+                                               softmax over its bins or linear), concatenated
 
 Flatten rather than global pooling: where things are on the screen (the car against the road) is what a
 game policy reads. Every op converts to TFLite builtins and quantises to uint8/int8.
@@ -19,11 +21,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.train.data import TrainError
+
+if TYPE_CHECKING:
+    from engine.train.mixed import Layout
 
 MAX_FEATURE_SIZE = 8  # stop downsampling once the feature map is at most this wide and high
 
@@ -77,11 +83,13 @@ def build_model(
     dense: int = 64,
     dropout: float = 0.2,
     batch_size: int | None = None,
+    heads: Sequence[tuple[int, int, str]] | None = None,
 ) -> Any:
     """The Keras model described in the module docs (not compiled: see :func:`compile_model`).
 
     input_shape: (H, W', W*C). mask: float32 (H, W', 1) of 0/1 or None. batch_size: fixed batch axis
-    (1 for export: engine-play runs batch 1), None for training.
+    (1 for export: engine-play runs batch 1), None for training. heads: with axis targets, (start, stop,
+    activation) per head (:meth:`engine.train.mixed.Layout.heads`); None: one head of ``outputs``.
     """
     import_tensorflow()
     import keras
@@ -101,15 +109,25 @@ def build_model(
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(dense, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
-    act = "sigmoid" if encoding == "multihot" else "softmax"
-    out = keras.layers.Dense(outputs, activation=act, name="actions")(x)
+    if heads is None:
+        act = "sigmoid" if encoding == "multihot" else "softmax"
+        out = keras.layers.Dense(outputs, activation=act, name="actions")(x)
+    else:  # keys and axes (engine.train.mixed): one Dense per head, concatenated in the sidecar's order
+        outs = [keras.layers.Dense(stop - start, activation=act, name=f"head{i}")(x)
+                for i, (start, stop, act) in enumerate(heads)]
+        out = keras.layers.Concatenate(name="actions")(outs) if len(outs) > 1 else outs[0]
     return keras.Model(inp, out, name="engine_reference_cnn")
 
 
-def compile_model(model: Any, encoding: str, learning_rate: float) -> None:
-    """Adam; binary cross-entropy per action (multihot) or sparse categorical cross-entropy (combo)."""
+def compile_model(model: Any, encoding: str, learning_rate: float, layout: Layout | None = None) -> None:
+    """Adam; binary cross-entropy per action (multihot) or sparse categorical cross-entropy (combo); with
+    axis targets (``layout``), the mixed loss and accuracy of :mod:`engine.train.mixed`."""
     import keras
 
+    if layout is not None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=layout.keras_loss(),
+                      metrics=[layout.keras_accuracy()])
+        return
     if encoding == "multihot":
         loss, metric = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
     else:

@@ -55,6 +55,8 @@ class Metrics:
         return out
 
     def lines(self) -> list[str]:
+        if not self.actions:  # a model of axes alone: its scores are the axis lines
+            return [f"validation: {self.windows} windows (no key outputs)"]
         out = [f"validation: {self.windows} windows, whole decision right on {self.exact:.1%}"]
         width = max(len(a.name) for a in self.actions)
         for a in self.actions:

@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.train.check import compare
 from engine.train.data import TrainData
+from engine.train.mixed import Layout
 from engine.train.report import plot_curves, score
 from engine.train.trainer import (
     TrainConfig,
@@ -34,6 +35,7 @@ from engine.train.trainer import (
     _spread,
     _targets,
     _write_report,
+    val_axis_scores,
 )
 
 
@@ -45,17 +47,43 @@ def _tensor(x: np.ndarray) -> Any:
 
 
 def _probabilities(model: Any, data: TrainData, idx: np.ndarray, batch_size: int, encoding: str) -> np.ndarray:
-    """Outputs (n, outputs) as probabilities for validation windows ``idx`` (eval mode, batches)."""
+    """Outputs (n, outputs) as probabilities for validation windows ``idx`` (eval mode, batches); with axes,
+    head by head as the exported model gives them (engine.export.torch_tflite.activate)."""
     import torch
 
+    from engine.export.torch_tflite import activate, heads_of
+
+    heads = heads_of(data.sidecar(), logits=True)
     model.eval()
     chunks = []
     with torch.no_grad():
         for i in range(0, len(idx), batch_size):
             logits = model(_tensor(data.input(data.val, idx[i : i + batch_size])))
-            p = torch.sigmoid(logits) if encoding == "multihot" else torch.softmax(logits, dim=-1)
-            chunks.append(p.numpy())
+            chunks.append(activate(logits, heads).numpy())
     return np.concatenate(chunks) if chunks else np.empty((0, data.outputs), np.float32)
+
+
+def _mixed_loss(layout: Layout) -> Any:
+    """The loss of engine.train.mixed on logits: BCE-with-logits (or cross-entropy) for the keys, plus the
+    mean over the axes of their bins' cross-entropy or squared error."""
+    import torch
+
+    heads, has_keys, n_axes = layout.heads(), bool(layout.keys), max(1, len(layout.axes))
+
+    def loss(logits: Any, target: Any) -> Any:
+        total = logits.new_zeros(())
+        for i, (start, stop, act) in enumerate(heads):
+            z, y = logits[:, start:stop], target[:, start:stop]
+            if act == "sigmoid":
+                part = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+            elif act == "softmax":
+                part = -(y * torch.log_softmax(z, dim=-1)).sum(dim=1).mean()
+            else:
+                part = torch.mean((z - y) ** 2)
+            total = total + (part if (i == 0 and has_keys) else part / n_axes)
+        return total
+
+    return loss
 
 
 def train(
@@ -85,9 +113,12 @@ def train(
                                   dropout=config.dropout)
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss() if spec.encoding == "multihot" else torch.nn.CrossEntropyLoss()
-    y_train = _targets(data.train.labels, spec.encoding)
+    mixed = data.layout if spec.axes else None  # keys + axes: engine.train.mixed
+    loss_fn = (torch.nn.BCEWithLogitsLoss() if spec.encoding == "multihot" else torch.nn.CrossEntropyLoss()
+               ) if mixed is None else _mixed_loss(mixed)
+    y_train = _targets(data.train.labels, spec.encoding) if mixed is None else data.targets(data.train)
     y_val = np.asarray(data.val.labels)
+    t_val = data.targets(data.val) if mixed is not None else None
     val_idx = np.arange(len(data.val), dtype=np.int64)
     h, w, c = data.input_shape
     say(f"training in PyTorch on {len(data.train)} windows, validating on {len(data.val)}: input ({c}, {h}, {w}) "
@@ -102,11 +133,18 @@ def train(
         loss.backward()
         optimizer.step()
         with torch.no_grad():
+            if mixed is not None:  # the same accuracy as validation, on this batch's probabilities
+                from engine.export.torch_tflite import activate, heads_of
+
+                p = activate(logits, heads_of(sidecar, logits=True)).numpy()
+                return float(loss), mixed.loss_and_accuracy(p, np.asarray(y))[1]
             hit = ((logits >= 0) == (target != 0)) if spec.encoding == "multihot" else logits.argmax(1) == target
         return float(loss), float(hit.float().mean())
 
     def validate() -> tuple[float, float]:
         out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
+        if mixed is not None and t_val is not None:
+            return mixed.loss_and_accuracy(out, t_val)
         return _loss_and_accuracy(out, y_val, spec.encoding)
 
     fitted = fit_epochs(data, config, setup, y_train, train_batch=train_batch, validate=validate,
@@ -116,7 +154,9 @@ def train(
 
     check_idx = _spread(len(data.val), config.check_windows)
     val_out = _probabilities(model, data, val_idx, config.batch_size, spec.encoding)
-    metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
+    metrics = score(val_out[:, : sidecar.key_outputs], y_val, spec.encoding, spec.actions, spec.classes,
+                    sidecar.thresholds or None)
+    axes = val_axis_scores(data, val_out, sidecar.key_outputs)
 
     note = {"engine_train": _engine_version(), "framework": f"torch {torch.__version__}", "seed": config.seed,
             "best_epoch": best_epoch, "epochs_run": len(history), "masks": [list(r) for r in masks],
@@ -141,7 +181,7 @@ def train(
         out_dir=out, float32=f32_path, uint8=u8_path, history=history, best_epoch=best_epoch,
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
         report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - setup.t_start,
-        data_source=data.source, params=params, notes=notes, framework="PyTorch",
+        data_source=data.source, params=params, notes=notes, framework="PyTorch", axes=axes,
     )
     _write_report(result, config, data)
     return result

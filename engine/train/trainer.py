@@ -38,6 +38,7 @@ import numpy as np
 
 from engine.train.check import Agreement, compare
 from engine.train.data import Rect, TrainData, TrainError
+from engine.train.mixed import axis_lines, axis_scores
 from engine.train.report import Metrics, plot_curves, score
 
 _EPS = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] in its cross-entropies
@@ -104,6 +105,7 @@ class TrainResult:
     framework: str = "Keras"  # what trained it: "Keras" (engine.train.trainer) or "PyTorch" (torch_trainer)
     start_from: str = "random weights (trained from scratch)"
     weights: Path | None = None  # NAME.weights.h5, for engine-train --finetune
+    axes: list[dict[str, Any]] = field(default_factory=list)  # per axis validation scores (engine.train.mixed)
 
     def lines(self) -> list[str]:
         """The final report, as printed and written to ``name_report.txt``."""
@@ -116,6 +118,7 @@ class TrainResult:
             f"({self.stop_reason}); kept epoch {self.best_epoch}: val loss {last['val_loss']:.4f}, "
             f"val accuracy {last['val_accuracy']:.1%}",
             *self.metrics.lines(),
+            *axis_lines(self.axes),
             f"exported (checked through engine-play's Model against {self.framework} on validation windows):",
             *(f"  {a.line()}" for a in self.agreements),
             *(f"note: {n}" for n in self.notes),
@@ -177,9 +180,10 @@ def train(
     say, out, spec, sidecar, masks = setup.say, setup.out, setup.spec, setup.sidecar, setup.masks
 
     net.seed_everything(config.seed)
+    mixed = data.layout if spec.axes else None  # keys + axes: engine.train.mixed
     model = net.build_model(data.input_shape, data.outputs, spec.encoding, setup.mask, dense=config.dense,
-                            dropout=config.dropout)
-    net.compile_model(model, spec.encoding, config.learning_rate)
+                            dropout=config.dropout, heads=mixed.heads() if mixed is not None else None)
+    net.compile_model(model, spec.encoding, config.learning_rate, mixed)
     start_from = "random weights (trained from scratch)"
     if config.finetune is not None:
         try:
@@ -194,11 +198,13 @@ def train(
                              "NAME.weights.h5 engine-train wrote for the same window, frame size and actions") from None
         start_from = f"the weights of {config.finetune} (fine-tuned)"
     params = int(model.count_params())
-    y_train = _targets(data.train.labels, spec.encoding)
+    y_train = _targets(data.train.labels, spec.encoding) if mixed is None else data.targets(data.train)
     y_val = np.asarray(data.val.labels)
+    t_val = data.targets(data.val) if mixed is not None else None
     val_idx = np.arange(len(data.val), dtype=np.int64)
     say(f"training on {len(data.train)} windows, validating on {len(data.val)}: input {data.input_shape} "
-        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}), {params:,} parameters, "
+        f"(H, W, frames x channels), {data.outputs} outputs ({spec.encoding}"
+        f"{''.join(f', {a.name} {a.encoding} {a.size}' for a in spec.axes)}), {params:,} parameters, "
         f"starting from {start_from}")
 
     def train_batch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -206,7 +212,10 @@ def train(
         return float(logs["loss"]), float(logs["accuracy"])
 
     def validate() -> tuple[float, float]:
-        return _loss_and_accuracy(_predict_val(model, data, val_idx, config.batch_size), y_val, spec.encoding)
+        out = _predict_val(model, data, val_idx, config.batch_size)
+        if mixed is not None and t_val is not None:
+            return mixed.loss_and_accuracy(out, t_val)
+        return _loss_and_accuracy(out, y_val, spec.encoding)
 
     fitted = fit_epochs(data, config, setup, y_train, train_batch=train_batch, validate=validate,
                         keep=model.get_weights, restore=model.set_weights, stream=stream,
@@ -216,7 +225,9 @@ def train(
     # Report on the kept weights; the same outputs are what the exported models are checked against.
     check_idx = _spread(len(data.val), config.check_windows)
     val_out = _predict_val(model, data, val_idx, config.batch_size)
-    metrics = score(val_out, y_val, spec.encoding, spec.actions, spec.classes, sidecar.thresholds or None)
+    metrics = score(val_out[:, : sidecar.key_outputs], y_val, spec.encoding, spec.actions, spec.classes,
+                    sidecar.thresholds or None)
+    axes = val_axis_scores(data, val_out, sidecar.key_outputs)
 
     note = {"engine_train": _engine_version(), "seed": config.seed, "best_epoch": best_epoch,
             "epochs_run": len(history), "masks": [list(r) for r in masks],
@@ -249,9 +260,17 @@ def train(
         stop_reason=stop_reason, metrics=metrics, agreements=agreements, curves=curves,
         report=out / f"{config.name}_report.txt", elapsed_s=time.monotonic() - setup.t_start,
         data_source=data.source, params=params, notes=notes, start_from=start_from, weights=weights_path,
+        axes=axes,
     )
     _write_report(result, config, data)
     return result
+
+
+def val_axis_scores(data: TrainData, val_out: np.ndarray, key_outputs: int) -> list[dict[str, Any]]:
+    """Per-axis validation scores of outputs on the whole validation part ([] without axes)."""
+    if not data.spec.axes or data.val.axes is None or data.val.axis_values is None:
+        return []
+    return axis_scores(val_out, data.val.axis_values, data.val.axes, data.spec.axes, key_outputs)
 
 
 def _engine_version() -> str:
@@ -270,6 +289,7 @@ def _write_report(result: TrainResult, config: TrainConfig, data: TrainData) -> 
         "best_epoch": result.best_epoch,
         "stop_reason": result.stop_reason,
         "validation": result.metrics.to_dict(),
+        **({"validation_axes": result.axes} if result.axes else {}),
         "exports": [{"path": str(a.path), "runtime": a.runtime, "input_dtype": a.input_dtype,
                      "size_bytes": a.size_bytes, "windows": a.windows, "same_decisions": a.decisions,
                      "per_action": list(a.per_action), "max_output_diff": a.max_output_diff,
