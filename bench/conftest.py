@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-results", default=str(RESULTS), metavar="DIR",
                      help="where latest.json (partial-*.json for a partial run) and the line_profiler tables go "
                           "(default bench/results)")
+    parser.addoption("--bench-load", type=int, default=0, metavar="N",
+                     help="keep N busy-loop processes running during the bench (N = cores: both cores busy), to "
+                          "measure the tails a loaded machine sees (issue #19)")
 
 
 _REPORT: Report | None = None
@@ -126,6 +129,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                f"{len(coverage['not_passed'])} not passed" if coverage["not_passed"] else ""]
         terminalreporter.write_line(f"written: {path} (a partial run: {'; '.join(w for w in why if w)}; "
                                     f"{path.parent / 'latest.json'} is left as it was)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_load(request: pytest.FixtureRequest) -> Iterator[int]:
+    """--bench-load N: N processes spinning at normal priority for the whole run (a loaded machine)."""
+    n = int(request.config.getoption("--bench-load"))
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield n
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,14 @@ void bind_ring(py::module_& m) {
            "Copy the window ending at frame `end` into out. Returns (t_ns, tick) of that newest frame, or\n"
            "None if the producer overwrote the window meanwhile (then out holds nothing usable).")
       .def("t_ns", [](const ShapedRing& r, std::uint64_t frame) { return r.t_ns(frame); })
-      .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); });
+      .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); })
+      .def("t_published", [](const ShapedRing& r, std::uint64_t frame) { return r.t_published(frame); },
+           py::arg("frame"), "When `frame` was published (monotonic ns; valid while it is in the ring).")
+      .def_property_readonly("woken_ns", &ShapedRing::woken_ns,
+                             "When the last wait_newer() saw a new frame, before it took the GIL back (ns).")
+      .def("lock", &ShapedRing::lock,
+           "mlock the frame storage (no page faults on the latency path); False if RLIMIT_MEMLOCK refuses.")
+      .def_property_readonly("locked", &ShapedRing::locked);
 
   m.def("feed_window", [](ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip, py::array lut,
                           const std::string& layout, py::array out) -> py::object {

@@ -38,6 +38,8 @@ class CaptureStream:
     mode="queue" (recording): every frame goes to a FrameQueue the consumer drains; when it is full
     the newest frame is dropped and counted. mode="latest" (play): a LatestRing holding the newest
     ``window`` frames as one contiguous array.
+    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread (and mlocks a latest ring);
+    :attr:`scheduling` says whether it was granted.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class CaptureStream:
         slack: int = 4,
         kernel: str = "auto",
         spin_ns: int = DEFAULT_SPIN_NS,
+        realtime: int = 0,
     ) -> None:
         if not fps > 0:
             raise EngineError(f"fps must be positive, got {fps}")
@@ -74,6 +77,10 @@ class CaptureStream:
             raise EngineError(f"mode must be 'queue' or 'latest', not {mode!r}")
         loop_source = source.loop_source()
         self._loop: Any = _native.CaptureLoop(loop_source, self.sink, w, h, color, self.period_ns, kernel, spin_ns)
+        if realtime > 0:  # play: the capture thread under SCHED_FIFO when allowed, its ring kept resident
+            self._loop.set_realtime(realtime)
+            if mode == "latest":
+                self.sink.lock()
         if isinstance(loop_source, _native.CallableSource):
             _calls_python.add(self)
 
@@ -98,6 +105,11 @@ class CaptureStream:
     def error(self) -> str:
         """Why the capture thread stopped on its own ("" while healthy)."""
         return str(self._loop.error)
+
+    @property
+    def scheduling(self) -> str:
+        """What the capture thread was granted: "SCHED_FIFO 20 granted", "SCHED_FIFO refused (...)", "off"."""
+        return str(self._loop.scheduling)
 
     @property
     def window_lost(self) -> bool:

@@ -7,6 +7,11 @@ decodes, and sends only the press/release changes. When invoke is slower than th
 capture keeps the trained spacing and the loop takes the newest window: frames are skipped and
 counted, nothing queues.
 
+Tails (issue #19): the capture thread (priority CAPTURE_PRIORITY) and this loop (PLAY_PRIORITY, below it)
+run under SCHED_FIFO where the system allows it, so a busy machine does not delay their wake-ups; the
+summary says whether it was granted. A long invoke (over LONG_INVOKE_NS) runs at the ordinary priority so
+a slow model does not hold a core against the game. Every decision's stages are stamped (engine.telemetry).
+
 Every exit path (Ctrl-C, SIGTERM, an exception in invoke or decode, the window disappearing, the
 kill-switch hotkey, the end of --duration) releases every key the output holds.
 """
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from engine import _native
-from engine._pacer import monotonic_ns, sleep_until_ns
+from engine._pacer import Realtime, monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
@@ -32,7 +37,7 @@ from engine.capture.blank import BlankGuard
 from engine.errors import EngineError
 from engine.model.model import Model
 from engine.signals import stop_on_signals
-from engine.telemetry import Telemetry
+from engine.telemetry import Telemetry, breakdown_line
 
 if TYPE_CHECKING:
     from engine.play.takeover import Takeover, TakeoverRecording
@@ -54,6 +59,8 @@ class PlaySummary:
     output: str
     warnings: list[str]
     takeover: str = ""  # "takeovers N, person in control X% ..." with --takeover
+    stages: str = ""  # where capture->keys goes, per stage (engine.telemetry.breakdown_line)
+    scheduling: str = ""  # whether SCHED_FIFO was granted to the capture thread and the loop
 
     def lines(self) -> list[str]:
         rate = self.decisions / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -65,6 +72,8 @@ class PlaySummary:
             f"{self.latency_ms[0]:.2f} ms p99 {self.latency_ms[1]:.2f} ms (minus invoke p50 "
             f"{self.latency_minus_invoke_ms[0]:.3f} p99 {self.latency_minus_invoke_ms[1]:.3f} ms) | "
             f"{self.runtime}, output {self.output}",
+            *([self.stages] if self.stages else []),
+            *([f"scheduling: {self.scheduling}"] if self.scheduling else []),
             *([self.takeover] if self.takeover else []),
             *(f"warning: {w}" for w in self.warnings),
         ]
@@ -78,6 +87,11 @@ def _ordinal(n: int) -> str:
 
 def _p(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q) / 1e6) if len(values) else 0.0
+
+
+CAPTURE_PRIORITY = 20  # SCHED_FIFO priorities: the capture thread's ticks first, then the loop's wake-up
+PLAY_PRIORITY = 10
+LONG_INVOKE_NS = 1_000_000  # an invoke longer than this runs at the ordinary priority
 
 
 @dataclass
@@ -102,7 +116,7 @@ class Player:
 
     def __init__(self, model: Model, output: Output, *, duration: float | None = None, kill_key: str | None = "f12",
                  display: str = "", out: TextIO | None = None, takeover: Takeover | None = None,
-                 recording: TakeoverRecording | None = None) -> None:
+                 recording: TakeoverRecording | None = None, realtime: bool = True) -> None:
         self.model = model
         self.spec = model.spec
         self.output = output
@@ -114,6 +128,7 @@ class Player:
         self.blank = BlankGuard(self.spec.fps, what="engine-play")  # the model watching nothing is said at once
         self.takeover = takeover  # engine-play --takeover: the person may take control (engine.play.takeover)
         self.recording = recording  # with --record: the run written as a session
+        self.realtime = realtime  # SCHED_FIFO for the capture thread and the loop, when allowed
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -137,7 +152,7 @@ class Player:
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, ring: _native.LatestRing, *, producer_error: Callable[[], str],
             producer_done: Callable[[], bool] = lambda: False, captured: Callable[[], int],
-            install_signals: bool = True) -> PlaySummary:
+            install_signals: bool = True, capture_scheduling: Callable[[], str] = lambda: "") -> PlaySummary:
         spec = self.spec
         lut = self.model.input_lut()
         decoder = self.model.decoder()
@@ -152,6 +167,8 @@ class Player:
         first = True
         skipped = torn = 0
         t_start = time.monotonic()
+        rt = Realtime(PLAY_PRIORITY if self.realtime else 0)
+        inv_ns = 0
         try:
             if self.kill_key:
                 kill = hotkey_listener([self.kill_key], self.display)
@@ -177,6 +194,7 @@ class Player:
                 end = published - 1  # always the newest: never queue behind a slow invoke
                 buf = self.model.input_buffer()
                 stamp = _native.feed_window(ring, end, spec.window, spec.skip, lut, spec.layout, buf)
+                t_fed, t_pub, t_woken = monotonic_ns(), ring.t_published(end), ring.woken_ns
                 del buf  # the runtime refuses invoke() while a view of its input is alive
                 if stamp is None:
                     torn += 1  # overwritten while copying: take the next newest
@@ -184,10 +202,15 @@ class Player:
                 t_cap, tick = stamp
                 missed = 0 if first else end - last_end - 1
                 skipped += missed
+                if inv_ns > LONG_INVOKE_NS:
+                    rt.relax()
                 t_inv = monotonic_ns()
                 out = self.model.invoke()
                 t_done = monotonic_ns()
+                inv_ns = t_done - t_inv
+                rt.boost()
                 state = decoder.decode(out).astype(np.uint8)
+                t_dec = monotonic_ns()
                 send = state if self.takeover is None else self.takeover.gate(state)
                 events = self.output.apply(send) if send is not None else 0
                 t_sent = monotonic_ns()
@@ -195,7 +218,8 @@ class Player:
                     history[:-1] = history[1:]
                     history[-1] = state
                     self.model.set_history(history)
-                self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state)
+                self.telemetry.add(int(tick), int(t_cap), t_inv, inv_ns, t_sent, missed, events, state,
+                                   (t_pub, t_woken, t_fed, t_dec))
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 if self.recording is not None and self.takeover is not None:
                     self.recording.add(ring, end, state, self.takeover.take_events())
@@ -205,6 +229,7 @@ class Player:
             error = f"{type(e).__name__}: {e}"
             self._stop_reason = self._stop_reason or "error"
         finally:
+            rt.close()
             self.output.release_all()
             if kill is not None:
                 kill.stop()
@@ -213,6 +238,9 @@ class Player:
                 self.takeover.finish()
             signals.close()
         summary = self._summary(time.monotonic() - t_start, captured(), skipped, torn, error)
+        cap = capture_scheduling()
+        summary.scheduling = (f"capture thread {cap}; " if cap else "") + f"play loop {rt.detail}" \
+            if self.realtime else "ordinary (realtime off)"
         if self.takeover is not None:
             summary.takeover = self.takeover.stats.line(summary.elapsed_s, monotonic_ns())
         if error:
@@ -224,11 +252,12 @@ class Player:
         """Play on the screen: the native capture thread at the model's fps feeds a latest-N ring."""
         spec = self.spec
         stream = CaptureStream(source, fps=spec.fps, size=spec.frame_size, color=spec.color, mode="latest",
-                               window=spec.span, slack=4)
+                               window=spec.span, slack=4, realtime=CAPTURE_PRIORITY if self.realtime else 0)
         stream.start()
         try:
             return self.run(stream.sink, producer_error=lambda: stream.error,
-                            captured=lambda: int(stream.stats()["frames"]), install_signals=install_signals)
+                            captured=lambda: int(stream.stats()["frames"]), install_signals=install_signals,
+                            capture_scheduling=lambda: stream.scheduling)
         finally:
             stream.stop()
             self.output.release_all()
@@ -302,7 +331,7 @@ class Player:
             torn_retries=torn, invoke_ms=(_p(inv, 50), _p(inv, 99)), latency_ms=(_p(lat, 50), _p(lat, 99)),
             latency_minus_invoke_ms=(_p(lat - inv, 50), _p(lat - inv, 99)),
             stop_reason=self._stop_reason or "end", runtime=self.model.runtime, output=self.output.name,
-            warnings=warnings)
+            warnings=warnings, stages=breakdown_line(data))
 
 
 def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "timing/realtime.hpp"
 
 namespace engine {
 
@@ -61,6 +62,12 @@ void CaptureLoop::fail(const std::string& what, bool lost) {
 }
 
 void CaptureLoop::run() {
+  {
+    const SchedResult rt = request_realtime(rt_priority_);
+    const bool pinned = rt_cpu_ >= 0 && pin_thread(rt_cpu_);
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    scheduling_ = rt.detail + (pinned ? ", pinned to CPU " + std::to_string(rt_cpu_) : "");
+  }
   Pacer pacer(period_, spin_);
   try {
     while (!stop_.load(std::memory_order_acquire)) {
@@ -119,6 +126,11 @@ CaptureStats CaptureLoop::stats() const {
   s.lateness_ns_total = late_total_.load(std::memory_order_relaxed);
   s.lateness_ns_max = late_max_.load(std::memory_order_relaxed);
   return s;
+}
+
+std::string CaptureLoop::scheduling() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return scheduling_;
 }
 
 std::string CaptureLoop::error() const {
