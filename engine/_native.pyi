@@ -114,6 +114,12 @@ def feed_window(ring: LatestRing, end: int, window: int, skip: int, lut: npt.NDA
     256-entry LUT, layout 'frames' or 'channels'. Returns (t_ns, tick) of the newest frame, or None if the
     producer overwrote the window meanwhile."""
 
+def wait_feed(ring: LatestRing, after: int, timeout: float, window: int, skip: int, lut: npt.NDArray[Any],
+              layout: str, out: npt.NDArray[Any]) -> tuple[int, bool, int, int, int, int, int]:
+    """Wait (without the GIL, up to `timeout` s) until more than `after` frames are published, then feed the
+    newest window like feed_window. Returns (published, fed, t_ns, tick, t_published, t_woken, t_fed): fed
+    is False on a timeout or a torn window (then retry)."""
+
 def push_frame(sink: FrameSink, frame: _U8, t_ns: int, tick: int) -> bool:
     """Producer side for already-converted frames (replaying a session): copy into the next slot and
     publish. Returns False when the sink was full (dropped and counted)."""

@@ -176,7 +176,7 @@ class Player:
             if self.takeover is not None:
                 self.takeover.start()
             while not self._stop.is_set():
-                published = ring.wait_newer(last_end + 1, 0.1)
+                # Checks first: after the wake-up nothing but the invoke should stand between frame and keys.
                 if kill is not None and len(kill.pop(16)[0]):
                     self.stop(f"{str(self.kill_key).upper()} (kill switch)")
                     break
@@ -187,19 +187,20 @@ class Player:
                 if self.duration is not None and time.monotonic() - t_start >= self.duration:
                     self.stop(f"--duration {self.duration:g}")
                     break
+                # Wait for a newer frame and feed the newest window into the input tensor, in one native call
+                # without the GIL (one copy, through the input LUT): always the newest, never queued.
+                buf = self.model.input_buffer()
+                published, fed, t_cap, tick, t_pub, t_woken, t_fed = _native.wait_feed(
+                    ring, last_end + 1, 0.1, spec.window, spec.skip, lut, spec.layout, buf)
+                del buf  # the runtime refuses invoke() while a view of its input is alive
                 if published - 1 <= last_end:  # no new frame yet (timeout)
                     if producer_done():
                         self.stop("end of replay")
                     continue
-                end = published - 1  # always the newest: never queue behind a slow invoke
-                buf = self.model.input_buffer()
-                stamp = _native.feed_window(ring, end, spec.window, spec.skip, lut, spec.layout, buf)
-                t_fed, t_pub, t_woken = monotonic_ns(), ring.t_published(end), ring.woken_ns
-                del buf  # the runtime refuses invoke() while a view of its input is alive
-                if stamp is None:
+                end = published - 1
+                if not fed:
                     torn += 1  # overwritten while copying: take the next newest
                     continue
-                t_cap, tick = stamp
                 missed = 0 if first else end - last_end - 1
                 skipped += missed
                 if inv_ns > LONG_INVOKE_NS:
