@@ -109,7 +109,7 @@ def test_play_latency(benchmark, report, mode, xvfb, demo_game, name: str) -> No
     assert n_py > 0 and (pyt["t_sent_ns"] >= pyt["t_invoke_ns"]).all()
     assert (tel["t_sent_ns"] >= tel["t_invoke_ns"]).all() and (np.diff(tel["tick"]) >= 1).all()
     stages = stage_breakdown(tel)
-    assert len(stages) == 6 and all(p50 >= 0 for _, p50, _ in stages), stages  # every stage in time order
+    assert len(stages) == 7 and all(p50 >= 0 for _, p50, _ in stages), stages  # every stage in time order
 
     def pct(a: np.ndarray, q: float) -> float:
         return float(np.percentile(a, q)) / 1e6

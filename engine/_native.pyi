@@ -88,6 +88,8 @@ class LatestRing(FrameSink):
         None if the producer overwrote the window meanwhile (then out holds nothing usable)."""
     def t_ns(self, arg0: int) -> int: ...
     def tick(self, arg0: int) -> int: ...
+    def t_grabbed(self, frame: int) -> int:
+        """When the grab of `frame` returned (monotonic ns; 0 if pushed without a grab)."""
     def t_published(self, frame: int) -> int:
         """When `frame` was published (monotonic ns; valid while it is in the ring)."""
     def lock(self) -> bool:
@@ -115,10 +117,10 @@ def feed_window(ring: LatestRing, end: int, window: int, skip: int, lut: npt.NDA
     producer overwrote the window meanwhile."""
 
 def wait_feed(ring: LatestRing, after: int, timeout: float, window: int, skip: int, lut: npt.NDArray[Any],
-              layout: str, out: npt.NDArray[Any]) -> tuple[int, bool, int, int, int, int, int]:
+              layout: str, out: npt.NDArray[Any]) -> tuple[int, bool, int, int, int, int, int, int]:
     """Wait (without the GIL, up to `timeout` s) until more than `after` frames are published, then feed the
-    newest window like feed_window. Returns (published, fed, t_ns, tick, t_published, t_woken, t_fed): fed
-    is False on a timeout or a torn window (then retry)."""
+    newest window like feed_window. Returns (published, fed, t_ns, tick, t_grabbed, t_published, t_woken,
+    t_fed): fed is False on a timeout or a torn window (then retry)."""
 
 def push_frame(sink: FrameSink, frame: _U8, t_ns: int, tick: int) -> bool:
     """Producer side for already-converted frames (replaying a session): copy into the next slot and

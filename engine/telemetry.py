@@ -6,8 +6,8 @@ Columns (int64, monotonic-clock ns where a time): ``TELEMETRY_FIELDS``, the per-
 plus the derived ``frame_age_ns`` (invoke start - capture) and ``latency_ns`` (keys sent - capture), and the
 decision, one 0/1 per action.
 
-The stages of one decision, in time order (``STAGES``): captured (grab began, capture thread), published (in
-the ring, capture thread), woken (the play loop's wait returned, before it took the GIL back), fed (window
+The stages of one decision, in time order (``STAGES``): captured (grab began, capture thread), grabbed (the
+display server's copy returned; a replayed frame has none, 0), published (converted, in the ring), woken (the play loop's wait returned, before it took the GIL back), fed (window
 written into the input tensor), invoke done, decoded (actions chosen), sent (key events written and
 flushed to the display server: the actuator flushes inside its apply, so the two are one instant).
 On disk: .npz with those arrays, ``decision`` (N, A) uint8 and ``actions`` (the names); or .csv with a
@@ -23,9 +23,9 @@ import numpy as np
 
 HELD_PREFIX = "held_"  # a CSV log's decision column of an action is HELD_PREFIX + its name
 TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
-STAGE_FIELDS = ("t_published_ns", "t_woken_ns", "t_fed_ns", "t_decoded_ns")
+STAGE_FIELDS = ("t_grabbed_ns", "t_published_ns", "t_woken_ns", "t_fed_ns", "t_decoded_ns")
 # (stage name, column of its instant), in time order; "t_invoked_ns" is derived (t_invoke_ns + invoke_ns).
-STAGES = (("captured", "t_capture_ns"), ("published", "t_published_ns"), ("woken", "t_woken_ns"),
+STAGES = (("captured", "t_capture_ns"), ("grabbed", "t_grabbed_ns"), ("published", "t_published_ns"), ("woken", "t_woken_ns"),
           ("fed", "t_fed_ns"), ("invoke done", "t_invoked_ns"), ("decoded", "t_decoded_ns"),
           ("sent+flushed", "t_sent_ns"))
 
@@ -40,8 +40,8 @@ class Telemetry:
     decisions: list[np.ndarray] = field(default_factory=list)
 
     def add(self, tick: int, t_cap: int, t_inv: int, inv_ns: int, t_sent: int, skipped: int, events: int,
-            decision: np.ndarray, stages: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
-        """``stages``: the STAGE_FIELDS instants (published, woken, fed, decoded)."""
+            decision: np.ndarray, stages: tuple[int, ...] = (0, 0, 0, 0, 0)) -> None:
+        """``stages``: the STAGE_FIELDS instants (grabbed, published, woken, fed, decoded)."""
         self.rows.append((tick, t_cap, t_inv, inv_ns, t_sent, skipped, events, *stages))
         self.decisions.append(decision)
 
@@ -76,8 +76,9 @@ def stage_breakdown(data: dict[str, np.ndarray]) -> list[tuple[str, float, float
         return []
     at = {col: data[col] for _, col in STAGES if col != "t_invoked_ns"}
     at["t_invoked_ns"] = data["t_invoke_ns"] + data["invoke_ns"]
+    stages = [(name, col) for name, col in STAGES if at[col].any()]  # a replay has no "grabbed"
     out = []
-    for (_, before), (name, col) in zip(STAGES, STAGES[1:], strict=False):
+    for (_, before), (name, col) in zip(stages, stages[1:], strict=False):
         d = (at[col] - at[before]) / 1e6
         out.append((name, float(np.percentile(d, 50)), float(np.percentile(d, 99))))
     return out

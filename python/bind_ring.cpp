@@ -131,6 +131,8 @@ void bind_ring(py::module_& m) {
            "None if the producer overwrote the window meanwhile (then out holds nothing usable).")
       .def("t_ns", [](const ShapedRing& r, std::uint64_t frame) { return r.t_ns(frame); })
       .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); })
+      .def("t_grabbed", [](const ShapedRing& r, std::uint64_t frame) { return r.t_grabbed(frame); },
+           py::arg("frame"), "When the grab of `frame` returned (monotonic ns; 0 if pushed without a grab).")
       .def("t_published", [](const ShapedRing& r, std::uint64_t frame) { return r.t_published(frame); },
            py::arg("frame"), "When `frame` was published (monotonic ns; valid while it is in the ring).")
       .def_property_readonly("woken_ns", &ShapedRing::woken_ns,
@@ -209,7 +211,7 @@ void bind_ring(py::module_& m) {
   m.def("wait_feed", [check_feed](ShapedRing& ring, std::uint64_t after, double timeout, std::size_t window,
                                   std::size_t skip, py::array lut, const std::string& layout, py::array out) {
           const Feed f = check_feed(ring, window, skip, lut, layout, out);
-          std::int64_t t = 0, t_pub = 0, t_woken = 0, t_fed = 0;
+          std::int64_t t = 0, t_grab = 0, t_pub = 0, t_woken = 0, t_fed = 0;
           std::uint64_t tick = 0, n = 0;
           bool ok = false;
           {
@@ -218,15 +220,17 @@ void bind_ring(py::module_& m) {
             if (n > after && n >= ring.window()) {  // the newest complete window ends at n - 1
               t_woken = ring.woken_ns();
               ok = f.run(ring, n - 1, window, skip, &t, &tick);
+              t_grab = ring.t_grabbed(n - 1);
               t_pub = ring.t_published(n - 1);
               t_fed = monotonic_ns();
             }
           }
-          return py::make_tuple(n, ok, t, tick, t_pub, t_woken, t_fed);
+          return py::make_tuple(n, ok, t, tick, t_grab, t_pub, t_woken, t_fed);
         }, py::arg("ring"), py::arg("after"), py::arg("timeout"), py::arg("window"), py::arg("skip"), py::arg("lut"),
         py::arg("layout"), py::arg("out"),
         "Wait (without the GIL, up to `timeout` s) until more than `after` frames are published, then feed the\n"
-        "newest window like feed_window. Returns (published, fed, t_ns, tick, t_published, t_woken, t_fed): fed\n"
+        "newest window like feed_window. Returns (published, fed, t_ns, tick, t_grabbed, t_published, t_woken,\n"
+        "t_fed): fed"
         "is False on a timeout or a torn window (then retry).");
 
   m.def("push_frame", [](FrameSink& sink, const py::array& frame, std::int64_t t_ns, std::uint64_t tick) {

@@ -190,7 +190,7 @@ class Player:
                 # Wait for a newer frame and feed the newest window into the input tensor, in one native call
                 # without the GIL (one copy, through the input LUT): always the newest, never queued.
                 buf = self.model.input_buffer()
-                published, fed, t_cap, tick, t_pub, t_woken, t_fed = _native.wait_feed(
+                published, fed, t_cap, tick, t_grab, t_pub, t_woken, t_fed = _native.wait_feed(
                     ring, last_end + 1, 0.1, spec.window, spec.skip, lut, spec.layout, buf)
                 del buf  # the runtime refuses invoke() while a view of its input is alive
                 if published - 1 <= last_end:  # no new frame yet (timeout)
@@ -220,7 +220,7 @@ class Player:
                     history[-1] = state
                     self.model.set_history(history)
                 self.telemetry.add(int(tick), int(t_cap), t_inv, inv_ns, t_sent, missed, events, state,
-                                   (t_pub, t_woken, t_fed, t_dec))
+                                   (t_grab, t_pub, t_woken, t_fed, t_dec))
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 if self.recording is not None and self.takeover is not None:
                     self.recording.add(ring, end, state, self.takeover.take_events())

@@ -95,6 +95,7 @@ void CaptureLoop::run() {
       const std::int64_t t0 = monotonic_ns();
       const BgraView src = source_->grab();
       const std::int64_t t1 = monotonic_ns();
+      sink_->note_grabbed(t1);
       conv_.run(src, PixelsOut{slot, conv_.dst_width(), conv_.dst_height(),
                                static_cast<std::ptrdiff_t>(conv_.dst_width()) * channels(conv_.color())});
       const std::int64_t t2 = monotonic_ns();

@@ -38,6 +38,7 @@ class LatestRing : public FrameSink {
         ::operator new[]((cap_ + window_ - 1) * frame_bytes_, std::align_val_t{kFrameAlign})));
     t_ns_ = std::make_unique<std::int64_t[]>(cap_);
     t_pub_ = std::make_unique<std::int64_t[]>(cap_);
+    t_grab_ = std::make_unique<std::int64_t[]>(cap_);
     tick_ = std::make_unique<std::uint64_t[]>(cap_);
   }
   ~LatestRing() override {
@@ -58,6 +59,10 @@ class LatestRing : public FrameSink {
     begun_.store(j + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     return slot(j % cap_);
+  }
+
+  void note_grabbed(std::int64_t t_ns) override {
+    t_grab_[published_.load(std::memory_order_relaxed) % cap_] = t_ns;
   }
 
   // Producer only: mirror the low slots, stamp, publish, wake waiters.
@@ -108,6 +113,8 @@ class LatestRing : public FrameSink {
   std::int64_t t_ns(std::uint64_t frame) const { return t_ns_[frame % cap_]; }
   // When the frame was published (monotonic ns), and when the last wait_newer() saw a new frame.
   std::int64_t t_published(std::uint64_t frame) const { return t_pub_[frame % cap_]; }
+  // When its grab returned (note_grabbed; 0 for a frame pushed without one).
+  std::int64_t t_grabbed(std::uint64_t frame) const { return t_grab_[frame % cap_]; }
   std::int64_t woken_ns() const { return woken_ns_; }
   std::uint64_t tick(std::uint64_t frame) const { return tick_[frame % cap_]; }
 
@@ -142,6 +149,7 @@ class LatestRing : public FrameSink {
   std::unique_ptr<std::uint8_t[], AlignedDelete> data_;
   std::unique_ptr<std::int64_t[]> t_ns_;
   std::unique_ptr<std::int64_t[]> t_pub_;
+  std::unique_ptr<std::int64_t[]> t_grab_;
   std::unique_ptr<std::uint64_t[]> tick_;
   std::int64_t woken_ns_ = 0;  // consumer only
   bool locked_ = false;
