@@ -38,7 +38,7 @@ class CaptureStream:
     mode="queue" (recording): every frame goes to a FrameQueue the consumer drains; when it is full
     the newest frame is dropped and counted. mode="latest" (play): a LatestRing holding the newest
     ``window`` frames as one contiguous array.
-    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread (and mlocks a latest ring);
+    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread's pacer waits;
     :attr:`scheduling` says whether it was granted.
     """
 
@@ -77,10 +77,10 @@ class CaptureStream:
             raise EngineError(f"mode must be 'queue' or 'latest', not {mode!r}")
         loop_source = source.loop_source()
         self._loop: Any = _native.CaptureLoop(loop_source, self.sink, w, h, color, self.period_ns, kernel, spin_ns)
-        if realtime > 0:  # play: the capture thread under SCHED_FIFO when allowed, its ring kept resident
+        if realtime > 0:  # play: the capture thread's ticks under SCHED_FIFO when allowed
+            # Neither pinning the thread to a CPU nor mlocking the ring helped on the loaded bench (issue #19):
+            # pinned, the grab's p99 doubled; locked, nothing changed (the ring is touched every frame).
             self._loop.set_realtime(realtime)
-            if mode == "latest":
-                self.sink.lock()
         if isinstance(loop_source, _native.CallableSource):
             _calls_python.add(self)
 

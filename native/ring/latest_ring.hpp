@@ -46,7 +46,9 @@ class LatestRing : public FrameSink {
   }
 
   // Keep the frame storage resident (mlock): no page fault when the capture thread writes a slot or the
-  // play loop reads it. False when RLIMIT_MEMLOCK refuses (then the ring works as before).
+  // play loop reads it. False when RLIMIT_MEMLOCK refuses (then the ring works as before). Play does not
+  // call it: on the loaded bench it changed nothing (a ring touched every frame stays resident anyway);
+  // it is for a large ring on a machine that swaps.
   bool lock() {
     if (!locked_) locked_ = lock_memory(data_.get(), storage_bytes());
     return locked_;
