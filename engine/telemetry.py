@@ -7,15 +7,17 @@ plus the derived ``frame_age_ns`` (invoke start - capture) and ``latency_ns`` (k
 decision, one 0/1 per action.
 
 The stages of one decision, in time order (``STAGES``): captured (grab began, capture thread), grabbed (the
-display server's copy returned; a replayed frame has none, 0), published (converted, in the ring), woken (the play loop's wait returned, before it took the GIL back), fed (window
-written into the input tensor), invoke done, decoded (actions chosen), sent (key events written and
-flushed to the display server: the actuator flushes inside its apply, so the two are one instant).
+display server's copy returned; a replayed frame has none, 0), published (converted, in the ring), woken
+(the play loop's wait returned, before it took the GIL back), fed (window written into the input tensor),
+invoke done, decoded (actions chosen), sent (key events written and flushed to the display server: the
+actuator flushes inside its apply, so the two are one instant).
 On disk: .npz with those arrays, ``decision`` (N, A) uint8 and ``actions`` (the names); or .csv with a
 header line, the decision as one ``held_<action>`` column per action.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +27,8 @@ HELD_PREFIX = "held_"  # a CSV log's decision column of an action is HELD_PREFIX
 TELEMETRY_FIELDS = ("tick", "t_capture_ns", "t_invoke_ns", "invoke_ns", "t_sent_ns", "skipped", "events")
 STAGE_FIELDS = ("t_grabbed_ns", "t_published_ns", "t_woken_ns", "t_fed_ns", "t_decoded_ns")
 # (stage name, column of its instant), in time order; "t_invoked_ns" is derived (t_invoke_ns + invoke_ns).
-STAGES = (("captured", "t_capture_ns"), ("grabbed", "t_grabbed_ns"), ("published", "t_published_ns"), ("woken", "t_woken_ns"),
-          ("fed", "t_fed_ns"), ("invoke done", "t_invoked_ns"), ("decoded", "t_decoded_ns"),
+STAGES = (("captured", "t_capture_ns"), ("grabbed", "t_grabbed_ns"), ("published", "t_published_ns"),
+          ("woken", "t_woken_ns"), ("fed", "t_fed_ns"), ("invoke done", "t_invoked_ns"), ("decoded", "t_decoded_ns"),
           ("sent+flushed", "t_sent_ns"))
 
 
@@ -78,7 +80,7 @@ def stage_breakdown(data: dict[str, np.ndarray]) -> list[tuple[str, float, float
     at["t_invoked_ns"] = data["t_invoke_ns"] + data["invoke_ns"]
     stages = [(name, col) for name, col in STAGES if at[col].any()]  # a replay has no "grabbed"
     out = []
-    for (_, before), (name, col) in zip(stages, stages[1:], strict=False):
+    for (_, before), (name, col) in itertools.pairwise(stages):
         d = (at[col] - at[before]) / 1e6
         out.append((name, float(np.percentile(d, 50)), float(np.percentile(d, 99))))
     return out

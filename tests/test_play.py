@@ -7,6 +7,7 @@ such images, and the X server's own key map (XQueryKeymap) must follow.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -90,9 +91,10 @@ def test_keys_follow_the_model_and_are_released_at_the_end(xvfb, image_window, m
     # Every stage column (engine.telemetry.STAGES), in time order in every row, and the summary says where
     # the time went and what scheduling the capture thread and the loop were given.
     stamps = [data["t_invoke_ns"] + data["invoke_ns"] if c == "t_invoked_ns" else data[c] for _, c in STAGES]
-    assert all((later >= earlier).all() for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert all((later >= earlier).all() for earlier, later in itertools.pairwise(stamps))
     assert summary.stages.startswith("stages p50/p99 ms") and "sent+flushed" in summary.stages
-    assert summary.scheduling.startswith("capture thread SCHED_FIFO ") and "; play loop SCHED_FIFO " in summary.scheduling
+    sched = summary.scheduling  # granted or refused, whichever this machine allows: never an error
+    assert sched.startswith("capture thread SCHED_FIFO ") and "; play loop SCHED_FIFO " in sched
 
 
 def test_kill_switch_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]
