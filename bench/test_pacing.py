@@ -4,7 +4,7 @@ Three ways to tick at a fixed rate, each run on its own for the same number of t
 
 - the engine's ``Pacer`` (native: sleeps to absolute deadlines without the GIL, spins the last
   ``DEFAULT_SPIN_NS``) on a thread under SCHED_FIFO when the system grants it, as the capture thread runs
-  it (engine.play.loop.CAPTURE_PRIORITY); its lateness is taken where it wakes (what the native capture
+  it (engine.capture.stream.CAPTURE_PRIORITY); its lateness is taken where it wakes (what the native capture
   thread sees), and again once the Python caller has the GIL back; and the same Pacer at ordinary priority;
 - ``time.sleep`` to absolute deadlines (start + i * period), the best plain-Python pacing and the one
   the Python pipeline uses;
@@ -25,7 +25,7 @@ import numpy as np
 from harness import ratio
 
 from engine._pacer import DEFAULT_SPIN_NS, Pacer, Realtime, monotonic_ns
-from engine.play.loop import CAPTURE_PRIORITY
+from engine.capture.stream import CAPTURE_PRIORITY
 
 RUNS = {"quick": (120.0, 1.5), "full": (30.0, 60.0)}  # fps, seconds (full: DESIGN's 60 s at 30 fps)
 

@@ -33,6 +33,7 @@ from engine._pacer import Realtime, monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
+from engine.capture.stream import CAPTURE_PRIORITY
 from engine.capture.blank import BlankGuard
 from engine.errors import EngineError
 from engine.model.model import Model
@@ -89,8 +90,7 @@ def _p(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q) / 1e6) if len(values) else 0.0
 
 
-CAPTURE_PRIORITY = 20  # SCHED_FIFO priorities: the capture thread's ticks first, then the loop's wake-up
-PLAY_PRIORITY = 10
+PLAY_PRIORITY = 10  # SCHED_FIFO priority of the loop: below the capture thread's ticks (CAPTURE_PRIORITY)
 LONG_INVOKE_NS = 1_000_000  # an invoke longer than this runs at the ordinary priority
 
 
