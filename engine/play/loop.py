@@ -33,8 +33,8 @@ from engine._pacer import Realtime, monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
-from engine.capture.stream import CAPTURE_PRIORITY
 from engine.capture.blank import BlankGuard
+from engine.capture.stream import CAPTURE_PRIORITY
 from engine.errors import EngineError
 from engine.model.model import Model
 from engine.signals import stop_on_signals
