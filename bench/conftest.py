@@ -115,10 +115,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         names = "+".join(m.removeprefix("test_") for m in coverage["modules"]) or "none"
         path = results / f"partial-{names}.json"
     out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **coverage,
+           "bench_load": int(terminalreporter.config.getoption("--bench-load")),  # busy processes run beside
            "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows], "texts": dict(_REPORT.texts)}
     path.write_text(json.dumps(out, indent=1))
     ran = ", ".join(coverage["modules"])
-    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode, {ran}): side by side, ratios from this run")
+    load = f", {out['bench_load']} busy processes beside it" if out["bench_load"] else ""
+    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode{load}, {ran}): side by side, "
+                             "ratios from this run")
     terminalreporter.write_line(_REPORT.table())
     if coverage["complete"]:
         terminalreporter.write_line(f"written: {path}")
