@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-results", default=str(RESULTS), metavar="DIR",
                      help="where latest.json (partial-*.json for a partial run) and the line_profiler tables go "
                           "(default bench/results)")
+    parser.addoption("--bench-load", type=int, default=0, metavar="N",
+                     help="keep N busy-loop processes running during the bench (N = cores: both cores busy), to "
+                          "measure the tails a loaded machine sees (issue #19)")
 
 
 _REPORT: Report | None = None
@@ -112,10 +115,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         names = "+".join(m.removeprefix("test_") for m in coverage["modules"]) or "none"
         path = results / f"partial-{names}.json"
     out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **coverage,
+           "bench_load": int(terminalreporter.config.getoption("--bench-load")),  # busy processes run beside
            "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows], "texts": dict(_REPORT.texts)}
     path.write_text(json.dumps(out, indent=1))
     ran = ", ".join(coverage["modules"])
-    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode, {ran}): side by side, ratios from this run")
+    load = f", {out['bench_load']} busy processes beside it" if out["bench_load"] else ""
+    terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode{load}, {ran}): side by side, "
+                             "ratios from this run")
     terminalreporter.write_line(_REPORT.table())
     if coverage["complete"]:
         terminalreporter.write_line(f"written: {path}")
@@ -126,6 +132,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                f"{len(coverage['not_passed'])} not passed" if coverage["not_passed"] else ""]
         terminalreporter.write_line(f"written: {path} (a partial run: {'; '.join(w for w in why if w)}; "
                                     f"{path.parent / 'latest.json'} is left as it was)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_load(request: pytest.FixtureRequest) -> Iterator[int]:
+    """--bench-load N: N processes spinning at normal priority for the whole run (a loaded machine)."""
+    n = int(request.config.getoption("--bench-load"))
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield n
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,17 @@ class LatestRing(FrameSink):
         None if the producer overwrote the window meanwhile (then out holds nothing usable)."""
     def t_ns(self, arg0: int) -> int: ...
     def tick(self, arg0: int) -> int: ...
+    def t_grabbed(self, frame: int) -> int:
+        """When the grab of `frame` returned (monotonic ns; 0 if pushed without a grab)."""
+    def t_published(self, frame: int) -> int:
+        """When `frame` was published (monotonic ns; valid while it is in the ring)."""
+    def lock(self) -> bool:
+        """mlock the frame storage (no page faults on the latency path); False if RLIMIT_MEMLOCK refuses."""
+    @property
+    def locked(self) -> bool: ...
+    @property
+    def woken_ns(self) -> int:
+        """When the last wait_newer() saw a new frame, before it took the GIL back (ns)."""
     def wait_newer(self, after: int, timeout: float = -1.0) -> int:
         """Block (without the GIL) until more than `after` frames are published; returns the count."""
     @property
@@ -104,6 +115,12 @@ def feed_window(ring: LatestRing, end: int, window: int, skip: int, lut: npt.NDA
     """Write the window ending at `end` (every `skip`-th frame) into a model input buffer through a
     256-entry LUT, layout 'frames' or 'channels'. Returns (t_ns, tick) of the newest frame, or None if the
     producer overwrote the window meanwhile."""
+
+def wait_feed(ring: LatestRing, after: int, timeout: float, window: int, skip: int, lut: npt.NDArray[Any],
+              layout: str, out: npt.NDArray[Any]) -> tuple[int, bool, int, int, int, int, int, int]:
+    """Wait (without the GIL, up to `timeout` s) until more than `after` frames are published, then feed the
+    newest window like feed_window. Returns (published, fed, t_ns, tick, t_grabbed, t_published, t_woken,
+    t_fed): fed is False on a timeout or a torn window (then retry)."""
 
 def push_frame(sink: FrameSink, frame: _U8, t_ns: int, tick: int) -> bool:
     """Producer side for already-converted frames (replaying a session): copy into the next slot and
@@ -144,6 +161,8 @@ class CaptureLoop(metaclass=_Pybind11Type):
         """Lateness (ns) of the most recent ticks, oldest first."""
     def pause(self) -> None: ...
     def resume(self) -> None: ...
+    def set_realtime(self, priority: int, cpu: int = -1) -> None:
+        """Before start(): SCHED_FIFO at `priority` (0: off) and pinned to `cpu` (< 0: anywhere) for the thread."""
     def start(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     def stop(self) -> None: ...
@@ -155,6 +174,9 @@ class CaptureLoop(metaclass=_Pybind11Type):
     def period_ns(self) -> int: ...
     @property
     def running(self) -> bool: ...
+    @property
+    def scheduling(self) -> str:
+        """What the thread was granted ("SCHED_FIFO 20 granted", "... refused (...)", "off")."""
     @property
     def window_lost(self) -> bool: ...
 

@@ -8,6 +8,7 @@ other Python threads run meanwhile; Ctrl-C is seen at most one period later.
 from collections import namedtuple
 
 from libc.stdint cimport int64_t, uint64_t
+from libcpp.string cimport string
 
 
 cdef extern from "common/clock.hpp" namespace "engine":
@@ -96,3 +97,70 @@ cdef class Pacer:
     @property
     def late_ticks(self):
         return self._p.late_ticks()
+
+
+cdef extern from "timing/realtime.hpp" namespace "engine":
+    cdef cppclass CSchedState "engine::SchedState":
+        int policy
+        int priority
+
+    cdef cppclass CSchedResult "engine::SchedResult":
+        bint granted
+        int priority
+        string detail
+
+    CSchedState c_current_sched "engine::current_sched"() nogil
+    void c_restore_sched "engine::restore_sched"(const CSchedState& s) nogil
+    CSchedResult c_request_realtime "engine::request_realtime"(int priority) nogil
+    bint c_pin_thread "engine::pin_thread"(int cpu) nogil
+
+
+cdef class Realtime:
+    """SCHED_FIFO for the calling thread (native/timing/realtime.hpp), asked for once at construction.
+
+    ``granted`` and ``detail`` ("SCHED_FIFO 10 granted" or why it was refused) say what the system allowed;
+    a refusal is not an error, the thread just keeps its ordinary policy. ``relax()`` puts the thread back on
+    its previous policy (e.g. around a long model invoke, so it does not hold a core against the game),
+    ``boost()`` raises it again, ``close()`` (or leaving the ``with`` block) restores it for good. Call every
+    method from the thread that created it."""
+
+    cdef CSchedState _saved
+    cdef readonly bint granted
+    cdef readonly int priority
+    cdef readonly str detail
+    cdef bint _boosted
+
+    def __cinit__(self, int priority):
+        cdef CSchedResult r
+        self._saved = c_current_sched()
+        r = c_request_realtime(priority)
+        self.granted = r.granted
+        self.priority = r.priority
+        self.detail = r.detail.decode()
+        self._boosted = r.granted
+
+    def relax(self):
+        """Back to the thread's previous policy until boost()."""
+        if self._boosted:
+            c_restore_sched(self._saved)
+            self._boosted = False
+
+    def boost(self):
+        """SCHED_FIFO again (only if it was granted)."""
+        if self.granted and not self._boosted:
+            self._boosted = c_request_realtime(self.priority).granted
+
+    def close(self):
+        self.relax()
+        self.granted = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def pin_thread(int cpu):
+    """Pin the calling thread to one CPU (< 0: leave it as it is); False if that CPU is not available."""
+    return c_pin_thread(cpu)

@@ -270,6 +270,10 @@ void bind_capture(py::module_& m) {
            }),
            py::arg("source"), py::arg("sink"), py::arg("width"), py::arg("height"), py::arg("color") = "gray",
            py::arg("period_ns") = 33'333'333, py::arg("path") = "auto", py::arg("spin_ns") = Pacer::kDefaultSpinNs)
+      .def("set_realtime", &CaptureLoop::set_realtime, py::arg("priority"), py::arg("cpu") = -1,
+           "Before start(): SCHED_FIFO at `priority` (0: off) and pinned to `cpu` (< 0: anywhere) for the thread.")
+      .def_property_readonly("scheduling", &CaptureLoop::scheduling,
+                             "What the thread was granted (\"SCHED_FIFO 20 granted\", \"... refused (...)\", \"off\").")
       .def("start", &CaptureLoop::start)
       .def("stop", &CaptureLoop::stop, py::call_guard<py::gil_scoped_release>())
       .def("pause", &CaptureLoop::pause)

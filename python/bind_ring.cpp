@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -129,50 +130,73 @@ void bind_ring(py::module_& m) {
            "Copy the window ending at frame `end` into out. Returns (t_ns, tick) of that newest frame, or\n"
            "None if the producer overwrote the window meanwhile (then out holds nothing usable).")
       .def("t_ns", [](const ShapedRing& r, std::uint64_t frame) { return r.t_ns(frame); })
-      .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); });
+      .def("tick", [](const ShapedRing& r, std::uint64_t frame) { return r.tick(frame); })
+      .def("t_grabbed", [](const ShapedRing& r, std::uint64_t frame) { return r.t_grabbed(frame); },
+           py::arg("frame"), "When the grab of `frame` returned (monotonic ns; 0 if pushed without a grab).")
+      .def("t_published", [](const ShapedRing& r, std::uint64_t frame) { return r.t_published(frame); },
+           py::arg("frame"), "When `frame` was published (monotonic ns; valid while it is in the ring).")
+      .def_property_readonly("woken_ns", &ShapedRing::woken_ns,
+                             "When the last wait_newer() saw a new frame, before it took the GIL back (ns).")
+      .def("lock", &ShapedRing::lock,
+           "mlock the frame storage (no page faults on the latency path); False if RLIMIT_MEMLOCK refuses.")
+      .def_property_readonly("locked", &ShapedRing::locked);
 
-  m.def("feed_window", [](ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip, py::array lut,
-                          const std::string& layout, py::array out) -> py::object {
-          if (window < 1 || skip < 1) throw InvalidArgument("window and skip must be >= 1");
-          if ((window - 1) * skip + 1 > ring.window()) {
-            throw InvalidArgument("the ring holds " + std::to_string(ring.window()) + " frames; a window of " +
-                                  std::to_string(window) + " with skip " + std::to_string(skip) + " needs " +
-                                  std::to_string((window - 1) * skip + 1));
-          }
+  // Checks a feed's arguments (with the GIL) and returns the typed call to run without it.
+  struct Feed {
+    InputLayout layout;
+    std::size_t channels;
+    char kind;
+    const void* table;
+    void* dst;
+    bool run(const ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip, std::int64_t* t,
+             std::uint64_t* tick) const {
+      if (kind == 'f') return feed_window(ring, end, window, skip, static_cast<const float*>(table), layout, channels,
+                                          static_cast<float*>(dst), t, tick);
+      if (kind == 'u') return feed_window(ring, end, window, skip, static_cast<const std::uint8_t*>(table), layout,
+                                          channels, static_cast<std::uint8_t*>(dst), t, tick);
+      return feed_window(ring, end, window, skip, static_cast<const std::int8_t*>(table), layout, channels,
+                         static_cast<std::int8_t*>(dst), t, tick);
+    }
+  };
+  auto check_feed = [](ShapedRing& ring, std::size_t window, std::size_t skip, py::array& lut, const std::string& layout,
+                       py::array& out) {
+    if (window < 1 || skip < 1) throw InvalidArgument("window and skip must be >= 1");
+    if ((window - 1) * skip + 1 > ring.window()) {
+      throw InvalidArgument("the ring holds " + std::to_string(ring.window()) + " frames; a window of " +
+                            std::to_string(window) + " with skip " + std::to_string(skip) + " needs " +
+                            std::to_string((window - 1) * skip + 1));
+    }
+    Feed f{};
+    if (layout == "frames") f.layout = InputLayout::kFrames;
+    else if (layout == "channels") f.layout = InputLayout::kChannels;
+    else throw InvalidArgument("layout must be 'frames' or 'channels'");
+    f.channels = ring.shape.size() == 3 ? static_cast<std::size_t>(ring.shape[2]) : 1;
+    if (lut.ndim() != 1 || lut.shape(0) != 256 || !(lut.flags() & py::array::c_style)) throw InvalidArgument("lut must be 256 contiguous entries");
+    if (lut.dtype().not_equal(out.dtype())) throw InvalidArgument("lut and out must have the same dtype");
+    if (!out.writeable() || !(out.flags() & py::array::c_style) ||
+        static_cast<std::size_t>(out.size()) != window * ring.frame_bytes()) {
+      throw InvalidArgument("out must be a writable C-contiguous buffer of window * frame elements");
+    }
+    f.kind = out.dtype().kind();
+    const auto itemsize = out.itemsize();
+    if (!((f.kind == 'f' && itemsize == 4) || (f.kind == 'u' && itemsize == 1) || (f.kind == 'i' && itemsize == 1))) {
+      throw InvalidArgument("model input dtype must be float32, uint8 or int8");
+    }
+    f.table = lut.data();
+    f.dst = out.mutable_data();
+    return f;
+  };
+
+  m.def("feed_window", [check_feed](ShapedRing& ring, std::uint64_t end, std::size_t window, std::size_t skip,
+                                    py::array lut, const std::string& layout, py::array out) -> py::object {
+          const Feed f = check_feed(ring, window, skip, lut, layout, out);
           if (end + 1 < ring.window() || end >= ring.published()) throw py::index_error("no complete window ends at that frame");
-          InputLayout lay;
-          if (layout == "frames") lay = InputLayout::kFrames;
-          else if (layout == "channels") lay = InputLayout::kChannels;
-          else throw InvalidArgument("layout must be 'frames' or 'channels'");
-          const std::size_t channels = ring.shape.size() == 3 ? static_cast<std::size_t>(ring.shape[2]) : 1;
-          if (lut.ndim() != 1 || lut.shape(0) != 256 || !(lut.flags() & py::array::c_style)) throw InvalidArgument("lut must be 256 contiguous entries");
-          if (lut.dtype().not_equal(out.dtype())) throw InvalidArgument("lut and out must have the same dtype");
-          if (!out.writeable() || !(out.flags() & py::array::c_style) ||
-              static_cast<std::size_t>(out.size()) != window * ring.frame_bytes()) {
-            throw InvalidArgument("out must be a writable C-contiguous buffer of window * frame elements");
-          }
           std::int64_t t = 0;
           std::uint64_t tick = 0;
           bool ok = false;
-          const char kind = out.dtype().kind();
-          const auto itemsize = out.itemsize();
-          void* dst = out.mutable_data();
-          const void* table = lut.data();
           {
             py::gil_scoped_release nogil;
-            if (kind == 'f' && itemsize == 4) {
-              ok = feed_window(ring, end, window, skip, static_cast<const float*>(table), lay, channels,
-                               static_cast<float*>(dst), &t, &tick);
-            } else if (kind == 'u' && itemsize == 1) {
-              ok = feed_window(ring, end, window, skip, static_cast<const std::uint8_t*>(table), lay, channels,
-                               static_cast<std::uint8_t*>(dst), &t, &tick);
-            } else if (kind == 'i' && itemsize == 1) {
-              ok = feed_window(ring, end, window, skip, static_cast<const std::int8_t*>(table), lay, channels,
-                               static_cast<std::int8_t*>(dst), &t, &tick);
-            } else {
-              py::gil_scoped_acquire gil;
-              throw InvalidArgument("model input dtype must be float32, uint8 or int8");
-            }
+            ok = f.run(ring, end, window, skip, &t, &tick);
           }
           if (!ok) return py::none();
           return py::make_tuple(t, tick);
@@ -181,6 +205,33 @@ void bind_ring(py::module_& m) {
         "Write the window ending at `end` (every `skip`-th frame) into a model input buffer through a 256-entry\n"
         "LUT, layout 'frames' (W,H,W',C) or 'channels' (H,W',W*C). Returns (t_ns, tick) of the newest frame, or\n"
         "None if the producer overwrote the window meanwhile.");
+
+  // The play loop's wake-up (issue #19): wait for a frame newer than `after` and feed the newest window in the
+  // same call without the GIL, so the loop comes back to Python with its input ready, the invoke next.
+  m.def("wait_feed", [check_feed](ShapedRing& ring, std::uint64_t after, double timeout, std::size_t window,
+                                  std::size_t skip, py::array lut, const std::string& layout, py::array out) {
+          const Feed f = check_feed(ring, window, skip, lut, layout, out);
+          std::int64_t t = 0, t_grab = 0, t_pub = 0, t_woken = 0, t_fed = 0;
+          std::uint64_t tick = 0, n = 0;
+          bool ok = false;
+          {
+            py::gil_scoped_release nogil;
+            n = ring.wait_newer(std::max<std::uint64_t>(after, ring.window() - 1), timeout_ns(timeout));
+            if (n > after && n >= ring.window()) {  // the newest complete window ends at n - 1
+              t_woken = ring.woken_ns();
+              ok = f.run(ring, n - 1, window, skip, &t, &tick);
+              t_grab = ring.t_grabbed(n - 1);
+              t_pub = ring.t_published(n - 1);
+              t_fed = monotonic_ns();
+            }
+          }
+          return py::make_tuple(n, ok, t, tick, t_grab, t_pub, t_woken, t_fed);
+        }, py::arg("ring"), py::arg("after"), py::arg("timeout"), py::arg("window"), py::arg("skip"), py::arg("lut"),
+        py::arg("layout"), py::arg("out"),
+        "Wait (without the GIL, up to `timeout` s) until more than `after` frames are published, then feed the\n"
+        "newest window like feed_window. Returns (published, fed, t_ns, tick, t_grabbed, t_published, t_woken,\n"
+        "t_fed): fed"
+        "is False on a timeout or a torn window (then retry).");
 
   m.def("push_frame", [](FrameSink& sink, const py::array& frame, std::int64_t t_ns, std::uint64_t tick) {
           if (frame.dtype().kind() != 'u' || frame.itemsize() != 1 || !(frame.flags() & py::array::c_style) ||

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from engine import Pacer, _native, monotonic_ns, sleep_until_ns
+from engine._pacer import Realtime
 
 
 def test_many_ticks_at_1khz_have_no_cumulative_drift() -> None:
@@ -71,3 +79,67 @@ def test_capture_loop_counts_every_tick(xvfb: object) -> None:
     assert stats["frames"] == stream.sink.published and stats["frames"] >= 200
     assert stats["ticks"] == stats["frames"]  # the latest ring never refuses a frame
     assert len(log) == stats["ticks"] and (log >= 0).all()
+
+
+def _as_child(code: str, rtprio: int | None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a child whose RLIMIT_RTPRIO is ``rtprio`` (None: as ours) and, when we are root, without
+    CAP_SYS_NICE (dropped from its bounding set, so the limit is what decides)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: only the call runs in the child
+    root = os.geteuid() == 0
+
+    def drop() -> None:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (rtprio, rtprio))
+        if root:
+            pr_capbset_drop, cap_sys_nice = 24, 23  # linux/prctl.h, linux/capability.h
+            prctl(pr_capbset_drop, cap_sys_nice, 0, 0, 0)
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          preexec_fn=None if rtprio is None else drop, cwd=Path(__file__).parent)
+
+
+def test_realtime_is_granted_up_to_rlimit_rtprio_and_refused_without_it() -> None:
+    code = "from engine._pacer import Realtime\nr = Realtime(20)\nprint(r.granted, r.priority, r.detail)\nr.close()"
+    refused = _as_child(code, 0)
+    assert refused.returncode == 0, refused.stderr
+    assert refused.stdout.startswith("False 0 SCHED_FIFO refused"), refused.stdout
+    if resource.getrlimit(resource.RLIMIT_RTPRIO)[1] >= 5:
+        granted = _as_child(code, 5)  # asked for 20, allowed 5: clamped to the limit
+        assert granted.returncode == 0, granted.stderr
+        assert granted.stdout.strip() == "True 5 SCHED_FIFO 5 granted"
+    elif os.geteuid() == 0:  # no room under the hard limit, but root's CAP_SYS_NICE grants it
+        granted = _as_child(code, None)
+        assert granted.returncode == 0, granted.stderr
+        assert granted.stdout.strip() == "True 20 SCHED_FIFO 20 granted"
+    else:
+        pytest.skip("granting needs root or a hard RLIMIT_RTPRIO >= 5")
+
+
+def test_realtime_restores_the_thread_policy() -> None:
+    before = os.sched_getscheduler(0)
+    with Realtime(10) as rt:
+        if rt.granted:
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+            rt.relax()
+            assert os.sched_getscheduler(0) == before
+            rt.boost()
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+    assert os.sched_getscheduler(0) == before
+
+
+def test_play_summary_says_realtime_was_refused_and_plays_anyway() -> None:
+    # A replay run (no display) in a child with RLIMIT_RTPRIO 0: the loop plays, and the summary line says so.
+    code = (
+        "import numpy as np\n"
+        "from engine.actions.outputs import NullOutput\n"
+        "from engine.play import Model\n"
+        "from engine.play.loop import Player\n"
+        "m = Model.load('fixtures/models/brighter_half.tflite')\n"
+        "p = Player(m, NullOutput(len(m.spec.actions)), kill_key=None)\n"
+        "s = p.replay(np.zeros((20, 24, 32), np.uint8), np.arange(20, dtype=np.int64) * 10_000_000,"
+        " install_signals=False)\n"
+        "print(s.decisions, s.scheduling)\n"
+    )
+    out = _as_child(code, 0)
+    assert out.returncode == 0, out.stderr
+    decisions, line = out.stdout.strip().split(" ", 1)
+    assert int(decisions) > 0 and line.startswith("play loop SCHED_FIFO refused (")

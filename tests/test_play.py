@@ -7,6 +7,7 @@ such images, and the X server's own key map (XQueryKeymap) must follow.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from engine.play import Decoder, Model
 from engine.play.loop import Player, PlayStopped
 from engine.session import Session, SessionWriter
 from engine.sidecar import ModelSidecar
+from engine.telemetry import STAGES
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 H, W = 96, 128  # the window; the model sees it resized to 32x24 gray
@@ -86,6 +88,13 @@ def test_keys_follow_the_model_and_are_released_at_the_end(xvfb, image_window, m
     assert summary.decisions == len(data["tick"]) >= 4 and summary.stop_reason == "test over"
     assert (data["t_sent_ns"] >= data["t_invoke_ns"]).all() and (data["t_invoke_ns"] >= data["t_capture_ns"]).all()
     assert np.all(np.diff(data["tick"]) >= 1)  # each decision on a newer frame, never queued
+    # Every stage column (engine.telemetry.STAGES), in time order in every row, and the summary says where
+    # the time went and what scheduling the capture thread and the loop were given.
+    stamps = [data["t_invoke_ns"] + data["invoke_ns"] if c == "t_invoked_ns" else data[c] for _, c in STAGES]
+    assert all((later >= earlier).all() for earlier, later in itertools.pairwise(stamps))
+    assert summary.stages.startswith("stages p50/p99 ms") and "sent+flushed" in summary.stages
+    sched = summary.scheduling  # granted or refused, whichever this machine allows: never an error
+    assert sched.startswith("capture thread SCHED_FIFO ") and "; play loop SCHED_FIFO " in sched
 
 
 def test_kill_switch_releases_everything(xvfb, image_window) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine.session import SessionWriter
-from engine.telemetry import TELEMETRY_FIELDS
+from engine.telemetry import STAGE_FIELDS, TELEMETRY_FIELDS
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 H, W = 24, 32  # brighter_half's frame: 32x24 gray at 30 fps
@@ -134,7 +134,7 @@ def test_replay_npz_log_and_the_summary_agree(tmp_path: Path) -> None:
 
     with np.load(log) as z:
         data = {k: z[k] for k in z.files}
-    assert set(data) == {*TELEMETRY_FIELDS, "decision", "frame_age_ns", "latency_ns", "actions"}
+    assert set(data) == {*TELEMETRY_FIELDS, *STAGE_FIELDS, "decision", "frame_age_ns", "latency_ns", "actions"}
     assert data["actions"].tolist() == ["left", "right"]
     n = len(data["tick"])
     assert n > 10 and data["decision"].shape == (n, 2) and data["decision"].dtype == np.uint8

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from engine import _native
+from engine._pacer import monotonic_ns
 
 SHAPE = (48, 64)
 FRAME_BYTES = SHAPE[0] * SHAPE[1]
@@ -139,3 +140,17 @@ def test_bad_ring_arguments() -> None:
         queue.pop_into(np.empty((2, 3, 3), np.uint8), np.empty(2, np.int64), np.empty(2, np.uint64))
     with pytest.raises(ValueError, match="t_ns"):
         queue.pop_into(np.empty((2, *SHAPE), np.uint8), np.empty(2, np.float64), np.empty(2, np.uint64))
+
+
+def test_latest_ring_stamps_publish_and_wake_in_order_and_locks() -> None:
+    # The play latency breakdown's "published" and "woken" instants (issue #19): a frame is published after
+    # its capture stamp, and the wait that returned it saw it after it was published.
+    ring = _native.LatestRing(2, (24, 32), 2)
+    assert ring.lock() is ring.locked  # True where RLIMIT_MEMLOCK allows 10 pages, never an error
+    frame = np.zeros((24, 32), np.uint8)
+    for i in range(3):
+        t = monotonic_ns()
+        _native.push_frame(ring, frame, t, i)
+        assert ring.wait_newer(i, 1.0) == i + 1
+        assert t <= ring.t_published(i) <= ring.woken_ns <= monotonic_ns()
+    assert ring.t_ns(2) <= ring.t_published(2)

@@ -21,6 +21,10 @@ from engine.errors import EngineError
 
 StreamMode = Literal["queue", "latest"]
 
+# SCHED_FIFO priority of the capture thread's pacer waits, when the system allows it (issue #19): above the
+# play loop's (engine.play.loop.PLAY_PRIORITY), so the capture ticks land on their deadlines first.
+CAPTURE_PRIORITY = 20
+
 # Streams whose loop calls back into Python. Python stops them at exit, before the interpreter finalizes:
 # a native thread that asks for the GIL after that is ended by CPython in the middle of its grab.
 _calls_python: weakref.WeakSet[CaptureStream] = weakref.WeakSet()
@@ -38,6 +42,8 @@ class CaptureStream:
     mode="queue" (recording): every frame goes to a FrameQueue the consumer drains; when it is full
     the newest frame is dropped and counted. mode="latest" (play): a LatestRing holding the newest
     ``window`` frames as one contiguous array.
+    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread's pacer waits (0: ordinary
+    scheduling); :attr:`scheduling` says whether it was granted.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class CaptureStream:
         slack: int = 4,
         kernel: str = "auto",
         spin_ns: int = DEFAULT_SPIN_NS,
+        realtime: int = CAPTURE_PRIORITY,
     ) -> None:
         if not fps > 0:
             raise EngineError(f"fps must be positive, got {fps}")
@@ -74,6 +81,10 @@ class CaptureStream:
             raise EngineError(f"mode must be 'queue' or 'latest', not {mode!r}")
         loop_source = source.loop_source()
         self._loop: Any = _native.CaptureLoop(loop_source, self.sink, w, h, color, self.period_ns, kernel, spin_ns)
+        if realtime > 0:  # the capture thread's ticks under SCHED_FIFO when allowed
+            # Neither pinning the thread to a CPU nor mlocking the ring helped on the loaded bench (issue #19):
+            # pinned, the grab's p99 doubled; locked, nothing changed (the ring is touched every frame).
+            self._loop.set_realtime(realtime)
         if isinstance(loop_source, _native.CallableSource):
             _calls_python.add(self)
 
@@ -98,6 +109,11 @@ class CaptureStream:
     def error(self) -> str:
         """Why the capture thread stopped on its own ("" while healthy)."""
         return str(self._loop.error)
+
+    @property
+    def scheduling(self) -> str:
+        """What the capture thread was granted: "SCHED_FIFO 20 granted", "SCHED_FIFO refused (...)", "off"."""
+        return str(self._loop.scheduling)
 
     @property
     def window_lost(self) -> bool:

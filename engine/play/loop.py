@@ -8,6 +8,11 @@ values through ``Output.apply_axes`` (relative motion spread over the frame peri
 When invoke is slower than the frame period, capture keeps the trained spacing and the loop takes the
 newest window: frames are skipped and counted, nothing queues.
 
+Tails (issue #19): the capture thread (priority CAPTURE_PRIORITY) and this loop (PLAY_PRIORITY, below it)
+run under SCHED_FIFO where the system allows it, so a busy machine does not delay their wake-ups; the
+summary says whether it was granted. A long invoke (over LONG_INVOKE_NS) runs at the ordinary priority so
+a slow model does not hold a core against the game. Every decision's stages are stamped (engine.telemetry).
+
 Every exit path (Ctrl-C, SIGTERM, an exception in invoke or decode, the window disappearing, the
 kill-switch hotkey, the end of --duration) releases every key the output holds, stops the motion in
 flight and leaves a virtual pad neutral (Output.release_all).
@@ -26,15 +31,16 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from engine import _native
-from engine._pacer import monotonic_ns, sleep_until_ns
+from engine._pacer import Realtime, monotonic_ns, sleep_until_ns
 from engine.actions.inputs import hotkey_listener
 from engine.actions.outputs import Output
 from engine.capture import CaptureSource, CaptureStream
 from engine.capture.blank import BlankGuard
+from engine.capture.stream import CAPTURE_PRIORITY
 from engine.errors import EngineError
 from engine.model.model import Model
 from engine.signals import stop_on_signals
-from engine.telemetry import Telemetry
+from engine.telemetry import Telemetry, breakdown_line
 
 if TYPE_CHECKING:
     from engine.play.takeover import Takeover, TakeoverRecording
@@ -56,6 +62,8 @@ class PlaySummary:
     output: str
     warnings: list[str]
     takeover: str = ""  # "takeovers N, person in control X% ..." with --takeover
+    stages: str = ""  # where capture->keys goes, per stage (engine.telemetry.breakdown_line)
+    scheduling: str = ""  # whether SCHED_FIFO was granted to the capture thread and the loop
 
     def lines(self) -> list[str]:
         rate = self.decisions / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -67,6 +75,8 @@ class PlaySummary:
             f"{self.latency_ms[0]:.2f} ms p99 {self.latency_ms[1]:.2f} ms (minus invoke p50 "
             f"{self.latency_minus_invoke_ms[0]:.3f} p99 {self.latency_minus_invoke_ms[1]:.3f} ms) | "
             f"{self.runtime}, output {self.output}",
+            *([self.stages] if self.stages else []),
+            *([f"scheduling: {self.scheduling}"] if self.scheduling else []),
             *([self.takeover] if self.takeover else []),
             *(f"warning: {w}" for w in self.warnings),
         ]
@@ -80,6 +90,10 @@ def _ordinal(n: int) -> str:
 
 def _p(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q) / 1e6) if len(values) else 0.0
+
+
+PLAY_PRIORITY = 10  # SCHED_FIFO priority of the loop: below the capture thread's ticks (CAPTURE_PRIORITY)
+LONG_INVOKE_NS = 1_000_000  # an invoke longer than this runs at the ordinary priority
 
 
 @dataclass
@@ -104,7 +118,7 @@ class Player:
 
     def __init__(self, model: Model, output: Output, *, duration: float | None = None, kill_key: str | None = "f12",
                  display: str = "", out: TextIO | None = None, takeover: Takeover | None = None,
-                 recording: TakeoverRecording | None = None) -> None:
+                 recording: TakeoverRecording | None = None, realtime: bool = True) -> None:
         self.model = model
         self.spec = model.spec
         self.output = output
@@ -116,6 +130,7 @@ class Player:
         self.blank = BlankGuard(self.spec.fps, what="engine-play")  # the model watching nothing is said at once
         self.takeover = takeover  # engine-play --takeover: the person may take control (engine.play.takeover)
         self.recording = recording  # with --record: the run written as a session
+        self.realtime = realtime  # SCHED_FIFO for the capture thread and the loop, when allowed
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -139,7 +154,7 @@ class Player:
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, ring: _native.LatestRing, *, producer_error: Callable[[], str],
             producer_done: Callable[[], bool] = lambda: False, captured: Callable[[], int],
-            install_signals: bool = True) -> PlaySummary:
+            install_signals: bool = True, capture_scheduling: Callable[[], str] = lambda: "") -> PlaySummary:
         spec = self.spec
         lut = self.model.input_lut()
         decoder = self.model.decoder()
@@ -159,6 +174,8 @@ class Player:
         first = True
         skipped = torn = 0
         t_start = time.monotonic()
+        rt = Realtime(PLAY_PRIORITY if self.realtime else 0)
+        inv_ns = 0
         try:
             if self.kill_key:
                 kill = hotkey_listener([self.kill_key], self.display)
@@ -166,7 +183,7 @@ class Player:
             if self.takeover is not None:
                 self.takeover.start()
             while not self._stop.is_set():
-                published = ring.wait_newer(last_end + 1, 0.1)
+                # Checks first: after the wake-up nothing but the invoke should stand between frame and keys.
                 if kill is not None and len(kill.pop(16)[0]):
                     self.stop(f"{str(self.kill_key).upper()} (kill switch)")
                     break
@@ -177,24 +194,31 @@ class Player:
                 if self.duration is not None and time.monotonic() - t_start >= self.duration:
                     self.stop(f"--duration {self.duration:g}")
                     break
+                # Wait for a newer frame and feed the newest window into the input tensor, in one native call
+                # without the GIL (one copy, through the input LUT): always the newest, never queued.
+                buf = self.model.input_buffer()
+                published, fed, t_cap, tick, t_grab, t_pub, t_woken, t_fed = _native.wait_feed(
+                    ring, last_end + 1, 0.1, spec.window, spec.skip, lut, spec.layout, buf)
+                del buf  # the runtime refuses invoke() while a view of its input is alive
                 if published - 1 <= last_end:  # no new frame yet (timeout)
                     if producer_done():
                         self.stop("end of replay")
                     continue
-                end = published - 1  # always the newest: never queue behind a slow invoke
-                buf = self.model.input_buffer()
-                stamp = _native.feed_window(ring, end, spec.window, spec.skip, lut, spec.layout, buf)
-                del buf  # the runtime refuses invoke() while a view of its input is alive
-                if stamp is None:
+                end = published - 1
+                if not fed:
                     torn += 1  # overwritten while copying: take the next newest
                     continue
-                t_cap, tick = stamp
                 missed = 0 if first else end - last_end - 1
                 skipped += missed
+                if inv_ns > LONG_INVOKE_NS:
+                    rt.relax()
                 t_inv = monotonic_ns()
                 out = self.model.invoke()
                 t_done = monotonic_ns()
+                inv_ns = t_done - t_inv
+                rt.boost()
                 state = decoder.decode(out).astype(np.uint8)
+                t_dec = monotonic_ns()
                 send = state if self.takeover is None else self.takeover.gate(state)
                 events = self.output.apply(send) if send is not None else 0
                 values = decoder.decode_axes(out) if axes else None  # type: ignore[attr-defined,unused-ignore]
@@ -205,8 +229,8 @@ class Player:
                     history[:-1] = history[1:]
                     history[-1] = state
                     self.model.set_history(history)
-                self.telemetry.add(int(tick), int(t_cap), t_inv, t_done - t_inv, t_sent, missed, events, state,
-                                   values)
+                self.telemetry.add(int(tick), int(t_cap), t_inv, inv_ns, t_sent, missed, events, state, values,
+                                   (t_grab, t_pub, t_woken, t_fed, t_dec))
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 if self.recording is not None and self.takeover is not None:
                     self.recording.add(ring, end, state, self.takeover.take_events())
@@ -216,6 +240,7 @@ class Player:
             error = f"{type(e).__name__}: {e}"
             self._stop_reason = self._stop_reason or "error"
         finally:
+            rt.close()
             self.output.release_all()
             if kill is not None:
                 kill.stop()
@@ -224,6 +249,9 @@ class Player:
                 self.takeover.finish()
             signals.close()
         summary = self._summary(time.monotonic() - t_start, captured(), skipped, torn, error)
+        cap = capture_scheduling()
+        summary.scheduling = (f"capture thread {cap}; " if cap else "") + f"play loop {rt.detail}" \
+            if self.realtime else "ordinary (realtime off)"
         if self.takeover is not None:
             summary.takeover = self.takeover.stats.line(summary.elapsed_s, monotonic_ns())
         if error:
@@ -235,11 +263,12 @@ class Player:
         """Play on the screen: the native capture thread at the model's fps feeds a latest-N ring."""
         spec = self.spec
         stream = CaptureStream(source, fps=spec.fps, size=spec.frame_size, color=spec.color, mode="latest",
-                               window=spec.span, slack=4)
+                               window=spec.span, slack=4, realtime=CAPTURE_PRIORITY if self.realtime else 0)
         stream.start()
         try:
             return self.run(stream.sink, producer_error=lambda: stream.error,
-                            captured=lambda: int(stream.stats()["frames"]), install_signals=install_signals)
+                            captured=lambda: int(stream.stats()["frames"]), install_signals=install_signals,
+                            capture_scheduling=lambda: stream.scheduling)
         finally:
             stream.stop()
             self.output.release_all()
@@ -313,7 +342,7 @@ class Player:
             torn_retries=torn, invoke_ms=(_p(inv, 50), _p(inv, 99)), latency_ms=(_p(lat, 50), _p(lat, 99)),
             latency_minus_invoke_ms=(_p(lat - inv, 50), _p(lat - inv, 99)),
             stop_reason=self._stop_reason or "end", runtime=self.model.runtime, output=self.output.name,
-            warnings=warnings)
+            warnings=warnings, stages=breakdown_line(data))
 
 
 def agreement(decisions: np.ndarray, ticks: np.ndarray, actions: np.ndarray) -> np.ndarray:

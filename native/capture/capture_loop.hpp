@@ -39,6 +39,15 @@ class CaptureLoop {
   CaptureLoop(const CaptureLoop&) = delete;
   CaptureLoop& operator=(const CaptureLoop&) = delete;
 
+  // Before start(): run the thread under SCHED_FIFO at `priority` (0: ordinary scheduling) and pinned to
+  // `cpu` (< 0: anywhere). Asked for when the thread starts; refusal is not an error (scheduling() says).
+  void set_realtime(int priority, int cpu = -1) {
+    rt_priority_ = priority;
+    rt_cpu_ = cpu;
+  }
+  // What the thread got: "SCHED_FIFO 20 granted", "SCHED_FIFO refused (...)", "off"; "" before it ran.
+  std::string scheduling() const;
+
   void start();
   // Joins the thread; at most one period plus one grab later. Idempotent.
   void stop();
@@ -77,8 +86,11 @@ class CaptureLoop {
   std::unique_ptr<std::atomic<std::int64_t>[]> lateness_;
   std::atomic<std::uint64_t> lateness_n_{0};
 
+  int rt_priority_ = 0, rt_cpu_ = -1;
+
   mutable std::mutex error_mutex_;
-  std::string error_;  // Protected by error_mutex_.
+  std::string error_;       // Protected by error_mutex_.
+  std::string scheduling_;  // Protected by error_mutex_.
 };
 
 }  // namespace engine

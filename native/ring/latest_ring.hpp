@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/notifier.hpp"
 #include "ring/frame_sink.hpp"
+#include "timing/realtime.hpp"
 
 namespace engine {
 
@@ -36,8 +37,23 @@ class LatestRing : public FrameSink {
     data_.reset(static_cast<std::uint8_t*>(
         ::operator new[]((cap_ + window_ - 1) * frame_bytes_, std::align_val_t{kFrameAlign})));
     t_ns_ = std::make_unique<std::int64_t[]>(cap_);
+    t_pub_ = std::make_unique<std::int64_t[]>(cap_);
+    t_grab_ = std::make_unique<std::int64_t[]>(cap_);
     tick_ = std::make_unique<std::uint64_t[]>(cap_);
   }
+  ~LatestRing() override {
+    if (locked_) unlock_memory(data_.get(), storage_bytes());
+  }
+
+  // Keep the frame storage resident (mlock): no page fault when the capture thread writes a slot or the
+  // play loop reads it. False when RLIMIT_MEMLOCK refuses (then the ring works as before). Play does not
+  // call it: on the loaded bench it changed nothing (a ring touched every frame stays resident anyway);
+  // it is for a large ring on a machine that swaps.
+  bool lock() {
+    if (!locked_) locked_ = lock_memory(data_.get(), storage_bytes());
+    return locked_;
+  }
+  bool locked() const { return locked_; }
 
   // Producer only. Never full: the oldest frame is overwritten.
   std::uint8_t* acquire() override {
@@ -47,6 +63,10 @@ class LatestRing : public FrameSink {
     return slot(j % cap_);
   }
 
+  void note_grabbed(std::int64_t t_ns) override {
+    t_grab_[published_.load(std::memory_order_relaxed) % cap_] = t_ns;
+  }
+
   // Producer only: mirror the low slots, stamp, publish, wake waiters.
   void publish(std::int64_t t_ns, std::uint64_t tick) override {
     const std::uint64_t j = published_.load(std::memory_order_relaxed);
@@ -54,6 +74,7 @@ class LatestRing : public FrameSink {
     if (p + 1 < window_) std::memcpy(slot(p + cap_), slot(p), frame_bytes_);
     t_ns_[p] = t_ns;
     tick_[p] = tick;
+    t_pub_[p] = monotonic_ns();  // the latency breakdown's "published" stage
     published_.store(j + 1, std::memory_order_release);
     notifier_.notify();
   }
@@ -69,11 +90,18 @@ class LatestRing : public FrameSink {
     const std::int64_t deadline = timeout_ns < 0 ? -1 : monotonic_ns() + timeout_ns;
     for (;;) {
       const std::uint32_t e = notifier_.epoch();
-      if (std::uint64_t n = published(); n > after) return n;
+      if (std::uint64_t n = published(); n > after) {
+        woken_ns_ = monotonic_ns();  // before the caller takes the GIL back: the "woken" stage
+        return n;
+      }
       std::int64_t left = -1;
       if (deadline >= 0) {
         left = deadline - monotonic_ns();
-        if (left <= 0) return published();
+        if (left <= 0) {
+          const std::uint64_t n = published();
+          if (n > after) woken_ns_ = monotonic_ns();
+          return n;
+        }
       }
       notifier_.wait(e, left);
     }
@@ -85,6 +113,11 @@ class LatestRing : public FrameSink {
     return slot(static_cast<std::size_t>((end + 1 - window_) % cap_));
   }
   std::int64_t t_ns(std::uint64_t frame) const { return t_ns_[frame % cap_]; }
+  // When the frame was published (monotonic ns), and when the last wait_newer() saw a new frame.
+  std::int64_t t_published(std::uint64_t frame) const { return t_pub_[frame % cap_]; }
+  // When its grab returned (note_grabbed; 0 for a frame pushed without one).
+  std::int64_t t_grabbed(std::uint64_t frame) const { return t_grab_[frame % cap_]; }
+  std::int64_t woken_ns() const { return woken_ns_; }
   std::uint64_t tick(std::uint64_t frame) const { return tick_[frame % cap_]; }
 
   // Reader: call after reading window_data(end) (and its t_ns/ticks).
@@ -112,11 +145,16 @@ class LatestRing : public FrameSink {
     void operator()(std::uint8_t* p) const { ::operator delete[](p, std::align_val_t{kFrameAlign}); }
   };
   std::uint8_t* slot(std::size_t i) const { return data_.get() + i * frame_bytes_; }
+  std::size_t storage_bytes() const { return (cap_ + window_ - 1) * frame_bytes_; }
 
   const std::size_t window_, cap_, frame_bytes_;
   std::unique_ptr<std::uint8_t[], AlignedDelete> data_;
   std::unique_ptr<std::int64_t[]> t_ns_;
+  std::unique_ptr<std::int64_t[]> t_pub_;
+  std::unique_ptr<std::int64_t[]> t_grab_;
   std::unique_ptr<std::uint64_t[]> tick_;
+  std::int64_t woken_ns_ = 0;  // consumer only
+  bool locked_ = false;
 
   alignas(kCacheLine) std::atomic<std::uint64_t> begun_{0};  // producer: frames whose write began
   std::atomic<std::uint64_t> published_{0};                 // producer: frames complete
