@@ -13,6 +13,7 @@ The model is the brighter_half fixture (tests/test_play.py): with the left half 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -203,3 +204,115 @@ def test_bad_takeover_flags_are_one_line(xvfb, image_window) -> None:  # type: i
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert done.stderr.strip().splitlines()[-1].startswith("engine-play: ")
     assert server_keys(xvfb.display) == [False, False]
+
+
+# -- axes (issue 14): the person's mouse or pad past a dead zone takes over ---------------------------------
+
+class _Script:
+    """An InputSource that hands out queued events (the listener's part is tested on Xvfb below)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int, int, int, int]] = []
+        self.axes: list[tuple[int, int, float, int, int]] = []
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    error = ""
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def poll_sources(self):  # type: ignore[no-untyped-def]
+        k, self.keys = self.keys, []
+        cols = list(zip(*k, strict=True)) or [(), (), (), (), ()]
+        return (np.array(cols[0], np.int64), np.array(cols[1], np.int16), np.array(cols[2], np.int8),
+                np.array(cols[3], np.int32), np.array(cols[4], np.uint8)), []
+
+    def poll_axes(self):  # type: ignore[no-untyped-def]
+        a, self.axes = self.axes, []
+        cols = list(zip(*a, strict=True)) or [(), (), (), (), ()]
+        return (np.array(cols[0], np.int64), np.array(cols[1], np.int16), np.array(cols[2], np.float32),
+                np.array(cols[3], np.int32), np.array(cols[4], np.uint8))
+
+
+MS = 1_000_000
+
+
+def test_axis_dead_zones_count_the_persons_net_motion_and_deflection_only() -> None:
+    from engine.play.takeover import AxisWatch
+
+    watch = AxisWatch(["mouse_dx", "mouse_x", "pad_lx"])  # defaults: 4 counts / 100 ms, 0.02, 0.15
+
+    def feed(*events: tuple[int, int, float, bool]) -> tuple[int, int]:
+        t, a, v, h = zip(*events, strict=True)
+        return watch.feed(np.array(t, np.int64), np.array(a, np.int16), np.array(v, np.float32), np.array(h))
+
+    t0 = 10**9
+    # A resting mouse's jitter nets out; a slow drift (1 count per 40 ms) stays under 4 counts per 100 ms.
+    assert feed(*[(t0 + i * 10 * MS, 0, (-1) ** i, True) for i in range(20)]) == (0, 0)
+    assert feed(*[(t0 + 300 * MS + i * 40 * MS, 0, 1.0, True) for i in range(10)]) == (0, 0)
+    # The engine's own motion, however large, is not the person's.
+    assert feed((t0 + 800 * MS, 0, 50.0, False)) == (0, 0)
+    # Two moves of 2 counts 30 ms apart: past the dead zone at the second, which the window spans across calls.
+    assert feed((t0 + 1000 * MS, 0, 2.0, True)) == (0, 0)
+    assert feed((t0 + 1030 * MS, 0, 2.0, True)) == (t0 + 1030 * MS,) * 2
+    # The pointer: the engine's warps move it too, only the person's moves count.
+    t1 = t0 + 2000 * MS
+    assert feed((t1, 1, 0.5, False), (t1 + MS, 1, 0.505, True), (t1 + 2 * MS, 1, 0.9, False),
+                (t1 + 3 * MS, 1, 0.905, True)) == (0, 0)
+    assert feed((t1 + 4 * MS, 1, 0.93, True)) == (t1 + 4 * MS,) * 2
+    # A stick: past 0.15 from centre takes over and is held there until it comes back.
+    t2 = t0 + 3000 * MS
+    assert feed((t2, 2, 0.1, True)) == (0, 0) and not watch.held
+    assert feed((t2 + MS, 2, 0.9, False)) == (0, 0) and not watch.held  # the engine's pad
+    assert feed((t2 + 2 * MS, 2, -0.2, True)) == (t2 + 2 * MS,) * 2 and watch.held
+    assert feed((t2 + 3 * MS, 2, -0.05, True)) == (0, t2 + 3 * MS) and not watch.held  # let go: an act
+
+
+def test_a_held_stick_keeps_control_until_it_is_back_and_quiet() -> None:
+    from engine.actions.outputs import NullOutput
+    from engine.play.takeover import Takeover
+
+    class Counted(NullOutput):
+        releases = 0
+
+        def release_all(self) -> int:
+            self.releases += 1
+            return 0
+
+    script, out, said = _Script(), Counted(1, ["mouse_dx", "pad_lx"]), []
+    tk = Takeover(script, out, [7], n_actions=1, handback_s=0.5, keep_events=True, say=said.append,
+                  axes=["mouse_dx", "pad_lx"])
+    state = np.array([1], np.uint8)
+    t0 = 10**9
+    script.axes = [(t0, 0, 40.0, 7, 1), (t0 + MS, 1, 1.0, 7, 1)]  # the engine moves and steers: its own
+    assert tk.gate(state, t0 + 2 * MS) is state and out.releases == 0
+    script.axes = [(t0 + 10 * MS, 1, 0.6, 3, 0)]  # the person's stick
+    assert tk.gate(state, t0 + 11 * MS) is None and out.releases == 1
+    assert tk.stats.active_since == t0 + 10 * MS and said[-1] == "takeover 1: the person has control (pad_lx)"
+    assert tk.gate(state, t0 + 5000 * MS) is None  # held: no hand-back however long
+    script.axes = [(t0 + 6000 * MS, 1, 0.0, 3, 0)]
+    assert tk.gate(state, t0 + 6000 * MS + 499 * MS) is None
+    assert tk.gate(state, t0 + 6500 * MS) is state and tk.stats.spans == [(t0 + 10 * MS, t0 + 6500 * MS)]
+    t, a, v, dev, _ = tk.take_axis_events()
+    assert t.tolist() == [t0 + 10 * MS, t0 + 6000 * MS] and v.tolist() == [np.float32(0.6), 0.0] and (dev == 3).all()
+    # Motion in the same poll as a key press: the earlier one starts the takeover.
+    script.keys = [(t0 + 7020 * MS, 0, 1, 3, 0)]
+    script.axes = [(t0 + 7000 * MS, 0, 3.0, 3, 0), (t0 + 7010 * MS, 0, 3.0, 3, 0)]
+    assert tk.gate(state, t0 + 7030 * MS) is None and tk.stats.active_since == t0 + 7010 * MS
+    assert said[-1].endswith("(mouse_dx)") and out.releases == 2
+
+
+def test_takeover_deadzone_flag() -> None:
+    import pytest
+
+    from engine.errors import EngineError
+    from engine.play.takeover import DEFAULT_DEADZONE, parse_deadzone
+
+    assert parse_deadzone(None, ["mouse_dx", "wheel"]) == {"mouse_dx": DEFAULT_DEADZONE["mouse_dx"], "wheel": 1.0}
+    assert parse_deadzone("mouse_dx=8", ["mouse_dx", "wheel"]) == {"mouse_dx": 8.0, "wheel": 1.0}
+    for text, message in (("mouse_dx=0", "must be a positive number"), ("mouse_dx", "wants AXIS=VALUE"),
+                          ("pad_lx=0.2", "the model has no such axis (its axes: mouse_dx, wheel)"),
+                          ("mouse_dx=x", "must be a positive number")):
+        with pytest.raises(EngineError, match=re.escape(message)):
+            parse_deadzone(text, ["mouse_dx", "wheel"])
