@@ -294,7 +294,7 @@ def test_a_held_stick_keeps_control_until_it_is_back_and_quiet() -> None:
     script.axes = [(t0 + 6000 * MS, 1, 0.0, 3, 0)]
     assert tk.gate(state, t0 + 6000 * MS + 499 * MS) is None
     assert tk.gate(state, t0 + 6500 * MS) is state and tk.stats.spans == [(t0 + 10 * MS, t0 + 6500 * MS)]
-    t, a, v, dev, _ = tk.take_axis_events()
+    t, _, v, dev, _ = tk.take_axis_events()
     assert t.tolist() == [t0 + 10 * MS, t0 + 6000 * MS] and v.tolist() == [np.float32(0.6), 0.0] and (dev == 3).all()
     # Motion in the same poll as a key press: the earlier one starts the takeover.
     script.keys = [(t0 + 7020 * MS, 0, 1, 3, 0)]
@@ -316,3 +316,134 @@ def test_takeover_deadzone_flag() -> None:
                           ("mouse_dx=x", "must be a positive number")):
         with pytest.raises(EngineError, match=re.escape(message)):
             parse_deadzone(text, ["mouse_dx", "wheel"])
+
+
+def _axis_model(tmp_path: Path) -> Path:
+    """brighter_half read as one key and one axis: outputs [left, right] -> key `left`, mouse_dx = right / 0.001
+    (scaled). On :func:`slightly_left` frames (130 | 122) left is 0.84 (held) and right 0.0096: ~9.6 counts
+    a frame, a mouse the engine moves on every decision while it holds a key."""
+    import json
+
+    model = tmp_path / "mouse.tflite"
+    model.write_bytes((MODELS / "brighter_half.tflite").read_bytes())
+    side = json.loads((MODELS / "brighter_half.json").read_text())
+    side.update(format_version=2, actions=["left"], thresholds=[0.5],
+                axes=[{"name": "mouse_dx", "encoding": "scaled", "scale": 0.001, "clip": 1.0}])
+    model.with_suffix(".json").write_text(json.dumps(side))
+    return model
+
+
+def slightly_left() -> np.ndarray:
+    img = np.full((H, W, 3), 122, np.uint8)
+    img[:, : W // 2] = 130
+    return img
+
+
+class _Observed:
+    """Every key and mouse_dx event on the display, with its source device, gathered as it comes."""
+
+    def __init__(self, display: str) -> None:
+        self.listener = X11Input(ACTIONS, [], display, axes=["mouse_dx"])
+        self.keys: list = []
+        self.axes: list = []
+        self.listener.start()
+
+    def poll(self) -> None:
+        self.keys.append(self.listener.poll_sources()[0])
+        self.axes.append(self.listener.poll_axes())
+
+    def stop(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        self.poll()
+        self.listener.stop()
+        return (tuple(np.concatenate(x) for x in zip(*self.keys, strict=True)),
+                tuple(np.concatenate(x) for x in zip(*self.axes, strict=True)))
+
+
+def test_the_persons_mouse_takes_over_and_the_engines_own_motion_never_does(xvfb, image_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.record.labeler import frame_axes_reference
+
+    image_window(slightly_left(), title="takeover-mouse")
+    core = _native.XTestActuator(xvfb.display, ACTIONS)
+    core.warp(0, 540)  # room to move right for the whole run (raw motion is counted, not where it ends)
+    engine_devices = list(core.devices)
+    handback = 0.5
+    seen = _Observed(xvfb.display)
+    person = XTestOutput(ACTIONS, xvfb.display, watchdog=False, master="Person", axes=["mouse_dx"], fps=30.0)
+    proc = _play_model(_axis_model(tmp_path), "--window", "takeover-mouse", "--handback", str(handback), "--record",
+                       "--name", "tkm", "--data-dir", str(tmp_path))
+
+    def engine_moved() -> float:
+        seen.poll()
+        _, _, v, dev, _ = (np.concatenate(x) for x in zip(*seen.axes, strict=True))
+        return float(v[np.isin(dev, engine_devices)].sum())
+
+    try:
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False])  # the model holds left...
+        assert wait_for(lambda: engine_moved() >= 60)  # ...and moves the mouse, ten times the dead zone
+        assert server_keys(xvfb.display) == [True, False]  # its own motion took nothing over
+        person.apply_axes(np.array([12], np.float32))  # the person moves: 3 counts every 8 ms
+        assert wait_for(lambda: server_keys(xvfb.display) == [False, False])  # the engine let go of left
+        for _ in range(8):
+            time.sleep(1 / 30)
+            person.apply_axes(np.array([-12], np.float32))
+        assert person.wait_motion(2.0)
+        assert wait_for(lambda: server_keys(xvfb.display) == [True, False])  # handed back: left again
+        assert wait_for(lambda: engine_moved() >= 200)  # and moving again
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        person.close()
+        (kt, ka, kv, kdev, _), (at, _, av, adev, _) = seen.stop()
+    assert proc.returncode == 0, err
+    assert "takeovers 1, person in control" in out
+    assert "takeover 1: the person has control (mouse_dx)" in err
+
+    # The observer's view (one process, one clock): after the person's first motion the engine releases left,
+    # and from that release to its next press of left (the hand-back) it sends no motion at all.
+    mine = np.isin(adev, person.devices)
+    assert mine.any() and not np.isin(kdev, person.devices).any()
+    first_person, last_person = int(at[mine][0]), int(at[mine][-1])
+    eng_keys = [(int(t), int(v)) for t, a, v, d in zip(kt, ka, kv, kdev, strict=True)
+                if d in engine_devices and a == 0 and t >= first_person]
+    assert eng_keys[0][1] == 0 and eng_keys[1][1] == 1
+    released, pressed = eng_keys[0][0], eng_keys[1][0]
+    eng_motion = at[np.isin(adev, engine_devices)]
+    assert eng_motion[eng_motion < first_person].size  # it was moving before...
+    assert not ((eng_motion > released) & (eng_motion < pressed)).any()  # ...and not while the person drove
+    assert (eng_motion > pressed).any()
+    assert pressed - last_person >= handback * 1e9
+
+    s = Session.open(tmp_path / "sessions" / "tkm")
+    assert s.meta["status"] == "complete" and s.actions_names == ["left"] and s.axis_names == ["mouse_dx"]
+    assert s.meta["takeover"]["model_axes"] == "model_axes.npy"
+    ev = s.axis_events
+    # The person's axis events, as the observer saw them (and none of the engine's).
+    assert list(zip(ev["axis"].tolist(), ev["value"].tolist(), strict=True)) == [
+        (0, float(v)) for v in av[mine]]
+    # The takeover began at the first event whose net motion over the last 100 ms reached 4 counts.
+    te, ve = ev["t_ns"], ev["value"].astype(np.float64)
+    crossing = next(int(t) for t in te if abs(ve[(te > t - 100_000_000) & (te <= t)].sum()) >= 4)
+    spans = s.meta["takeover"]["spans_ns"]
+    assert len(spans) == 1 and spans[0][0] == crossing
+    ts = np.asarray(s.timestamps)
+    control = np.asarray(s.control)
+    np.testing.assert_array_equal(control, ((ts >= spans[0][0]) & (ts < spans[0][1])).astype(np.uint8))
+    assert control.sum() > 0 and control[0] == 0
+    # The person's axes per frame, framed as engine-record frames them; they pressed no key.
+    np.testing.assert_array_equal(s.axes, frame_axes_reference(ts, te, ev["axis"], ev["value"], ["mouse_dx"],
+                                                               np.iinfo(np.int64).min))
+    assert s.axes.sum() == float(av[mine].sum()) == 12 - 8 * 12 and not s.actions.any()
+    # The model proposed left and ~9.6 counts on every frame it decided on, while the person drove too.
+    assert (np.asarray(s.model_actions) == 1).all()
+    proposed = np.asarray(s.model_axes)[:, 0]
+    decided = proposed != 0  # a frame the loop skipped proposes no motion
+    assert decided.mean() > 0.5 and np.allclose(proposed[decided], 9.59, atol=0.05)
+    assert (proposed[control == 1] != 0).any()
+
+
+def _play_model(model: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "engine.cli.play", "--countdown", "0", "--model", str(model),
+                             "--takeover", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))

@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 output.close()
                 if player is not None and player.recording is not None and player.takeover is not None:
-                    meta = player.recording.close(player.takeover.stats.spans)
+                    meta = player.recording.close(player.takeover.stats.spans, player.takeover.take_events(),
+                                                  player.takeover.take_axis_events())
                     print(f"recorded {meta['frames']} frames to {player.recording.writer.path}", file=sys.stderr)
     except PlayStopped as e:
         for line in e.summary.lines():

@@ -29,7 +29,11 @@ person's raw key and axis events) plus per-frame files named in meta.json["takeo
 the model proposed for that frame, sent or not) and, for a model with axes, model_axes.npy (float32 (T, K),
 columns as the session's axes: the model's decision on that frame in natural units; a frame the model
 skipped (invoke slower than a frame) proposes no relative motion and keeps the last absolute value).
-Frame 0's relative motion counts from the start of play (when the listener started).
+Frame 0's relative motion counts from the start of play (when the listener started). Frames are written
+HOLDBACK_NS after their capture, as engine-record writes them, so late-delivered events land in their frame.
+
+Over 400 lines on purpose: the dead zones, the control state machine and the recording are the three halves
+of one feature that share its event types and its files; each is a class of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from engine.actions.names import AXIS_NAMES, AXIS_NEUTRAL, is_relative
 from engine.actions.outputs import Output
 from engine.errors import EngineError
 from engine.record.labeler import AxisFramer, Labeler
+from engine.record.recorder import HOLDBACK_NS
 from engine.session import SessionWriter
 
 CONTROL_FILE = "control.npy"
@@ -308,6 +313,11 @@ class TakeoverRecording:
         self.model: list[np.ndarray] = []
         self.model_axes: list[np.ndarray] = []
         self._buf: np.ndarray | None = None
+        self._ring: Any = None
+        self._first = -1  # the first decision's frame: the session starts there
+        self._pending: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # frame -> proposals, until written
+        self._last_keys: np.ndarray | None = None
+        self._last_axes: np.ndarray | None = None
         # Named from the start, so that a run killed before close() is still known as a takeover session
         # (Session.control then says no frame was the person's, and the data tools keep none of it).
         writer.annotate("takeover", self._meta([], 0))
@@ -318,18 +328,38 @@ class TakeoverRecording:
                 "spans_ns": [[int(s), int(e)] for s, e in spans], "frames_lost": lost}
 
     def add(self, ring: Any, end: int, proposed: np.ndarray, events: SourcedEvents, *,
-            proposed_axes: np.ndarray | None = None, axis_events: AxisEvents | None = None) -> None:
-        """After a decision on frame ``end``: write every frame published since the last call (up to the ring's
-        window), label them with the person's events, note the model's proposal (keys and axes) for each."""
-        t_ev, a_ev, v_ev, _, _ = events
-        self.labeler.add_events(t_ev, a_ev, v_ev)
-        if len(t_ev):
+            proposed_axes: np.ndarray | None = None, axis_events: AxisEvents | None = None,
+            now_ns: int | None = None) -> None:
+        """After a decision on frame ``end``: note the model's proposal (keys and axes) for it, take the person's
+        events, and write every frame published since the last write that is :data:`HOLDBACK_NS` old (as
+        engine-record does: an event stamped before a frame but delivered a moment later still counts for it),
+        up to the ring's window."""
+        self._take(events, axis_events)
+        self._ring = ring
+        if self._first < 0:
+            self._first = end
+        self._pending[end] = (np.asarray(proposed, np.uint8).copy(),
+                              None if proposed_axes is None else np.asarray(proposed_axes, np.float32).copy())
+        cutoff = (monotonic_ns() if now_ns is None else now_ns) - HOLDBACK_NS
+        ready = end
+        while ready > max(self.recorded, self._first - 1) and int(ring.t_ns(ready)) > cutoff:
+            ready -= 1
+        self._write(ring, ready)
+
+    def _take(self, events: SourcedEvents | None, axis_events: AxisEvents | None) -> None:
+        if events is not None and len(events[0]):
+            t_ev, a_ev, v_ev = events[:3]
+            self.labeler.add_events(t_ev, a_ev, v_ev)
             self.writer.append_events(t_ev, a_ev, v_ev)
         if self.framer is not None and axis_events is not None and len(axis_events[0]):
             t_ax, a_ax, v_ax = axis_events[:3]
             self.framer.add_events(t_ax, a_ax, v_ax)
             self.writer.append_axis_events(t_ax, a_ax, v_ax)
-        new = end - self.recorded if self.recorded >= 0 else 1
+
+    def _write(self, ring: Any, end: int) -> None:
+        """Write frames (last written, end] from the ring with their labels, axes and the model's proposals."""
+        start = self.recorded + 1 if self.recorded >= 0 else self._first
+        new = end - start + 1
         if new <= 0:
             return
         window = int(ring.window)
@@ -341,11 +371,7 @@ class TakeoverRecording:
         self.lost += new - take
         first = end - take + 1
         t = np.array([ring.t_ns(i) for i in range(first, end + 1)], np.int64)
-        # Frames before the decision still carry the previous proposal (what was in effect then).
-        prev = self.model[-1][-1] if self.model else proposed
-        model = np.repeat(prev[None, :], take, axis=0).astype(np.uint8)
-        model[-1] = proposed
-        model_axes = self._model_axes(take, proposed_axes)
+        model, model_axes = self._proposals(first, end)
         frames = self._buf[window - take:]
         done = 0
         while done < take:
@@ -360,20 +386,34 @@ class TakeoverRecording:
         self.model_axes.append(model_axes)
         self.recorded = end
 
-    def _model_axes(self, take: int, proposed: np.ndarray | None) -> np.ndarray:
-        """(take, K): the decision on the last frame; before it, no relative motion (each decision's motion
-        is one frame period's) and the last absolute values (still in effect)."""
-        rows = np.zeros((take, len(self.axes)), np.float32)
-        if not self.axes:
-            return rows
-        if self.model_axes:
-            rows[:, ~self.relative] = self.model_axes[-1][-1][~self.relative]
-        if proposed is not None:
-            rows[-1] = proposed
-        return rows
+    def _proposals(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's proposals for frames first..end: a frame the model decided on has its decision; one it
+        skipped keeps the keys in effect then and the last absolute axis values, and proposes no relative
+        motion (each decision's motion is one frame period's)."""
+        keys = np.zeros((end - first + 1, self.labeler.n_actions), np.uint8)
+        axes = np.zeros((end - first + 1, len(self.axes)), np.float32)
+        for j, i in enumerate(range(first, end + 1)):
+            got = self._pending.pop(i, None)
+            if got is not None:
+                self._last_keys = got[0]
+                if got[1] is not None:
+                    self._last_axes = got[1]
+            if self._last_keys is not None:
+                keys[j] = self._last_keys
+            if self._last_axes is not None:
+                axes[j] = self._last_axes if got is not None else np.where(self.relative, 0.0, self._last_axes)
+        for i in [i for i in self._pending if i <= end]:  # frames the ring overwrote before they were written
+            self._pending.pop(i)
+        return keys, axes
 
-    def close(self, spans: list[tuple[int, int]]) -> dict[str, Any]:
-        """Write control.npy, model_actions.npy (and model_axes.npy), name them in meta.json, close the session."""
+    def close(self, spans: list[tuple[int, int]], events: SourcedEvents | None = None,
+              axis_events: AxisEvents | None = None) -> dict[str, Any]:
+        """Write the frames still held back (with the person's last ``events``: play has ended, no event can
+        come for them now), control.npy, model_actions.npy (and model_axes.npy), name them in meta.json, close
+        the session."""
+        self._take(events, axis_events)
+        if self._ring is not None and self._pending:
+            self._write(self._ring, max(self._pending))
         t = np.concatenate(self.t) if self.t else np.empty(0, np.int64)
         n_actions = self.labeler.n_actions
         model = np.concatenate(self.model) if self.model else np.empty((0, n_actions), np.uint8)
