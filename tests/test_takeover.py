@@ -318,17 +318,17 @@ def test_takeover_deadzone_flag() -> None:
             parse_deadzone(text, ["mouse_dx", "wheel"])
 
 
-def _axis_model(tmp_path: Path) -> Path:
+def _axis_model(tmp_path: Path, axis: str = "mouse_dx") -> Path:
     """brighter_half read as one key and one axis: outputs [left, right] -> key `left`, mouse_dx = right / 0.001
     (scaled). On :func:`slightly_left` frames (130 | 122) left is 0.84 (held) and right 0.0096: ~9.6 counts
     a frame, a mouse the engine moves on every decision while it holds a key."""
     import json
 
-    model = tmp_path / "mouse.tflite"
+    model = tmp_path / f"{axis}.tflite"
     model.write_bytes((MODELS / "brighter_half.tflite").read_bytes())
     side = json.loads((MODELS / "brighter_half.json").read_text())
     side.update(format_version=2, actions=["left"], thresholds=[0.5],
-                axes=[{"name": "mouse_dx", "encoding": "scaled", "scale": 0.001, "clip": 1.0}])
+                axes=[{"name": axis, "encoding": "scaled", "scale": 0.001, "clip": 1.0}])
     model.with_suffix(".json").write_text(json.dumps(side))
     return model
 
@@ -447,3 +447,18 @@ def _play_model(model: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "engine.cli.play", "--countdown", "0", "--model", str(model),
                              "--takeover", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
+
+
+def test_bad_axis_takeover_flags_are_one_line(xvfb, image_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    image_window(slightly_left(), title="takeover-axis-flags")
+    for model, flags, message in (
+            ("pad_lx", ["--takeover", "--dry-run"], "--takeover cannot watch a gamepad yet (pad_lx)"),
+            ("mouse_dx", ["--takeover-deadzone", "mouse_dx=8"], "--takeover-deadzone says when the person takes "
+                                                                  "over: it needs --takeover"),
+            ("mouse_dx", ["--takeover", "--takeover-deadzone", "mouse_dx=-1"], "must be a positive number")):
+        done = subprocess.run([sys.executable, "-m", "engine.cli.play", "--countdown", "0", "--model",
+                               str(_axis_model(tmp_path, model)), "--window", "takeover-axis-flags", *flags],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("engine-play: ")
+    assert server_keys(xvfb.display) == [False, False]

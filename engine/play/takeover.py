@@ -237,7 +237,7 @@ class Takeover:
             if len(ax[0]):
                 human = human_mask(ax, self.engine_devices)
                 if self.keep_events and human.any():
-                    self.axis_events.append(tuple(x[human] for x in ax))  # type: ignore[arg-type]
+                    self.axis_events.append(tuple(x[human] for x in ax))
                 first, last = self.watch.feed(ax[0], ax[1], ax[2], human)
                 if last:
                     self.last_human_ns = max(self.last_human_ns, last)
