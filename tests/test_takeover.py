@@ -413,7 +413,9 @@ def test_the_persons_mouse_takes_over_and_the_engines_own_motion_never_does(xvfb
     assert eng_motion[eng_motion < first_person].size  # it was moving before...
     assert not ((eng_motion > released) & (eng_motion < pressed)).any()  # ...and not while the person drove
     assert (eng_motion > pressed).any()
-    assert pressed - last_person >= handback * 1e9
+    # Hand-back after --handback of quiet. With a motion axis each process stamps events from the X server's
+    # time, at most 2 ms late and never early: the observer's stamp of the last move may be that much later.
+    assert pressed - last_person >= handback * 1e9 - 2_000_000
 
     s = Session.open(tmp_path / "sessions" / "tkm")
     assert s.meta["status"] == "complete" and s.actions_names == ["left"] and s.axis_names == ["mouse_dx"]
