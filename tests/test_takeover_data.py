@@ -14,20 +14,25 @@ ACTIONS = ["left", "right"]
 PERIOD = 33_333_333
 
 
-def _session(data: Path, name: str, n: int, control: np.ndarray | None) -> Session:
+def _session(data: Path, name: str, n: int, control: np.ndarray | None, axes: bool = False) -> Session:
     """A session of n frames (frame i filled with i % 256) whose person pressed `right` on frames 20..29;
-    with ``control``, a takeover session (control.npy, model_actions.npy always `left`, spans in meta)."""
-    from engine.play.takeover import CONTROL_FILE, MODEL_ACTIONS_FILE, control_flags
+    with ``control``, a takeover session (control.npy, model_actions.npy always `left`, spans in meta).
+    With ``axes``, mouse_dx too: the person's motion is +5 a frame on frames 20..29 (-1 elsewhere), the
+    model's proposal -3 on every frame (model_axes.npy in a takeover session)."""
+    from engine.play.takeover import CONTROL_FILE, MODEL_ACTIONS_FILE, MODEL_AXES_FILE, control_flags
     from engine.session import SessionWriter
 
     w = SessionWriter.create(data, name=name, game="g", fps=30.0, frame_shape=(6, 8), color="gray", actions=ACTIONS,
-                             resize=(8, 6), source={"backend": "test", "region": [0, 0, 8, 6], "window": None})
+                             axes=["mouse_dx"] if axes else (), resize=(8, 6),
+                             source={"backend": "test", "region": [0, 0, 8, 6], "window": None})
     t = 1_000_000_000 + np.arange(n, dtype=np.int64) * PERIOD
     acts = np.zeros((n, 2), np.uint8)
     acts[20:30, 1] = 1
+    dx = np.full((n, 1), -1.0, np.float32)
+    dx[20:30] = 5.0
     buf = w.frames_buffer(n)
     buf[:] = (np.arange(n) % 256).astype(np.uint8)[:, None, None]
-    w.commit(n, t, acts)
+    w.commit(n, t, acts, dx if axes else None)
     if control is not None:
         starts = np.flatnonzero(control & ~np.concatenate([[0], control[:-1]]).astype(bool))
         ends = np.flatnonzero(control & ~np.concatenate([control[1:], [0]]).astype(bool))
@@ -35,7 +40,10 @@ def _session(data: Path, name: str, n: int, control: np.ndarray | None) -> Sessi
         np.testing.assert_array_equal(control_flags(t, spans), control)
         np.save(w.path / CONTROL_FILE, control.astype(np.uint8))
         np.save(w.path / MODEL_ACTIONS_FILE, np.tile(np.array([1, 0], np.uint8), (n, 1)))
+        if axes:
+            np.save(w.path / MODEL_AXES_FILE, np.full((n, 1), -3.0, np.float32))
         w.annotate("takeover", {"control": CONTROL_FILE, "model_actions": MODEL_ACTIONS_FILE,
+                                **({"model_axes": MODEL_AXES_FILE} if axes else {}),
                                 "spans_ns": [list(s) for s in spans], "frames_lost": 0})
     w.close()
     return Session.open(w.path)
@@ -137,3 +145,42 @@ def test_a_killed_takeover_run_gives_no_training_windows(tmp_path) -> None:  # t
     assert killed.control is not None and not killed.control.any() and killed.model_actions is None
     w = Windows([_session(tmp_path, "plain", 60, None), killed], window=2)
     assert len(w) == 59 and w.intervention_windows == 0
+
+
+def test_axis_takeover_sessions_give_the_persons_motion_as_targets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from engine.dataset import Windows
+    from engine.dataset.interventions import Interventions
+    from engine.play.takeover import MODEL_AXES_FILE
+    from engine.report import load, pacing, render
+    from engine.session import StorageError
+
+    control = np.zeros(60, np.uint8)
+    control[20:30] = 1
+    takeover = _session(tmp_path, "tk", 60, control, axes=True)
+    ordinary = _session(tmp_path, "plain", 60, None, axes=True)
+    assert takeover.model_axes is not None and ordinary.model_axes is None
+    np.testing.assert_array_equal(takeover.model_axes, np.full((60, 1), -3.0, np.float32))
+    assert _session(tmp_path, "keys", 60, control).model_axes is None  # a takeover session without axes
+
+    w = Windows([ordinary, takeover], window=2, axes=["mouse_dx=raw"],
+                interventions=Interventions.parse("weight=2", before=5))
+    assert len(w) == 59 + 2 * 15 and w.intervention_windows == 30
+    mine = np.arange(59, len(w))
+    x, y = w.gather(mine)
+    assert (y == [0, 1]).all()
+    # The person's motion on the frames they drove, and on the 5 frames before, the motion they made at the
+    # takeover's first frame; never the -1 the person did not make while the model drove, nor the model's -3.
+    assert (w.axis_values[mine] == 5.0).all() and (w.axis_targets[mine] == 5.0).all()
+    assert sorted(set(x[:, -1, 0, 0].tolist())) == list(range(15, 30))
+    np.testing.assert_array_equal(w.axis_values[:59, 0], np.r_[np.full(19, -1.0), np.full(10, 5.0),
+                                                                np.full(30, -1.0)])  # the ordinary session, whole
+
+    drawn = render(load(takeover.path), pacing(load(takeover.path)))
+    names = [name for name, _ in drawn.lanes]
+    assert names == ["left", "right", "person", "mouse_dx"]
+
+    np.save(takeover.path / MODEL_AXES_FILE, np.zeros((60, 2), np.float32))
+    with pytest.raises(StorageError, match="damaged"):
+        _ = Session.open(takeover.path).model_axes

@@ -70,7 +70,12 @@ def build_parser() -> a.Parser:
     run.add_argument("--log", type=Path, help="per-decision telemetry to PATH (.npz or .csv)")
     run.add_argument("--replay", help="run over a recorded session instead of the screen")
     tk = p.add_argument_group("take over (the person corrects the model while it plays)")
-    tk.add_argument("--takeover", action="store_true", help="the person's first key press takes control")
+    tk.add_argument("--takeover", action="store_true",
+                    help="the person's first key press, or motion of one of the model's axes past its dead zone, "
+                         "takes control")
+    tk.add_argument("--takeover-deadzone", metavar="AXIS=VALUE,...",
+                    help="how far an axis must move to take over (defaults: mouse_dx/mouse_dy 4 counts and wheel 1 "
+                         "notch within 100 ms, mouse_x/mouse_y 0.02 of the area, pad axes 0.15)")
     tk.add_argument("--handback", type=a.positive_float, default=1.0, metavar="SECONDS",
                     help="give control back after this long without the person's input (default 1)")
     tk.add_argument("--takeover-key", default="f11", help="hotkey that gives control back at once (default f11)")
@@ -168,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_log(ns.log)
         if ns.record and not ns.takeover:
             raise EngineError("--record records the person's corrections: it needs --takeover")
+        if ns.takeover_deadzone is not None and not ns.takeover:
+            raise EngineError("--takeover-deadzone says when the person takes over: it needs --takeover")
         actions = parse_actions(ns.actions) if ns.actions else None
         model = Model.load(ns.model, overrides=_overrides(ns), actions=actions, threads=ns.threads)
         spec = model.spec
@@ -241,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 output.close()
                 if player is not None and player.recording is not None and player.takeover is not None:
-                    meta = player.recording.close(player.takeover.stats.spans)
+                    meta = player.recording.close(player.takeover.stats.spans, player.takeover.take_events(),
+                                                  player.takeover.take_axis_events())
                     print(f"recorded {meta['frames']} frames to {player.recording.writer.path}", file=sys.stderr)
     except PlayStopped as e:
         for line in e.summary.lines():
@@ -261,27 +269,36 @@ def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, displ
     """The Takeover (a listener of the model's actions and the hand-back key) and, with --record, the
     TakeoverRecording writing the run as a session."""
     from engine.actions.inputs import default_input, open_input
-    from engine.play.takeover import Takeover, TakeoverRecording
+    from engine.actions.motion import PAD_AXES
+    from engine.play.takeover import Takeover, TakeoverRecording, parse_deadzone
     from engine.session import SessionWriter
 
     key = parse_actions([ns.takeover_key], what="takeover key")[0]
     if key in actions or key in avoid:
         raise EngineError(f"--takeover-key {key} is one of the model's actions or the kill key; pick another")
-    inputs = open_input(default_input(), actions, [key], display)
+    axes = list(getattr(output, "axes", ()))
+    pads = [x for x in axes if x in PAD_AXES]
+    if pads:
+        # X11 reads no pad, and evdev does not yet mark the engine's own virtual pad as the engine's: the
+        # person's stick could not be told from the model's by its device.
+        raise EngineError(f"--takeover cannot watch a gamepad yet ({', '.join(pads)}): the person's pad cannot be "
+                          "told from the engine's virtual pad; play this model without --takeover")
+    deadzone = parse_deadzone(ns.takeover_deadzone, axes)
+    inputs = open_input(default_input(), actions, [key], display, axes=axes, region=list(source.rect))
     devices = getattr(output, "devices", None)
     takeover = Takeover(inputs, output, devices if devices else None, n_actions=len(actions),
                         handback_s=ns.handback, keep_events=ns.record,
-                        say=lambda line: print(line, file=sys.stderr, flush=True))
+                        say=lambda line: print(line, file=sys.stderr, flush=True), axes=axes, deadzone=deadzone)
     recording = None
     if ns.record:
         frame_shape = shape if color == "gray" else (*shape, 3)
         writer = SessionWriter.create(
             ns.data_dir, name=ns.name, game=ns.game, fps=fps, frame_shape=frame_shape, color=color,  # type: ignore[arg-type]
-            actions=actions, resize=(shape[1], shape[0]),
+            actions=actions, axes=axes, resize=(shape[1], shape[0]),
             source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
                     "window": ns.window, "fallback_reason": source.fallback_reason, "input": default_input(),
                     "played_by": str(ns.model)})
-        recording = TakeoverRecording(writer, len(actions))
+        recording = TakeoverRecording(writer, len(actions), axes)
     return takeover, recording
 
 

@@ -194,7 +194,8 @@ class Windows:
             bounds = kernels.segment_bounds(np.asarray(s.timestamps), gap, parallel=parallel)
             ends = kernels.window_ends(bounds, span, int(stride), int(offset), parallel=parallel)
             # A takeover session: only the person's corrections are labels (engine.dataset.interventions).
-            ends, label_rows, n_int = _interventions.select(ends, int(offset), s.control, s.actions, how)
+            ends, label_rows, n_int, axis_rows = _interventions.select(
+                ends, int(offset), s.control, s.actions, how, s.axes if axis_specs else None)
             self.intervention_windows += n_int * how.weight
             # One fancy-index read of the label rows (N*A bytes); the frames stay where they are.
             source_rows = label_rows if label_rows is not None else np.asarray(s.actions)
@@ -202,7 +203,8 @@ class Windows:
             sess_parts.append(np.full(ends.shape, i, np.int64))
             end_parts.append(ends)
             row_parts.append(rows)
-            axis_parts.append(np.asarray(s.axes)[ends + int(offset)][:, axis_cols[i]].astype(np.float32)
+            axis_source = axis_rows if axis_rows is not None else np.asarray(s.axes)
+            axis_parts.append(axis_source[ends + int(offset)][:, axis_cols[i]].astype(np.float32)
                               if axis_specs else np.zeros((len(ends), 0), np.float32))
         sess = np.concatenate(sess_parts)
         ends = np.concatenate(end_parts)

@@ -233,7 +233,8 @@ class Player:
                                    (t_grab, t_pub, t_woken, t_fed, t_dec))
                 self._watch_blank(int(tick), int(t_cap))  # after the keys went out: off the latency path
                 if self.recording is not None and self.takeover is not None:
-                    self.recording.add(ring, end, state, self.takeover.take_events())
+                    self.recording.add(ring, end, state, self.takeover.take_events(), proposed_axes=values,
+                                       axis_events=self.takeover.take_axis_events())
                 last_end = end
                 first = False
         except Exception as e:  # invoke/decode/output failures: keys are released below, then reported

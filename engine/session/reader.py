@@ -215,6 +215,13 @@ class Session:
         not (meta["takeover"]["model_actions"]); None for other sessions."""
         return self._takeover_file("model_actions", self.actions.shape)
 
+    @property
+    def model_axes(self) -> np.ndarray | None:
+        """engine-play --takeover --record with a model that has axes: float32 (T, K), columns as ``axes``, the
+        model's decision on each frame in natural units, sent or not (meta["takeover"]["model_axes"]); None
+        for other sessions."""
+        return self._takeover_file("model_axes", self.axes.shape)
+
     def _takeover_file(self, key: str, shape: tuple[int, ...]) -> np.ndarray | None:
         name = (self.meta.get("takeover") or {}).get(key)
         if not name:
