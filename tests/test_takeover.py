@@ -454,7 +454,8 @@ def _play_model(model: Path, *args: str) -> subprocess.Popen[str]:
 def test_bad_axis_takeover_flags_are_one_line(xvfb, image_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     image_window(slightly_left(), title="takeover-axis-flags")
     for model, flags, message in (
-            ("pad_lx", ["--takeover", "--dry-run"], "--takeover cannot watch a gamepad yet (pad_lx)"),
+            ("pad_lx", ["--takeover", "--dry-run"], "--takeover of a pad model (pad_lx) needs the person's pad: "
+                                                     "pass --input evdev"),
             ("mouse_dx", ["--takeover-deadzone", "mouse_dx=8"], "--takeover-deadzone says when the person takes "
                                                                   "over: it needs --takeover"),
             ("mouse_dx", ["--takeover", "--takeover-deadzone", "mouse_dx=-1"], "must be a positive number")):

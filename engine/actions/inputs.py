@@ -48,7 +48,7 @@ from engine.actions.evdev_map import (
     EvdevTranslator,
     key_codes,
 )
-from engine.actions.names import UINPUT_NAME
+from engine.actions.names import ENGINE_DEVICE_NAMES, UINPUT_NAME
 from engine.errors import EngineError
 
 InputName = Literal["x11", "evdev", "rawinput"]
@@ -266,7 +266,7 @@ class EvdevInput:
                     dev_axes = [n if n not in ABS_AXES else "" for n in self.axes]
                 absinfo = {code: AbsRange(info.min, info.max, info.flat)
                             for code, info in caps.get(EV_ABS, []) if isinstance(info, evdev.AbsInfo)}
-                tr = EvdevTranslator(codes, dev_axes, absinfo, device=dev.fd, injected=dev.name == UINPUT_NAME)
+                tr = EvdevTranslator(codes, dev_axes, absinfo, device=dev.fd, injected=dev.name in ENGINE_DEVICE_NAMES)
                 want_key, want_rel, want_abs = tr.wanted
                 has_abs = {code for code, _ in caps.get(EV_ABS, [])}
                 if not (want_key & set(caps.get(EV_KEY, [])) or want_rel & set(caps.get(EV_REL, []))

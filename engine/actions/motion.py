@@ -28,12 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.actions.names import PAD_BUTTONS
+from engine.actions.names import PAD_BUTTONS, PAD_NAME
 from engine.errors import EngineError
 
 PAD_AXES: tuple[str, ...] = ("pad_lx", "pad_ly", "pad_rx", "pad_ry", "pad_lt", "pad_rt")
 MOUSE_ABSOLUTE: tuple[str, ...] = ("mouse_x", "mouse_y")
-PAD_NAME = "engine virtual pad"
 # Linux: what an Xbox pad (the kernel's xpad driver) reports for each button; the d-pad is a hat.
 PAD_EVDEV: dict[str, str] = {
     "pad_a": "BTN_SOUTH", "pad_b": "BTN_EAST", "pad_x": "BTN_NORTH", "pad_y": "BTN_WEST", "pad_lb": "BTN_TL",

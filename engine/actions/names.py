@@ -80,6 +80,9 @@ def parse_actions(spec: str | Iterable[str], *, what: str = "action", axes: bool
 # The name of the engine's own uinput keyboard (engine.actions.outputs.UinputOutput): engine.actions.inputs
 # tells its events from the person's by it.
 UINPUT_NAME = "engine virtual keyboard"
+# ... and of its virtual gamepad (engine.actions.motion): its stick and buttons are the engine's too.
+PAD_NAME = "engine virtual pad"
+ENGINE_DEVICE_NAMES = (UINPUT_NAME, PAD_NAME)
 
 
 def evdev_code(name: str) -> int:
@@ -88,6 +91,7 @@ def evdev_code(name: str) -> int:
 
 
 __all__ = [
-    "ABSOLUTE_AXES", "ACTION_NAMES", "AXIS_NAMES", "AXIS_NEUTRAL", "AXIS_RANGE", "PAD_BUTTONS", "RELATIVE_AXES",
-    "UINPUT_NAME", "evdev_code", "is_axis", "is_relative", "parse_actions", "split_actions",
+    "ABSOLUTE_AXES", "ACTION_NAMES", "AXIS_NAMES", "AXIS_NEUTRAL", "AXIS_RANGE", "ENGINE_DEVICE_NAMES", "PAD_BUTTONS",
+    "PAD_NAME", "RELATIVE_AXES", "UINPUT_NAME", "evdev_code", "is_axis", "is_relative", "parse_actions",
+    "split_actions",
 ]

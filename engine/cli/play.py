@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.actions.inputs import hotkeys_available
+from engine.actions.inputs import INPUTS, default_input, hotkeys_available
 from engine.actions.names import parse_actions
 from engine.actions.outputs import OUTPUTS, NullOutput, default_output, open_output
 from engine.capture import BACKENDS, open_source
@@ -79,6 +79,9 @@ def build_parser() -> a.Parser:
     tk.add_argument("--handback", type=a.positive_float, default=1.0, metavar="SECONDS",
                     help="give control back after this long without the person's input (default 1)")
     tk.add_argument("--takeover-key", default="f11", help="hotkey that gives control back at once (default f11)")
+    tk.add_argument("--input", choices=INPUTS, default=default_input(),
+                    help=f"where the person's input is read (default {default_input()}; a pad model needs evdev)")
+    tk.add_argument("--pad", metavar="NAME|PATH", help="with --input evdev: the person's gamepad")
     tk.add_argument("--record", action="store_true", help="with --takeover: write the run as a session")
     tk.add_argument("--name", help="session name for --record (default <game>_<UTC time>)")
     tk.add_argument("--game", default="game", help="game name for --record (default 'game')")
@@ -268,7 +271,7 @@ def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, displ
                   shape: tuple[int, int], color: str, fps: float, avoid: list[str]) -> tuple[Any, Any]:
     """The Takeover (a listener of the model's actions and the hand-back key) and, with --record, the
     TakeoverRecording writing the run as a session."""
-    from engine.actions.inputs import default_input, open_input
+    from engine.actions.inputs import open_input
     from engine.actions.motion import PAD_AXES
     from engine.play.takeover import Takeover, TakeoverRecording, parse_deadzone
     from engine.session import SessionWriter
@@ -278,13 +281,13 @@ def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, displ
         raise EngineError(f"--takeover-key {key} is one of the model's actions or the kill key; pick another")
     axes = list(getattr(output, "axes", ()))
     pads = [x for x in axes if x in PAD_AXES]
-    if pads:
-        # X11 reads no pad, and evdev does not yet mark the engine's own virtual pad as the engine's: the
-        # person's stick could not be told from the model's by its device.
-        raise EngineError(f"--takeover cannot watch a gamepad yet ({', '.join(pads)}): the person's pad cannot be "
-                          "told from the engine's virtual pad; play this model without --takeover")
+    if pads and ns.input == "x11":
+        # X11 reads no pad. evdev tells the engine's own virtual pad from the person's by its device name,
+        # Windows raw input by the injected flag.
+        raise EngineError(f"--takeover of a pad model ({', '.join(pads)}) needs the person's pad: pass --input evdev "
+                          "--pad NAME (X11 has no gamepads)")
     deadzone = parse_deadzone(ns.takeover_deadzone, axes)
-    inputs = open_input(default_input(), actions, [key], display, axes=axes, region=list(source.rect))
+    inputs = open_input(ns.input, actions, [key], display, axes=axes, region=list(source.rect), pad=ns.pad)
     devices = getattr(output, "devices", None)
     takeover = Takeover(inputs, output, devices if devices else None, n_actions=len(actions),
                         handback_s=ns.handback, keep_events=ns.record,
@@ -296,7 +299,7 @@ def open_takeover(ns: argparse.Namespace, actions: list[str], output: Any, displ
             ns.data_dir, name=ns.name, game=ns.game, fps=fps, frame_shape=frame_shape, color=color,  # type: ignore[arg-type]
             actions=actions, axes=axes, resize=(shape[1], shape[0]),
             source={"backend": f"{source.backend}/{source.path}", "region": list(source.rect),
-                    "window": ns.window, "fallback_reason": source.fallback_reason, "input": default_input(),
+                    "window": ns.window, "fallback_reason": source.fallback_reason, "input": ns.input,
                     "played_by": str(ns.model)})
         recording = TakeoverRecording(writer, len(actions), axes)
     return takeover, recording
