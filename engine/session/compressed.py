@@ -11,7 +11,8 @@ Layout: ``frames.b2nd`` holds (T, H, W[, 3]) uint8 in chunks of ``chunk_frames``
 chunk split in blocks of whole frames, so a decompressed chunk is the C-order bytes of its frames (the
 last chunk is padded to a full chunk by blosc2; the padding is never read). meta.json gains
 ``"frames_file": "frames.b2nd"`` and ``"compression": {...}`` (codec, level, chunk_frames, raw and
-compressed bytes). timestamps.npy, actions.npy and events.npy stay raw .npy (they are small).
+compressed bytes). timestamps.npy, actions.npy, events.npy and the axis files stay raw .npy (they are
+small).
 
 Which file a reader uses: frames.npy when it exists, else frames.b2nd. So :func:`compact` is atomic:
 it writes frames.b2nd.partial, verifies every chunk against the raw frames, renames it to frames.b2nd,
@@ -28,6 +29,9 @@ Reading: :class:`CompressedFrames` is the array-like that :attr:`engine.session.
 compressed session: len, shape, dtype, ``frames[i]``, ``frames[a:b]``, ``frames[index_array]``,
 iteration and ``np.asarray``. Decompressed chunks are kept in a small LRU cache (``cache_bytes``), so
 reading the frames of a chunk in turn decompresses it once.
+
+Just over 400 lines: compact, the recording-time compressor and the reader share the layout above and
+its checks; split, each would restate it.
 """
 
 from __future__ import annotations
