@@ -33,7 +33,7 @@ constexpr const char* kMouseAxisNames[kMouseAxes] = {"mouse_dx", "mouse_dy", "wh
 // takes them (collect()); the thread reads only when nobody has for this long: a bound on how long an
 // event waits (the X server buffers them meanwhile) for a consumer that polls rarely. The recorder
 // collects before it labels, so its holdback does not depend on this.
-constexpr int kMotionBatchMs = 100;
+constexpr int kMotionBatchMs = 250;
 // Streaming lasts while some read found events this recently; after that the thread blocks on the
 // socket again, so an idle mouse costs no wake-up.
 constexpr std::int64_t kStreamingNs = 1000000000;
