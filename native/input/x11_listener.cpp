@@ -120,8 +120,8 @@ struct X11InputListener::Impl {
   std::int64_t last_read = 0;  // when a read last found events (engine clock)
 
   // With a motion axis, events are stamped from the X server's own time of the event rather than
-  // on arrival, so the thread may read them in batches (a 1000 Hz mouse is then ~60 wake-ups a
-  // second, not 1000) without making them late. The server's time (CARD32 ms; X.Org's
+  // on arrival, so they may be read late (by the consumer when it polls, see the header) without
+  // being stamped late. The server's time (CARD32 ms; X.Org's
   // GetTimeInMillis: CLOCK_MONOTONIC, or CLOCK_MONOTONIC_COARSE when that ticks every ms or finer)
   // is on the engine's clock when the server runs on this machine: then it is at most a second
   // behind the arrival (the lag, taken mod 2^32 ms). The stamp is the end of the ms after the
