@@ -73,7 +73,9 @@ class Listener {
   std::size_t pop(InputEvent* out, std::size_t max) { return queue_.pop(out, max); }
   // Consumer only: move up to max axis events to out; returns how many.
   std::size_t pop_axes(AxisEvent* out, std::size_t max) { return axis_queue_.pop(out, max); }
-  // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever).
+  // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever). A listener
+  // that leaves events to collect() queues them late while nobody collects (X11 with a motion axis:
+  // up to 250 ms), so a consumer that waits for keys should poll on a period instead.
   void wait(std::int64_t timeout_ns) { queue_.wait(timeout_ns); }
 
   // Any thread.
