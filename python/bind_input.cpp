@@ -79,6 +79,7 @@ void bind_listener(py::module_& m) {
              std::vector<InputEvent> buf;
              {
                py::gil_scoped_release nogil;
+               l.collect();
                drain(buf, max, [&l](InputEvent* out, std::size_t n) { return l.pop(out, n); });
              }
              const std::size_t n = buf.size();
@@ -103,6 +104,7 @@ void bind_listener(py::module_& m) {
              std::vector<AxisEvent> buf;
              {
                py::gil_scoped_release nogil;
+               l.collect();
                drain(buf, max, [&l](AxisEvent* out, std::size_t n) { return l.pop_axes(out, n); });
              }
              const std::size_t n = buf.size();

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # Xi, XTest in Xtst).
 # Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows, and headless
 # weston with Xwayland (a Wayland desktop's XWayland windows, where the root window holds no pixels).
-PACKAGES=(g++ make libx11-dev libxext-dev libxcomposite-dev libxi-dev libxtst-dev xvfb xauth xdotool x11-utils
+PACKAGES=(g++ make libx11-dev libxext-dev libxcomposite-dev libxi-dev libxtst-dev libxcb1-dev xvfb xauth xdotool x11-utils
           weston xwayland g++-mingw-w64-x86-64-posix wine64)
 
 # Python: the one that makes .venv ($PYTHON, python3 by default) must create a venv (Debian moves

@@ -294,6 +294,43 @@ def test_unconfigured_axes_are_never_read(xvfb) -> None:  # type: ignore[no-unty
         xt.close()
 
 
+def test_raw_motion_is_read_while_another_client_grabs_the_pointer(xvfb) -> None:  # type: ignore[no-untyped-def]
+    """Mouse-look games grab the pointer: raw motion still reaches the listener (it asks for XInput 2.2 on
+    its event connection; before 2.1 the server sent raw events only to the grabbing client)."""
+    x = ctypes.CDLL("libX11.so.6")
+    x.XOpenDisplay.restype = ctypes.c_void_p
+    x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x.XDefaultRootWindow.restype = ctypes.c_ulong
+    x.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    x.XGrabPointer.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_uint, ctypes.c_int,
+                               ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    x.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    game = x.XOpenDisplay(xvfb.display.encode())
+    assert game
+    xt = XTest(xvfb.display)
+    src = X11Input(["mouse_left"], [], xvfb.display, axes=["mouse_dx", "mouse_dy"])
+    src.start()
+    try:
+        pointer_motion, grab_async = 1 << 6, 1
+        assert x.XGrabPointer(game, x.XDefaultRootWindow(game), 0, pointer_motion, grab_async, grab_async, 0, 0,
+                              0) == 0  # GrabSuccess
+        x.XSync(game, 0)
+        for _ in range(5):
+            xt.move_by(2, -3)
+        deadline = time.monotonic() + 10
+        got: list[tuple[int, float]] = []
+        while time.monotonic() < deadline and len(got) < 10:
+            _, a, v, _, _ = src.poll_axes()
+            got += list(zip(a.tolist(), v.tolist(), strict=True))
+            time.sleep(0.02)
+        assert got == [(0, 2.0), (1, -3.0)] * 5
+    finally:
+        src.stop()
+        xt.close()
+        x.XCloseDisplay(game)
+
+
 def test_bad_axis_configurations_are_one_line(xvfb, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     for actions, says in (("a,pad_a", "needs an evdev input"), ("a,pad_lx", "needs an evdev input"),
                           ("mouse_dx,mouse_dy", "names only axes"), ("a,mouse_x", "--pad needs --input evdev")):

@@ -17,9 +17,10 @@
 // bounded (capacity items: 65536 by default, 1.5 MB, 30 s of a 1000 Hz mouse's two axes between two
 // drains that come every ~50 ms) and counts what it had to drop (axis_dropped()), so memory stays flat.
 //
-// Thread contract: start()/stop() from the owner; pop()/pop_axes()/wait() from one consumer thread;
-// dropped()/axis_dropped()/running()/error() from any thread; emit()/emit_axis()/set_error() from the
-// listener thread only.
+// Thread contract: start()/stop() from the owner; collect()/pop()/pop_axes()/wait() from one consumer
+// thread; dropped()/axis_dropped()/running()/error() from any thread; emit()/emit_axis()/set_error()
+// from the listener thread only, or from collect() under the listener's own lock (one producer at a
+// time, the lock ordering them).
 #pragma once
 
 #include <atomic>
@@ -64,11 +65,17 @@ class Listener {
   // Owner: idempotent; returns once the thread has ended.
   virtual void stop() = 0;
 
+  // Consumer only: a listener that leaves events in the OS while they carry their own time
+  // (X11InputListener with a motion axis) reads them now, in this thread, so what pop()/pop_axes()
+  // return next is complete up to now; others do nothing. The bindings' pop and pop_axes call it.
+  virtual void collect() {}
   // Consumer only: move up to max events to out; returns how many.
   std::size_t pop(InputEvent* out, std::size_t max) { return queue_.pop(out, max); }
   // Consumer only: move up to max axis events to out; returns how many.
   std::size_t pop_axes(AxisEvent* out, std::size_t max) { return axis_queue_.pop(out, max); }
-  // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever).
+  // Consumer only: sleep until an event may be ready or timeout_ns passes (< 0: forever). A listener
+  // that leaves events to collect() queues them late while nobody collects (X11 with a motion axis:
+  // up to 250 ms), so a consumer that waits for keys should poll on a period instead.
   void wait(std::int64_t timeout_ns) { queue_.wait(timeout_ns); }
 
   // Any thread.

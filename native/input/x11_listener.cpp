@@ -1,14 +1,21 @@
 #include "input/x11_listener.hpp"
 
 #include <X11/Xlib.h>
+#include <X11/extensions/XI2proto.h>
 #include <X11/extensions/XInput2.h>
 #include <poll.h>
+#include <sys/uio.h>
+#include <xcb/xcb.h>
+#include <xcb/xcbext.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -22,23 +29,73 @@ namespace {
 // The axes X11 can report, by what produces them.
 enum MouseAxis { kDx, kDy, kWheel, kX, kY, kMouseAxes };
 constexpr const char* kMouseAxisNames[kMouseAxes] = {"mouse_dx", "mouse_dy", "wheel", "mouse_x", "mouse_y"};
-// How long the thread lets events gather between reads when they carry usable server times: well
-// under the recorder's 30 ms holdback, so every event is queued before its frame is labelled.
-constexpr int kMotionBatchMs = 10;
+// While a motion axis streams events that carry usable server times, the consumer reads them when it
+// takes them (collect()); the thread reads only when nobody has for this long: a bound on how long an
+// event waits (the X server buffers them meanwhile) for a consumer that polls rarely. The recorder
+// collects before it labels, so its holdback does not depend on this.
+constexpr int kMotionBatchMs = 250;
+// Streaming lasts while some read found events this recently; after that the thread blocks on the
+// socket again, so an idle mouse costs no wake-up.
+constexpr std::int64_t kStreamingNs = 1000000000;
+
+// The events are read on a second, XCB connection (Xlib's stays for the queries: XIQueryDevice,
+// XIQueryPointer). Xlib turns every XI2 event into a cookie (a malloc'd copy of the wire event, then
+// XGetEventData's converted XIRawEvent with its own arrays, each in a locked display), which was most of
+// a 1000 Hz mouse's cost; XCB reads the socket in 16 KB blocks and hands out the wire event as is,
+// parsed here in place (XI2proto.h's xXIRawEvent, then the valuator mask, then one FP3232 per set bit
+// of the transformed values, then one per set bit of the raw values).
+// libxcb-xinput is not needed for two requests: they are built here from XI2proto.h.
+xcb_extension_t xi_extension = {"XInputExtension", 0};
+
+// Send an XInput request (body: its wire struct, reqType/ReqType/length filled in by XCB).
+unsigned int xi_request(xcb_connection_t* c, std::uint8_t minor, const void* body, std::size_t size, bool isvoid) {
+  iovec parts[3];  // XCB needs two free slots before the data
+  parts[2].iov_base = const_cast<void*>(body);
+  parts[2].iov_len = size;
+  xcb_protocol_request_t req = {1, &xi_extension, minor, static_cast<std::uint8_t>(isvoid ? 1 : 0)};
+  return xcb_send_request(c, XCB_REQUEST_CHECKED, parts + 2, &req);
+}
+
+// A raw event as it came off the wire (XCB puts its 4-byte full_sequence between the 32-byte header
+// and the rest of a generic event).
+struct WireRaw {
+  const xXIRawEvent* head;
+  const std::uint32_t* mask;
+  const std::int32_t* fp;  // FP3232 pairs: the transformed values, then the raw ones
+  int bits;                // set bits in the mask = values in each of the two lists
+  int mask_bits;
+};
+
+WireRaw wire_raw(const xcb_generic_event_t* e) {
+  WireRaw w;
+  w.head = reinterpret_cast<const xXIRawEvent*>(e);
+  w.mask = reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const std::uint8_t*>(e) + sizeof(xcb_generic_event_t));
+  const int words = w.head->valuators_len;
+  // The event's length (4-byte units after the first 32 bytes) bounds the mask and values.
+  const int avail = static_cast<int>(w.head->length);
+  w.mask_bits = (words <= avail ? words : avail) * 32;
+  w.bits = 0;
+  for (int i = 0; i < w.mask_bits / 32; ++i) w.bits += __builtin_popcount(w.mask[i]);
+  if (words + 4 * w.bits > avail) w.bits = w.mask_bits = 0;  // malformed: no valuators
+  w.fp = reinterpret_cast<const std::int32_t*>(w.mask + words);
+  return w;
+}
 
 // The raw value of valuator v in a raw event (its values are packed: one per set mask bit).
-bool raw_valuator(const XIRawEvent* r, int v, double* out) {
-  if (v >= r->valuators.mask_len * 8 || !XIMaskIsSet(r->valuators.mask, v)) return false;
+bool raw_valuator(const WireRaw& r, int v, double* out) {
+  if (v >= r.mask_bits || !((r.mask[v / 32] >> (v % 32)) & 1u)) return false;
   int idx = 0;
-  for (int i = 0; i < v; ++i) idx += XIMaskIsSet(r->valuators.mask, i) ? 1 : 0;
-  *out = r->raw_values[idx];
+  for (int i = 0; i < v; ++i) idx += (r.mask[i / 32] >> (i % 32)) & 1u;
+  const std::int32_t* fp = r.fp + 2 * (r.bits + idx);  // the raw list follows the transformed one
+  *out = static_cast<double>(fp[0]) + static_cast<double>(static_cast<std::uint32_t>(fp[1])) / 4294967296.0;
   return true;
 }
 
 }  // namespace
 
 struct X11InputListener::Impl {
-  x11::Connection conn;
+  x11::Connection conn;  // queries (key map, devices, pointer position)
+  xcb_connection_t* xc = nullptr;  // the events (see xi_request)
   int xi_opcode = 0;
   int wake_fd = -1;  // eventfd: stop() writes to it to end the poll
   std::array<std::int16_t, 256> by_keycode{};  // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1)
@@ -57,10 +114,14 @@ struct X11InputListener::Impl {
   // The last pointer position sent (mouse_x, mouse_y), so an unchanged one is not sent again.
   float last_pos[2] = {-1.0f, -1.0f};
   bool server_clock = false;  // the last event's server time was on the engine's clock (see stamp())
+  // Reading the event connection (xc, conn, the state above, the queues' producer side) is done by
+  // the thread or by the consumer in collect(), one at a time.
+  std::mutex read_mutex;
+  std::int64_t last_read = 0;  // when a read last found events (engine clock)
 
   // With a motion axis, events are stamped from the X server's own time of the event rather than
-  // on arrival, so the thread may read them in batches (a 1000 Hz mouse is then ~60 wake-ups a
-  // second, not 1000) without making them late. The server's time (CARD32 ms; X.Org's
+  // on arrival, so they may be read late (by the consumer when it polls, see the header) without
+  // being stamped late. The server's time (CARD32 ms; X.Org's
   // GetTimeInMillis: CLOCK_MONOTONIC, or CLOCK_MONOTONIC_COARSE when that ticks every ms or finer)
   // is on the engine's clock when the server runs on this machine: then it is at most a second
   // behind the arrival (the lag, taken mod 2^32 ms). The stamp is the end of the ms after the
@@ -100,7 +161,7 @@ struct X11InputListener::Impl {
   }
 
   // A raw motion's movement along valuator v (0: x, 1: y) in device units; false when it has none.
-  bool delta(const XIRawEvent* raw, std::int32_t device, int v, double* out) {
+  bool delta(const WireRaw& raw, std::int32_t device, int v, double* out) {
     double value = 0;
     if (!raw_valuator(raw, v, &value)) return false;
     if (device < 0 || device >= 256 || !is_absolute[static_cast<std::size_t>(device)]) {
@@ -185,22 +246,54 @@ struct X11InputListener::Impl {
       rw = conn.screen_width(), rh = conn.screen_height();
     }
 
-    // Raw events are delivered to the root window for all master devices regardless of focus.
+    // Raw events are delivered to the root window for all master devices regardless of focus, and
+    // (XI 2.1 and later) of grabs: the XCB connection says it speaks 2.2.
     // https://www.x.org/releases/current/doc/inputproto/XI2proto.txt ("Raw events")
-    std::array<unsigned char, XIMaskLen(XI_LASTEVENT)> mask{};
-    XISetMask(mask.data(), XI_RawKeyPress);
-    XISetMask(mask.data(), XI_RawKeyRelease);
-    XISetMask(mask.data(), XI_RawButtonPress);
-    XISetMask(mask.data(), XI_RawButtonRelease);
-    if (motion) XISetMask(mask.data(), XI_RawMotion);  // a 1000 Hz mouse's events only when asked for
+    xc = xcb_connect(display.empty() ? nullptr : display.c_str(), nullptr);
+    if (xcb_connection_has_error(xc)) {
+      xcb_disconnect(xc);
+      xc = nullptr;
+      throw CaptureError("cannot open a second connection to X display '" + conn.name() + "' for input events");
+    }
+    xXIQueryVersionReq version{};
+    version.major_version = 2;
+    version.minor_version = 2;
+    xcb_generic_error_t* error = nullptr;
+    std::free(xcb_wait_for_reply(xc, xi_request(xc, X_XIQueryVersion, &version, sizeof version, false), &error));
+    if (error) {
+      std::free(error);
+      throw CaptureError("the X server's XInput refused version 2.2 on the event connection; use --input evdev");
+    }
+    // XISelectEvents: the header, then per mask its device and length (4-byte units) and the bits.
+    constexpr int kMaskWords = (XIMaskLen(XI_LASTEVENT) + 3) / 4;
+    struct {
+      xXISelectEventsReq head;
+      struct {
+        xXIEventMask head;
+        std::uint32_t bits[kMaskWords];
+      } masks[2];
+    } sel{};
+    static_assert(sizeof sel == sz_xXISelectEventsReq + 2 * (sizeof(xXIEventMask) + 4 * kMaskWords), "packed wire request");
+    sel.head.win = static_cast<std::uint32_t>(conn.root());
+    sel.head.num_masks = 2;
+    auto set = [](std::uint32_t* bits, int event) { bits[event / 32] |= 1u << (event % 32); };
+    sel.masks[0].head.deviceid = XIAllMasterDevices;
+    sel.masks[0].head.mask_len = kMaskWords;
+    set(sel.masks[0].bits, XI_RawKeyPress);
+    set(sel.masks[0].bits, XI_RawKeyRelease);
+    set(sel.masks[0].bits, XI_RawButtonPress);
+    set(sel.masks[0].bits, XI_RawButtonRelease);
+    if (motion) set(sel.masks[0].bits, XI_RawMotion);  // a 1000 Hz mouse's events only when asked for
     // Hierarchy changes (devices added or removed) come on XIAllDevices.
-    std::array<unsigned char, XIMaskLen(XI_LASTEVENT)> hmask{};
-    XISetMask(hmask.data(), XI_HierarchyChanged);
-    XIEventMask em[2] = {{XIAllMasterDevices, static_cast<int>(mask.size()), mask.data()},
-                         {XIAllDevices, static_cast<int>(hmask.size()), hmask.data()}};
-    x11::ErrorTrap trap(d);
-    XISelectEvents(d, conn.root(), em, 2);
-    if (trap.sync() != 0) throw CaptureError("XISelectEvents failed: " + trap.describe());
+    sel.masks[1].head.deviceid = XIAllDevices;
+    sel.masks[1].head.mask_len = kMaskWords;
+    set(sel.masks[1].bits, XI_HierarchyChanged);
+    error = xcb_request_check(xc, {xi_request(xc, X_XISelectEvents, &sel, sizeof sel, true)});
+    if (error) {
+      const int code = error->error_code;
+      std::free(error);
+      throw CaptureError("XISelectEvents failed (X error " + std::to_string(code) + ")");
+    }
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd < 0) throw CaptureError("eventfd failed");
     query_devices();
@@ -208,6 +301,7 @@ struct X11InputListener::Impl {
 
   ~Impl() {
     if (wake_fd >= 0) close(wake_fd);
+    if (xc) xcb_disconnect(xc);
   }
 };
 
@@ -234,81 +328,120 @@ void X11InputListener::stop() {
   running_.store(false, std::memory_order_release);
 }
 
-void X11InputListener::run() {
+void X11InputListener::send_pointer(int device, std::int32_t source, bool injected, std::int64_t now) {
   Impl& im = *impl_;
-  Display* d = im.conn.get();
-  const std::int16_t ax = im.axis_of[kX], ay = im.axis_of[kY];
-  const bool want_pos = ax >= 0 || ay >= 0;
-  // mouse_x/mouse_y: the position now, then after every batch of events with a raw motion in it.
-  // now: the stamp of the batch's last raw motion (the position is where that motion left the pointer).
-  auto send_pointer = [&](int device, std::int32_t source, bool injected, std::int64_t now) {
-    float pos[2];
-    if (!im.pointer(device, pos)) return;
-    const std::int16_t idx[2] = {ax, ay};
-    for (int k = 0; k < 2; ++k) {
-      if (idx[k] >= 0 && pos[k] != im.last_pos[k]) emit_axis(now, idx[k], pos[k], source, injected);
-      im.last_pos[k] = pos[k];
-    }
-  };
-  if (want_pos) send_pointer(-1, 0, false, monotonic_ns());
-  int moved_master = -1;  // a raw motion came from this master in the batch being handled (-1: none)
-  std::int32_t moved_source = 0;
-  bool moved_injected = false;
-  std::int64_t moved_t = 0;
-  pollfd fds[2] = {{ConnectionNumber(d), POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
+  float pos[2];
+  if (!im.pointer(device, pos)) return;
+  const std::int16_t idx[2] = {im.axis_of[kX], im.axis_of[kY]};
+  for (int k = 0; k < 2; ++k) {
+    if (idx[k] >= 0 && pos[k] != im.last_pos[k]) emit_axis(now, idx[k], pos[k], source, injected);
+    im.last_pos[k] = pos[k];
+  }
+}
+
+int X11InputListener::read_batch() {
+  Impl& im = *impl_;
+  xcb_connection_t* xc = im.xc;
+  const bool want_pos = im.axis_of[kX] >= 0 || im.axis_of[kY] >= 0;
+  int got = 0;
   for (;;) {
-    // XPending reads the socket (a syscall) each call: only when Xlib's queue is empty.
-    while (XQLength(d) > 0 || XPending(d) > 0) {
-      XEvent ev;
-      XNextEvent(d, &ev);
+    // mouse_x/mouse_y: the position after a batch with a raw motion in it, where the batch's last
+    // raw motion (its master, source and stamp) left the pointer.
+    int moved_master = -1;
+    std::int32_t moved_source = 0;
+    bool moved_injected = false;
+    std::int64_t moved_t = 0;
+    // Until the socket is empty (xcb_poll_for_event reads only when XCB's queue is empty, a block of
+    // up to 16 KB, ~240 raw motions; a burst can be more): whoever reads must leave nothing behind, or
+    // an event could reach the recorder after the frame it belongs to was written.
+    for (xcb_generic_event_t* e = xcb_poll_for_event(xc); e != nullptr; e = xcb_poll_for_event(xc)) {
+      ++got;
       const std::int64_t arrival = monotonic_ns();
-      if (ev.type != GenericEvent || ev.xcookie.extension != im.xi_opcode) continue;
-      if (!XGetEventData(d, &ev.xcookie)) continue;
-      const int type = ev.xcookie.evtype;
+      const auto* ge = reinterpret_cast<const xcb_ge_generic_event_t*>(e);
+      if ((e->response_type & 0x7f) != XCB_GE_GENERIC || ge->extension != im.xi_opcode) {
+        std::free(e);  // an error of ours (none expected) or a core event (none selected)
+        continue;
+      }
+      const int type = ge->event_type;
       if (type == XI_HierarchyChanged) {
-        XFreeEventData(d, &ev.xcookie);
+        std::free(e);
         im.query_devices();
         continue;
       }
-      const auto* raw = static_cast<const XIRawEvent*>(ev.xcookie.data);
-      const std::int64_t now = im.motion ? im.stamp(arrival, raw->time) : arrival;
+      const WireRaw raw = wire_raw(e);
+      const std::int64_t now = im.motion ? im.stamp(arrival, raw.head->time) : arrival;
       // Raw events selected on the masters carry the slave that produced them as sourceid.
-      const std::int32_t device = raw->sourceid;
+      const std::int32_t device = raw.head->sourceid;
       const bool xtest = device >= 0 && device < 256 && im.is_xtest[static_cast<std::size_t>(device)] != 0;
+      const std::int64_t detail = raw.head->detail;
       if (type == XI_RawMotion) {
         double v = 0;
         if (im.axis_of[kDx] >= 0 && im.delta(raw, device, 0, &v)) emit_axis(now, im.axis_of[kDx], static_cast<float>(v), device, xtest);
         if (im.axis_of[kDy] >= 0 && im.delta(raw, device, 1, &v)) emit_axis(now, im.axis_of[kDy], static_cast<float>(v), device, xtest);
-        if (want_pos) moved_master = raw->deviceid, moved_source = device, moved_injected = xtest, moved_t = now;
-        XFreeEventData(d, &ev.xcookie);
+        if (want_pos) moved_master = raw.head->deviceid, moved_source = device, moved_injected = xtest, moved_t = now;
+        std::free(e);
         continue;
       }
-      if (type == XI_RawButtonPress && (raw->detail == 4 || raw->detail == 5) && im.axis_of[kWheel] >= 0) {
-        emit_axis(now, im.axis_of[kWheel], raw->detail == 4 ? 1.0f : -1.0f, device, xtest);
+      std::free(e);
+      if (type == XI_RawButtonPress && (detail == 4 || detail == 5) && im.axis_of[kWheel] >= 0) {
+        emit_axis(now, im.axis_of[kWheel], detail == 4 ? 1.0f : -1.0f, device, xtest);
       }
       std::int16_t code = 0;
-      if ((type == XI_RawKeyPress || type == XI_RawKeyRelease) && raw->detail >= 0 && raw->detail < 256) {
-        code = im.by_keycode[static_cast<std::size_t>(raw->detail)];
-      } else if ((type == XI_RawButtonPress || type == XI_RawButtonRelease) && raw->detail >= 0 && raw->detail < 32) {
-        code = im.by_button[static_cast<std::size_t>(raw->detail)];
+      if ((type == XI_RawKeyPress || type == XI_RawKeyRelease) && detail < 256) {
+        code = im.by_keycode[static_cast<std::size_t>(detail)];
+      } else if ((type == XI_RawButtonPress || type == XI_RawButtonRelease) && detail < 32) {
+        code = im.by_button[static_cast<std::size_t>(detail)];
       }
       const bool press = type == XI_RawKeyPress || type == XI_RawButtonPress;
-      XFreeEventData(d, &ev.xcookie);
       emit(now, code, press, device, xtest);  // drops what is not configured, and repeats
     }
-    if (moved_master >= 0) {
-      send_pointer(moved_master, moved_source, moved_injected, moved_t);
-      moved_master = -1;
-      continue;  // events that came during the query's round trip are queued in Xlib, not on the socket
+    if (moved_master < 0) break;
+    send_pointer(moved_master, moved_source, moved_injected, moved_t);  // a round trip on Xlib's connection
+    // and events may have come meanwhile: read again
+  }
+  if (got > 0) im.last_read = monotonic_ns();
+  return got;
+}
+
+void X11InputListener::collect() {
+  Impl& im = *impl_;
+  if (!im.motion || !running()) return;  // keys alone: the thread reads each event as it comes
+  std::lock_guard<std::mutex> lock(im.read_mutex);
+  read_batch();
+}
+
+void X11InputListener::run() {
+  Impl& im = *impl_;
+  if (im.axis_of[kX] >= 0 || im.axis_of[kY] >= 0) {
+    std::lock_guard<std::mutex> lock(im.read_mutex);
+    send_pointer(-1, 0, false, monotonic_ns());  // mouse_x/mouse_y: the position at start
+  }
+  xcb_connection_t* xc = im.xc;
+  pollfd fds[2] = {{xcb_get_file_descriptor(xc), POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
+  for (;;) {
+    std::int64_t last_read = 0;
+    bool streaming = false;
+    {
+      std::lock_guard<std::mutex> lock(im.read_mutex);
+      const std::int64_t read_at = monotonic_ns();
+      read_batch();
+      last_read = std::max(im.last_read, read_at);  // this read counts too, found it events or not
+      // Events carry the server's time and came lately: the mouse is moving.
+      streaming = im.motion && im.server_clock && read_at - im.last_read < kStreamingNs;
     }
-    if (im.conn.broken()) {
+    if (xcb_connection_has_error(xc) || im.conn.broken()) {
       set_error("lost the connection to X display '" + im.conn.name() + "'");
       break;
     }
-    if (im.motion && im.server_clock) {
-      // Events are stamped by the server's time: let a batch gather (stop() still ends the wait).
+    if (streaming) {
+      // Events are stamped by the server's time, so reading them late does not make them late: while
+      // the mouse moves the socket is not polled (it would wake this thread for every motion), the
+      // consumer reads it when it takes the events (collect()), and this thread only kMotionBatchMs
+      // after whoever read last, so nothing waits longer than that (stop() still ends the wait).
+      const std::int64_t due_ms = (last_read + kMotionBatchMs * 1000000LL - monotonic_ns()) / 1000000;
       pollfd wake = {im.wake_fd, POLLIN, 0};
-      if (poll(&wake, 1, kMotionBatchMs) > 0) break;
+      if (poll(&wake, 1, static_cast<int>(due_ms < 1 ? 1 : due_ms)) > 0) break;
+      continue;
     }
     fds[0].revents = fds[1].revents = 0;
     if (poll(fds, 2, -1) < 0 && errno != EINTR) break;

@@ -19,9 +19,16 @@
 // Raw motion is selected only when a motion axis is configured, so an unconfigured mouse costs nothing.
 // With one configured, every event (keys too) is stamped from the X server's own time of the event,
 // converted to the engine's clock when the server runs on this machine (X.Org's clock is
-// CLOCK_MONOTONIC in ms), and the thread reads in batches every 10 ms: a 1000 Hz mouse then costs ~100
-// wake-ups a second instead of 1000, with stamps that do not depend on when the batch was read (at most
-// 2 ms after the event, never before it). A server on another clock gets arrival stamps and no batching.
+// CLOCK_MONOTONIC in ms), so stamps do not depend on when the events were read (at most 2 ms after the
+// event, never before it). Then, while the mouse moves, the thread does not wake for it: the consumer
+// reads the socket itself when it pops events (collect(), from pop()/pop_axes(); it is awake then
+// anyway), and the thread reads only when nobody has for 250 ms. A 1000 Hz mouse costs one socket
+// read per consumer poll (the recorder's ~15-20 a second) and at most ~4 thread wake-ups a second,
+// instead of ~100 (a read every 10 ms) or one per event. An idle mouse (nothing for a second) costs
+// nothing: the thread blocks on the socket again. A server on another clock gets arrival stamps and
+// the thread reads each event as it comes. Events are read on an XCB connection of their own, which
+// asks for XInput 2.2: from 2.1 on, raw events reach every client that selected them even while
+// another client grabs the pointer, as mouse-look games do (x11_listener.cpp says why XCB).
 // Events are never coalesced: the axis log gets each one (listener.hpp).
 #pragma once
 
@@ -46,9 +53,13 @@ class X11InputListener final : public Listener {
 
   void start() override;
   void stop() override;
+  // Consumer: with a motion axis, read what the X server has sent now (see the header comment).
+  void collect() override;
 
  private:
   void run();
+  int read_batch();  // one read of the event connection, every event in it handled; returns how many
+  void send_pointer(int device, std::int32_t source, bool injected, std::int64_t now);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
