@@ -142,13 +142,14 @@ def build_dataset(data_dir: Path, out: Path, *, axis: str | None = None, offset:
 
 
 def train(dataset: Path, out_dir: Path, *, epochs: int = 30, seed: int = 0, mirror: bool = True,
-          size: tuple[int, int] = FRAME_SIZE, quiet: bool = False) -> str:
+          size: tuple[int, int] = FRAME_SIZE, extra: Sequence[str] = (), quiet: bool = False) -> str:
     """engine-train on ``dataset`` with the demo masks, mirroring (unless ``mirror`` is False: engine-train
-    refuses it with axes) and shifts; returns its report (stdout). ``size``: the recorded frame size."""
+    refuses it with axes) and shifts; returns its report (stdout). ``size``: the recorded frame size;
+    ``extra``: more engine-train flags (e.g. --learning-rate)."""
     masks = [a for r in demo_masks(size) for a in ("--mask", ",".join(map(str, r)))]
     mirrors = ["--mirror", "left=right"] if mirror else []
     done = _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, *mirrors, "--shift",
-                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), "--name", NAME, "--out", str(out_dir),
+                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), *extra, "--name", NAME, "--out", str(out_dir),
                  "--no-progress"], quiet)
     return done.stdout or ""
 
