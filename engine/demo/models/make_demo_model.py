@@ -149,8 +149,8 @@ def train(dataset: Path, out_dir: Path, *, epochs: int = 30, seed: int = 0, mirr
     masks = [a for r in demo_masks(size) for a in ("--mask", ",".join(map(str, r)))]
     mirrors = ["--mirror", "left=right"] if mirror else []
     done = _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, *mirrors, "--shift",
-                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), *extra, "--name", NAME, "--out", str(out_dir),
-                 "--no-progress"], quiet)
+                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), *extra, "--name", NAME, "--out",
+                 str(out_dir), "--no-progress"], quiet)
     return done.stdout or ""
 
 
