@@ -304,3 +304,42 @@ def test_bad_axis_configurations_are_one_line(xvfb, tmp_path, capsys) -> None:  
         assert code == 2 and len(err) == 1 and says in err[0], err
     assert not (tmp_path / "sessions").exists() or not any((tmp_path / "sessions").iterdir())
 
+
+
+def test_relative_motion_is_read_while_another_client_grabs_the_pointer(xvfb) -> None:  # type: ignore[no-untyped-def]
+    # A mouse-look game grabs the pointer (engine-demo --mouse does, through SDL). Raw events reach a
+    # listener that announced XI 2.0 only from the grabbing client's own grabs; from 2.1 on, always: the
+    # listener must announce 2.1 or later, or a recording of such a game holds no motion at all.
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultRootWindow.restype = ctypes.c_ulong
+    x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    x11.XGrabPointer.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_uint, ctypes.c_int,
+                                 ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    game = x11.XOpenDisplay(xvfb.display.encode())
+    assert game
+    xt = XTest(xvfb.display)
+    src = X11Input(["mouse_left"], [], xvfb.display, axes=["mouse_dx"])
+    src.start()
+    try:
+        pointer_motion, grab_async, grab_success = 1 << 6, 1, 0
+        assert x11.XGrabPointer(game, x11.XDefaultRootWindow(game), 0, pointer_motion, grab_async, grab_async,
+                                0, 0, 0) == grab_success
+        x11.XSync(game, 0)
+        time.sleep(0.1)
+        xt.move_by(5, 0)
+        xt.move_by(-2, 0)
+        got: list = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(got) < 2:
+            _, a, v, _, _ = src.poll_axes()
+            got += list(zip(a.tolist(), v.tolist(), strict=True))
+            time.sleep(0.02)
+        assert got == [(0, 5.0), (0, -2.0)]
+    finally:
+        src.stop()
+        xt.close()
+        x11.XCloseDisplay(game)
