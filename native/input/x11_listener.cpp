@@ -145,10 +145,7 @@ struct X11InputListener::Impl {
     if (!XQueryExtension(d, "XInputExtension", &xi_opcode, &event, &err)) {
       throw CaptureError("the X server has no XInput extension; use --input evdev");
     }
-    // Announce XI 2.2 (the server answers with what it has, at least 2.0): from 2.1 on, raw events reach
-    // the root window even while another client grabs the device, as a mouse-look game grabs the pointer;
-    // announced as 2.0 they go to the grabbing client only and a recording of such a game has no motion.
-    int major = 2, minor = 2;
+    int major = 2, minor = 0;
     if (XIQueryVersion(d, &major, &minor) != Success) {
       throw CaptureError("the X server's XInput is older than 2.0; use --input evdev");
     }
