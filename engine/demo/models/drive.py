@@ -11,6 +11,9 @@ not by anything the policy reports). Policies:
   monotonic clock as the game log), so start-up time does not count for or against it.
 - :func:`drive_random`: every frame period, each key independently held with a given probability, sent
   through the same XTest output engine-play uses; the baseline a trained model must beat.
+- :func:`drive_random_mouse`: the mouse-steered game's (``engine-demo --mouse``) random baseline: every
+  frame period, horizontal motion drawn from a normal distribution, sent through the same XTest relative
+  motion engine-play uses (spread over the period).
 - :func:`drive_nothing`: no key at all, the floor.
 
 The game needs the keyboard focus, which it takes when its window opens; one game runs at a time.
@@ -181,6 +184,35 @@ def drive_random(seconds: float, seed: int, workdir: Path, rates: Sequence[float
     return DriveResult(f"random keys ({rate_text} of frames)", on_road, frames, secs, seed, log=game.log, rows=rows)
 
 
+def drive_random_mouse(seconds: float, seed: int, workdir: Path, spread: float, *, fps: float = 30.0,
+                       rng_seed: int = 0, display: str | None = None) -> DriveResult:
+    """Every 1/fps s, mouse_dx counts drawn from N(0, ``spread``), for ``seconds`` on a fresh mouse-steered
+    demo game (``engine-demo --mouse``, road ``seed``), through XTest relative motion as engine-play sends it."""
+    from engine._pacer import Pacer, monotonic_ns
+    from engine.actions.outputs import XTestOutput
+
+    if not spread >= 0:
+        raise ValueError(f"spread must be a standard deviation >= 0 (counts per frame), got {spread}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rng_seed)
+    with DemoGame(workdir / f"game-random-mouse-{seed}.csv", seed, "--mouse", display=display) as game:
+        out = XTestOutput([], display or "", axes=["mouse_dx"], fps=fps)
+        try:
+            pacer = Pacer(period_ns=round(1e9 / fps), spin_ns=0)
+            t0 = monotonic_ns()
+            end = t0 + round(seconds * 1e9)
+            while monotonic_ns() < end:
+                pacer.wait()
+                out.apply_axes(np.array([rng.normal(0.0, spread)], np.float32))
+            t1 = monotonic_ns()
+        finally:
+            out.close()
+        log = game.stop()
+    on_road, frames, secs, rows = score(log, t0, t1)
+    return DriveResult(f"random mouse motion (mouse_dx ~ N(0, {spread:.1f}) counts a frame)", on_road, frames, secs,
+                       seed, log=game.log, rows=rows)
+
+
 def drive_nothing(seconds: float, seed: int, workdir: Path, *, display: str | None = None) -> DriveResult:
     """No key for ``seconds`` on a fresh demo game (road ``seed``)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -193,4 +225,5 @@ def drive_nothing(seconds: float, seed: int, workdir: Path, *, display: str | No
     return DriveResult("no keys", on_road, frames, secs, seed, log=game.log, rows=rows)
 
 
-__all__ = ["DemoGame", "DriveResult", "drive_model", "drive_nothing", "drive_random", "no_keys_on_road", "score"]
+__all__ = ["DemoGame", "DriveResult", "drive_model", "drive_nothing", "drive_random", "drive_random_mouse",
+           "no_keys_on_road", "score"]

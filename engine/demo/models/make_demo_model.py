@@ -76,6 +76,9 @@ COLOR = "rgb"
 WINDOW = 4
 SHIFT = 8  # pixels of the 80-pixel-wide frame
 NAME = "demo"
+# The mouse-steered game (engine-demo --mouse): its driver moves the mouse only; `up` (boost) is recorded
+# beside mouse_dx because engine-record needs a key (it stays 0, and a model learns to leave it up).
+MOUSE_ACTIONS = ("up", "mouse_dx")
 SHIPPED = ("demo.tflite", "demo.json", "demo_uint8.tflite", "demo_uint8.json", "demo_report.txt")
 
 
@@ -109,33 +112,45 @@ def _run(cmd: Sequence[str], quiet: bool) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def record(data_dir: Path, seeds: Sequence[int], seconds: float, *, gusts: bool = True, quiet: bool = False) -> None:
+def record(data_dir: Path, seeds: Sequence[int], seconds: float, *, gusts: bool = True, mouse: bool = False,
+           size: tuple[int, int] = FRAME_SIZE, quiet: bool = False) -> None:
     """Record the scripted driver on each road seed for ``seconds`` (one session per seed) on $DISPLAY,
-    in a crosswind (``engine-demo --gusts``) unless ``gusts`` is False."""
+    in a crosswind (``engine-demo --gusts``) unless ``gusts`` is False. With ``mouse`` the game is
+    mouse-steered (``engine-demo --mouse``, the driver's XTest relative motion) and MOUSE_ACTIONS are
+    recorded (mouse_dx from XI2 raw motion)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    actions = MOUSE_ACTIONS if mouse else ACTIONS
     for seed in seeds:
-        with DemoGame(data_dir / f"game-record-{seed}.csv", seed, "--autodrive", *(["--gusts"] if gusts else [])):
+        with DemoGame(data_dir / f"game-record-{seed}.csv", seed, "--autodrive", *(["--gusts"] if gusts else []),
+                      *(["--mouse"] if mouse else [])):
             _run(["-m", "engine.cli.record", "--window", WINDOW_TITLE, "--fps", str(FPS), "--size",
-                  f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}", "--color", COLOR, "--actions", ",".join(ACTIONS), "--game", GAME,
+                  f"{size[0]}x{size[1]}", "--color", COLOR, "--actions", ",".join(actions), "--game", GAME,
                   "--name", f"{GAME}-seed{seed}", "--duration", f"{seconds:g}", "--countdown", "0",
                   "--data-dir", str(data_dir)], quiet)
 
 
-def build_dataset(data_dir: Path, out: Path, *, quiet: bool = False) -> Path:
+def build_dataset(data_dir: Path, out: Path, *, axis: str | None = None, offset: int = 0,
+                  quiet: bool = False) -> Path:
     """engine-dataset build: train/val windows of the recorded sessions into ``out`` (.h5), the train part
-    balanced by oversampling."""
+    balanced by oversampling. ``axis``: an --axis spec (e.g. ``mouse_dx=mulaw:11:max=16``) for sessions
+    with axes; ``offset``: the label frame after each window's last frame (--offset)."""
     _run(["-m", "engine.cli.dataset", "build", "--game", GAME, "--data-dir", str(data_dir), "--window", str(WINDOW),
           "--split", "0.8,0.2", "--split-by", "time", "--blocks", "5", "--balance", "uniform", "--balance-mode",
-          "over", "--seed", "0", "--out", str(out), "--no-progress"], quiet)
+          "over", "--seed", "0", "--offset", str(offset), *(["--axis", axis] if axis else []), "--out", str(out),
+          "--no-progress"], quiet)
     return out
 
 
-def train(dataset: Path, out_dir: Path, *, epochs: int = 30, seed: int = 0, quiet: bool = False) -> str:
-    """engine-train on ``dataset`` with the demo masks, mirroring and shifts; returns its report (stdout)."""
-    masks = [a for r in demo_masks() for a in ("--mask", ",".join(map(str, r)))]
-    done = _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, "--mirror", "left=right", "--shift",
-                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), "--name", NAME, "--out", str(out_dir),
-                 "--no-progress"], quiet)
+def train(dataset: Path, out_dir: Path, *, epochs: int = 30, seed: int = 0, mirror: bool = True,
+          size: tuple[int, int] = FRAME_SIZE, extra: Sequence[str] = (), quiet: bool = False) -> str:
+    """engine-train on ``dataset`` with the demo masks, mirroring (unless ``mirror`` is False: engine-train
+    refuses it with axes) and shifts; returns its report (stdout). ``size``: the recorded frame size;
+    ``extra``: more engine-train flags (e.g. --learning-rate)."""
+    masks = [a for r in demo_masks(size) for a in ("--mask", ",".join(map(str, r)))]
+    mirrors = ["--mirror", "left=right"] if mirror else []
+    done = _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, *mirrors, "--shift",
+                 str(SHIFT), "--epochs", str(epochs), "--seed", str(seed), *extra, "--name", NAME, "--out",
+                 str(out_dir), "--no-progress"], quiet)
     return done.stdout or ""
 
 
@@ -147,6 +162,19 @@ def label_rates(data_dir: Path) -> list[float]:
 
     rows = [np.asarray(Session.open(info.path).actions[:]) for info in sessions(data_dir, game=GAME)]
     return [float(v) for v in np.concatenate(rows).mean(axis=0)]
+
+
+def axis_spread(data_dir: Path, axis: str = "mouse_dx") -> float:
+    """Standard deviation of ``axis`` per recorded frame (counts for mouse motion): the random baseline's scale."""
+    import numpy as np
+
+    from engine.session import Session, sessions
+
+    cols = []
+    for info in sessions(data_dir, game=GAME):
+        s = Session.open(info.path)
+        cols.append(np.asarray(s.axes[:])[:, list(s.axis_names).index(axis)])
+    return float(np.concatenate(cols).std())
 
 
 def _finish_report(path: Path, results: Sequence[DriveResult], road: int) -> None:
