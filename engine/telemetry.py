@@ -60,7 +60,7 @@ class Telemetry:
         names = (*TELEMETRY_FIELDS, *STAGE_FIELDS)
         rows = np.array(self.rows, np.int64).reshape(-1, len(names))
         out: dict[str, np.ndarray] = {name: rows[:, i] for i, name in enumerate(names)}
-        out["decision"] = (np.array(self.decisions, np.uint8).reshape(-1, self.n_actions))
+        out["decision"] = (np.array(self.decisions, np.uint8).reshape(len(self.decisions), self.n_actions))
         out["frame_age_ns"] = out["t_invoke_ns"] - out["t_capture_ns"]
         out["latency_ns"] = out["t_sent_ns"] - out["t_capture_ns"]
         if self.axis_names:

@@ -1,8 +1,8 @@
 """End to end with the mouse (issue 14), every step through the real command line as tests/test_e2e.py does
 for keys: engine-record the scripted driver steering the mouse-steered demo game (``engine-demo --mouse
 --autodrive --gusts``: the pointer grabbed as mouse-look games do, the driver's XTest relative motion, a
-crosswind so the recording holds recoveries) recording ``up,mouse_dx`` (XI2 raw motion; ``up`` only because
-engine-record needs a key: the mouse driver never boosts), engine-dataset build with an axis spec,
+crosswind so the recording holds recoveries) recording ``mouse_dx`` alone (XI2 raw motion: the mouse-steered
+game has no keys, so the model is one of axes alone), engine-dataset build with an axis spec,
 engine-train, then engine-play with XTest relative mouse output drives a fresh ``engine-demo --mouse`` (no
 autodrive) on a road it was not trained on. The game's own log says how often the car was on the road;
 random mouse motion (normal, the recording's spread per frame) is measured on the same road beside it.

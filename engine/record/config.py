@@ -76,8 +76,6 @@ class RecordConfig:
         if self.window is not None and self.monitor is not None:
             raise EngineError("give --window or --monitor, not both (--region may narrow a window)")
         self.actions = parse_actions(self.actions, axes=True)
-        if not self.keys:
-            raise EngineError("--actions names only axes; give at least one key or button too (e.g. mouse_left)")
         if self.pad is not None and self.input != "evdev":
             raise EngineError(f"--pad needs --input evdev (the {self.input} input reads no gamepad by name)")
         unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)

@@ -78,7 +78,7 @@ SHIFT = 8  # pixels of the 80-pixel-wide frame
 NAME = "demo"
 # The mouse-steered game (engine-demo --mouse): its driver moves the mouse only; `up` (boost) is recorded
 # beside mouse_dx because engine-record needs a key (it stays 0, and a model learns to leave it up).
-MOUSE_ACTIONS = ("up", "mouse_dx")
+MOUSE_ACTIONS = ("mouse_dx",)  # axes alone: the mouse-steered game has no keys
 SHIPPED = ("demo.tflite", "demo.json", "demo_uint8.tflite", "demo_uint8.json", "demo_report.txt")
 
 
