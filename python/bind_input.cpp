@@ -1,6 +1,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.hpp"
@@ -65,6 +66,19 @@ void drain(std::vector<T>& buf, std::size_t max, Pop pop) {
   }
 }
 
+// One NumPy array per listed field of the events in buf (the columns pop() and pop_axes() return).
+template <typename E, typename... Field>
+py::tuple columns(const std::vector<E>& buf, Field E::*... fields) {
+  const auto n = static_cast<py::ssize_t>(buf.size());
+  const auto column = [&](auto field) {
+    py::array_t<std::decay_t<decltype(buf[0].*field)>> out(n);
+    auto* p = out.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) p[i] = buf[static_cast<std::size_t>(i)].*field;
+    return out;
+  };
+  return py::make_tuple(column(fields)...);
+}
+
 void bind_listener(py::module_& m) {
   py::class_<Listener>(m, "Listener",
                        "Timestamped press/release events of the configured actions and hotkeys only, from a native "
@@ -82,20 +96,8 @@ void bind_listener(py::module_& m) {
                l.collect();
                drain(buf, max, [&l](InputEvent* out, std::size_t n) { return l.pop(out, n); });
              }
-             const std::size_t n = buf.size();
-             py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
-             py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
-             py::array_t<std::int8_t> v(static_cast<py::ssize_t>(n));
-             py::array_t<std::int32_t> dev(static_cast<py::ssize_t>(n));
-             py::array_t<std::uint8_t> inj(static_cast<py::ssize_t>(n));
-             for (std::size_t i = 0; i < n; ++i) {
-               t.mutable_at(i) = buf[i].t_ns;
-               a.mutable_at(i) = buf[i].action;
-               v.mutable_at(i) = buf[i].value;
-               dev.mutable_at(i) = buf[i].device;
-               inj.mutable_at(i) = buf[i].injected;
-             }
-             return py::make_tuple(t, a, v, dev, inj);
+             return columns(buf, &InputEvent::t_ns, &InputEvent::action, &InputEvent::value, &InputEvent::device,
+                            &InputEvent::injected);
            }, py::arg("max") = 4096,
            "Events so far as (t_ns int64, action int16, value int8, device int32, injected uint8) arrays;\n"
            "action < 0 is hotkey -(action+1); device is the source device (X11: the XInput2 slave id),\n"
@@ -107,20 +109,8 @@ void bind_listener(py::module_& m) {
                l.collect();
                drain(buf, max, [&l](AxisEvent* out, std::size_t n) { return l.pop_axes(out, n); });
              }
-             const std::size_t n = buf.size();
-             py::array_t<std::int64_t> t(static_cast<py::ssize_t>(n));
-             py::array_t<std::int16_t> a(static_cast<py::ssize_t>(n));
-             py::array_t<float> v(static_cast<py::ssize_t>(n));
-             py::array_t<std::int32_t> dev(static_cast<py::ssize_t>(n));
-             py::array_t<std::uint8_t> inj(static_cast<py::ssize_t>(n));
-             for (std::size_t i = 0; i < n; ++i) {
-               t.mutable_at(i) = buf[i].t_ns;
-               a.mutable_at(i) = buf[i].axis;
-               v.mutable_at(i) = buf[i].value;
-               dev.mutable_at(i) = buf[i].device;
-               inj.mutable_at(i) = buf[i].injected;
-             }
-             return py::make_tuple(t, a, v, dev, inj);
+             return columns(buf, &AxisEvent::t_ns, &AxisEvent::axis, &AxisEvent::value, &AxisEvent::device,
+                            &AxisEvent::injected);
            }, py::arg("max") = 65536,
            "Axis events so far as (t_ns int64, axis int16, value float32, device int32, injected uint8) arrays:\n"
            "axis indexes the configured axes; value is a relative axis' delta or an absolute axis' new value.")

@@ -140,6 +140,23 @@ def _interventions(text: str) -> str:
     return text
 
 
+def _axes(text: str) -> list[str]:
+    """--axes: [] for "none", else the names (the flag not given stays None: every recorded axis)."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    return [] if names == ["none"] else names
+
+
+def add_axis_options(group: argparse._ArgumentGroup) -> None:
+    """The axis-target flags engine-dataset build and engine-train share (issue 14)."""
+    group.add_argument("--axes", type=_axes, metavar="NAME,...|none",
+                       help="axis targets (mouse_dx, pad_lx, ...) beside the actions, comma-separated, or none "
+                            "(default: every axis the first session records)")
+    group.add_argument("--axis", action="append", default=[], metavar="NAME=ENCODING[:N][:KEY=VALUE]",
+                       help="how an axis is encoded (repeatable): raw[:lo=L:hi=H], scaled[:scale=S:clip=C], "
+                            "bins:N:lo=L:hi=H, mulaw:N[:max=M:mu=U], e.g. mouse_dx=mulaw:11:max=40 "
+                            "(default per axis: mouse motion mulaw:11:max=40, sticks scaled, triggers raw 0..1)")
+
+
 def add_intervention_options(group: argparse._ArgumentGroup, *, only_help: str) -> None:
     """The takeover-session flags engine-dataset build and engine-train share."""
     group.add_argument("--interventions", type=_interventions, metavar="only|weight=W", help=only_help)

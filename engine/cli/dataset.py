@@ -72,13 +72,7 @@ def build_parser() -> a.Parser:
     lab.add_argument("--encoding", choices=("multihot", "combo"), default="multihot",
                      help="one column per action, or one class per key combination (default multihot)")
     lab.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
-    lab.add_argument("--axes", metavar="NAME,...|none",
-                     help="axis targets (mouse_dx, pad_lx, ...) beside the actions, comma-separated, or none "
-                          "(default: every axis the first session records)")
-    lab.add_argument("--axis", action="append", default=[], metavar="NAME=ENCODING[:N][:KEY=VALUE]",
-                     help="how an axis is encoded (repeatable): raw[:lo=L:hi=H], scaled[:scale=S:clip=C], "
-                          "bins:N:lo=L:hi=H, mulaw:N[:max=M:mu=U], e.g. mouse_dx=mulaw:11:max=40 "
-                          "(default per axis: mouse motion mulaw:11:max=40, sticks scaled, triggers raw 0..1)")
+    a.add_axis_options(lab)
     tk = b.add_argument_group("takeover sessions (engine-play --takeover --record)")
     a.add_intervention_options(tk, only_help="from takeover sessions keep the windows the person labelled (only, the "
                                "default), or repeat each W times; ordinary sessions are always kept whole")
@@ -182,7 +176,7 @@ def _build(ns: argparse.Namespace) -> int:
         game_sessions(ns.game, ns.data_dir) if ns.game is not None else ns.sessions, window=ns.window,
         skip=ns.skip, stride=ns.stride, offset=ns.offset, encoding=ns.encoding, classes=classes, actions=actions,
         data_dir=ns.data_dir, max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
-        axes=_axes_flag(ns.axes), axis_specs=ns.axis,
+        axes=ns.axes, axis_specs=ns.axis,
     )
     s = windows.spec
     what = f"combo, {len(s.classes)} classes" if s.encoding == "combo" else f"multihot, {len(s.actions)} actions"
@@ -240,14 +234,6 @@ def _export_dir(ns: argparse.Namespace, parts: dict[str, Any], bar: ProgressBar 
         what = f"{r.items} windows in {r.files} shard(s)"
     print(f"wrote {r.path} ({r.format}, {what}, {r.bytes_written / 1e6:.1f} MB)")
     return 0
-
-
-def _axes_flag(text: str | None) -> list[str] | None:
-    """--axes: None (not given: every recorded axis), [] for "none", else the names."""
-    if text is None:
-        return None
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    return [] if names == ["none"] else names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,13 +79,7 @@ def build_parser() -> a.Parser:
     win.add_argument("--encoding", choices=("multihot", "combo"), default="multihot",
                      help="one sigmoid per action, or a softmax over key combinations (default multihot)")
     win.add_argument("--classes", help="combo classes: wasd9, arrows9 or a list like none,w,a,w+a")
-    win.add_argument("--axes", metavar="NAME,...|none",
-                     help="axis targets (mouse_dx, pad_lx, ...) beside the actions, comma-separated, or none "
-                          "(default: every axis the first session records)")
-    win.add_argument("--axis", action="append", default=[], metavar="NAME=ENCODING[:N][:KEY=VALUE]",
-                     help="how an axis is encoded (repeatable): raw[:lo=L:hi=H], scaled[:scale=S:clip=C], "
-                          "bins:N:lo=L:hi=H, mulaw:N[:max=M:mu=U], e.g. mouse_dx=mulaw:11:max=40 "
-                          "(default per axis: mouse motion mulaw:11:max=40, sticks scaled, triggers raw 0..1)")
+    a.add_axis_options(win)
     win.add_argument("--split", default="0.8,0.2", metavar="TRAIN,VAL",
                      help="train and validation fractions (default 0.8,0.2)")
     win.add_argument("--split-by", choices=("session", "time"), default="time",
@@ -155,19 +149,11 @@ def _data(ns: argparse.Namespace) -> TrainData:
         classes=parse_classes(ns.classes) if ns.classes else None,
         actions=[x.strip() for x in ns.actions.split(",")] if ns.actions else None, data_dir=ns.data_dir,
         max_gap=ns.max_gap, interventions=Interventions.parse(ns.interventions, ns.before),
-        axes=_axes_flag(ns.axes), axis_specs=ns.axis,
+        axes=ns.axes, axis_specs=ns.axis,
     )
     return TrainData.from_windows(windows, fractions, by=ns.split_by, blocks=ns.blocks, seed=ns.seed,
                                   balance=parse_weights(ns.balance) if ns.balance else None,
                                   balance_mode=ns.balance_mode, balance_axes=ns.balance_axes)
-
-
-def _axes_flag(text: str | None) -> list[str] | None:
-    """--axes: None (not given: every recorded axis), [] for "none", else the names."""
-    if text is None:
-        return None
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    return [] if names == ["none"] else names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

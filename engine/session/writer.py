@@ -13,7 +13,7 @@ import mmap
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -272,47 +272,46 @@ class SessionWriter:
     def append_events(self, t_ns: np.ndarray, action: np.ndarray, value: np.ndarray) -> None:
         """Append raw input events (any length, 0 included): t_ns > 0, action in [0, A), value 1 press
         or 0 release."""
-        self._check_open()
-        t = np.asarray(t_ns, dtype=np.int64)
-        act = np.asarray(action)
-        val = np.asarray(value)
-        n = t.shape[0] if t.ndim == 1 else -1
-        if n < 0 or act.shape != (n,) or val.shape != (n,):
-            raise ValueError(f"events need 1-D arrays of one length, got {t.shape}, {act.shape}, {val.shape}")
-        if n == 0:
-            return
-        bad_action = (act < 0).any() or (act >= self._n_actions).any()
-        if (t <= 0).any() or bad_action or ((val != 0) & (val != 1)).any():
-            raise ValueError(f"events need t_ns > 0, action in [0, {self._n_actions}) and value 0 or 1")
-        rec = np.empty(n, EVENT_DTYPE)
-        rec["t_ns"], rec["action"], rec["value"] = t, act, val
-        try:
-            fileio._pwrite_all(self._fds[EVENTS], rec, HEADER_BYTES + self._e * EVENT_DTYPE.itemsize)
-        except OSError as e:
-            raise self._fail(e) from e
-        self._e += n
+        rec = self._log_records("events", EVENT_DTYPE, t_ns, action, value, self._n_actions,
+                                lambda v: bool(((v == 0) | (v == 1)).all()), "value 0 or 1")
+        self._e += self._append_log(EVENTS, rec, self._e)
 
     def append_axis_events(self, t_ns: np.ndarray, axis: np.ndarray, value: np.ndarray) -> None:
         """Append raw axis events (any length, 0 included): t_ns > 0, axis in [0, K), value float32 (a
         relative axis' delta, or an absolute axis' new value)."""
+        rec = self._log_records("axis events", AXIS_EVENT_DTYPE, t_ns, axis, value, self._n_axes,
+                                lambda v: bool(np.isfinite(v).all()), "finite values")
+        self._ae += self._append_log(AXIS_EVENTS, rec, self._ae)
+
+    def _log_records(self, what: str, dtype: np.dtype, t_ns: np.ndarray, index: np.ndarray, value: np.ndarray,
+                     n_index: int, valid: Callable[[np.ndarray], bool], valid_says: str) -> np.ndarray | None:
+        """The records of one append to events.npy or axis_events.npy (fields t_ns, the index, value),
+        checked (``valid`` on the values as given): None when there are none."""
         self._check_open()
         t = np.asarray(t_ns, dtype=np.int64)
-        ax = np.asarray(axis)
-        val = np.asarray(value, dtype=np.float32)
+        idx = np.asarray(index)
+        val = np.asarray(value)
         n = t.shape[0] if t.ndim == 1 else -1
-        if n < 0 or ax.shape != (n,) or val.shape != (n,):
-            raise ValueError(f"axis events need 1-D arrays of one length, got {t.shape}, {ax.shape}, {val.shape}")
+        if n < 0 or idx.shape != (n,) or val.shape != (n,):
+            raise ValueError(f"{what} need 1-D arrays of one length, got {t.shape}, {idx.shape}, {val.shape}")
         if n == 0:
-            return
-        if (t <= 0).any() or (ax < 0).any() or (ax >= self._n_axes).any() or not np.isfinite(val).all():
-            raise ValueError(f"axis events need t_ns > 0, axis in [0, {self._n_axes}) and finite values")
-        rec = np.empty(n, AXIS_EVENT_DTYPE)
-        rec["t_ns"], rec["axis"], rec["value"] = t, ax, val
+            return None
+        kind = str(dtype.names[1])  # type: ignore[index]
+        if (t <= 0).any() or (idx < 0).any() or (idx >= n_index).any() or not valid(val):
+            raise ValueError(f"{what} need t_ns > 0, {kind} in [0, {n_index}) and {valid_says}")
+        rec = np.empty(n, dtype)
+        rec["t_ns"], rec[kind], rec["value"] = t, idx, val
+        return rec
+
+    def _append_log(self, name: str, rec: np.ndarray | None, count: int) -> int:
+        """Write ``rec`` after the ``count`` records already in the log file ``name``; returns how many."""
+        if rec is None:
+            return 0
         try:
-            fileio._pwrite_all(self._fds[AXIS_EVENTS], rec, HEADER_BYTES + self._ae * AXIS_EVENT_DTYPE.itemsize)
+            fileio._pwrite_all(self._fds[name], rec, HEADER_BYTES + count * rec.dtype.itemsize)
         except OSError as e:
             raise self._fail(e) from e
-        self._ae += n
+        return len(rec)
 
     def annotate(self, key: str, value: Any) -> None:
         """Add or replace a JSON-able field of meta.json (written at the next flush and by close()): what a
