@@ -61,6 +61,8 @@ class Sizes:
     weight: int = 3  # engine-dataset --interventions weight=W
     before: int = 5  # frames before each takeover that count as the bot's mistake
     epochs: int = 20
+    batch_size: int = 64  # engine-train --batch-size
+    learning_rate: float = 1e-3  # engine-train --learning-rate
     finetune: bool = False  # fine-tune the previous round's model instead of retraining on the aggregate
     frame_size: tuple[int, int] = FRAME_SIZE  # what engine-record stores (the 320x240 window area-resized)
     seed: int = 0  # engine-dataset and engine-train --seed (split, balancing, shuffling, weights)
@@ -120,7 +122,8 @@ def play_with_takeover(model: Path, data: Path, name: str, seed: int, seconds: f
 
 
 def train(data: Path, sessions: Sequence[str], out: Path, *, epochs: int, weight: int, before: int,
-          finetune: Path | None = None, frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0) -> Path:
+          finetune: Path | None = None, frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0,
+          batch_size: int = 64, learning_rate: float = 1e-3) -> Path:
     masks = [a for r in demo_masks(frame_size) for a in ("--mask", ",".join(map(str, r)))]
     shift = max(1, round(SHIFT * frame_size[0] / FRAME_SIZE[0]))  # the same share of the frame's width
     dataset = out.with_suffix(".h5")
@@ -129,7 +132,8 @@ def train(data: Path, sessions: Sequence[str], out: Path, *, epochs: int, weight
           "over", "--interventions", f"weight={weight}", "--before", str(before), "--seed", str(seed),
           "--out", str(dataset), "--no-progress"])
     _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, "--mirror", "left=right", "--shift", str(shift),
-          "--epochs", str(epochs), "--seed", str(seed), "--name", "demo", "--out", str(out), "--no-progress",
+          "--epochs", str(epochs), "--batch-size", str(batch_size), "--learning-rate", f"{learning_rate:g}",
+          "--seed", str(seed), "--name", "demo", "--out", str(out), "--no-progress",
           "--no-uint8", *(["--finetune", str(finetune)] if finetune is not None else [])])
     return out / "demo.tflite"
 
@@ -157,8 +161,12 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
 
     sessions = record_calm(data, s.calm_seeds, s.seconds, s.frame_size)
     lap("record")
-    model = train(data, sessions, work / "model0", epochs=s.epochs, weight=s.weight, before=s.before,
-                  frame_size=s.frame_size, seed=s.seed)
+
+    def fit(out: Path, finetune: Path | None = None) -> Path:
+        return train(data, sessions, out, epochs=s.epochs, weight=s.weight, before=s.before, finetune=finetune,
+                     frame_size=s.frame_size, seed=s.seed, batch_size=s.batch_size, learning_rate=s.learning_rate)
+
+    model = fit(work / "model0")
     lap("train")
     rounds = [Round(0, score(model, s.eval_seeds, s.eval_seconds, work / "eval0"))]
     lap("score")
@@ -176,9 +184,7 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
             sessions.append(name)
             say(f"  round {k}, road {seed}: the person took over {count} times, {share:.1%} of the time")
         prev = model
-        model = train(data, sessions, work / f"model{k}", epochs=s.epochs, weight=s.weight, before=s.before,
-                      finetune=prev.with_suffix(".weights.h5") if s.finetune else None, frame_size=s.frame_size,
-                      seed=s.seed)
+        model = fit(work / f"model{k}", prev.with_suffix(".weights.h5") if s.finetune else None)
         lap("train")
         r = Round(k, score(model, s.eval_seeds, s.eval_seconds, work / f"eval{k}"), shares, counts)
         lap("score")
@@ -211,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weight", type=int, default=d.weight, help=f"--interventions weight=W (default {d.weight})")
     p.add_argument("--before", type=int, default=d.before, help=f"frames before each takeover (default {d.before})")
     p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--finetune", action="store_true", help="fine-tune the previous model instead of retraining")
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=d.frame_size,
                    metavar="WxH", help=f"recorded frame size (default {d.frame_size[0]}x{d.frame_size[1]})")
@@ -218,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path)
     ns = p.parse_args(argv)
     sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
-                  ns.handback, ns.weight, ns.before, ns.epochs, ns.finetune, ns.size, ns.seed)
+                  ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
+                  ns.seed)
 
     from engine.xvfb import Xvfb
 
