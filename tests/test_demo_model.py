@@ -13,7 +13,7 @@ import pytest
 
 from engine.demo.game import DEFAULT_SIZE
 from engine.demo.models import DEMO_MODEL, DEMO_MODEL_UINT8
-from engine.demo.models.drive import drive_model, drive_nothing, no_keys_on_road
+from engine.demo.models.drive import drive_model, no_keys_on_road
 from engine.demo.models.make_demo_model import COLOR, FPS, FRAME_SIZE, demo_masks
 from engine.demo.sim import ACTIONS
 from engine.model.model import Model
@@ -65,8 +65,8 @@ def test_fits_the_demo_capture_spec(path: Path) -> None:
 
 
 def test_drives_the_demo_game_better_than_no_keys(xvfb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    nothing = drive_nothing(SECONDS, ROAD, tmp_path)
-    print(nothing.line())
+    # No keys on the same road is the game's own simulation over the model's frames (no_keys_on_road: the
+    # Sim is deterministic, so driving a game with no key for 8 s, as this test once did, gives the same).
     for path in MODELS:
         r = drive_model(path, SECONDS, ROAD, tmp_path)
         floor = no_keys_on_road(ROAD, r.rows)
@@ -74,4 +74,4 @@ def test_drives_the_demo_game_better_than_no_keys(xvfb, tmp_path: Path) -> None:
         for line in r.summary:
             print(f"  {line}")
         # A broken model (no keys, wrong keys, stuck keys) leaves this road as soon as it bends.
-        assert r.on_road >= 0.75 and r.on_road >= nothing.on_road + 0.3 and r.on_road >= floor + 0.3, r.line()
+        assert r.on_road >= 0.75 and r.on_road >= floor + 0.3, r.line()

@@ -1,6 +1,6 @@
 """Human-gated DAgger on the demo game, measured: does training on a person's corrections help?
 
-    python -m engine.demo.dagger [--seconds 40] [--rounds 2] [--work DIR]
+    python -m engine.demo.dagger [--seconds 40] [--rounds 2] [--size 80x60] [--seed 0] [--work DIR]
 
 Every step is the real command line (``python -m engine.cli.<tool>``) on a private Xvfb:
 
@@ -18,7 +18,8 @@ Every step is the real command line (``python -m engine.cli.<tool>``) on a priva
    or, with ``--finetune``, start from the previous round's weights. Score again on the held-out roads.
 
 It prints one line per model and round; the README quotes a run. Real-time: about 2 minutes per round
-plus training on this 2-core machine, too slow for the test suite.
+plus training on this 2-core machine, too slow for the test suite. tests/test_dagger.py runs the same
+loop small (:class:`Sizes`: one calm recording, one round, 40x30 frames, short drives, few epochs).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.demo.game import WINDOW_TITLE
@@ -43,23 +45,63 @@ CALM = "demo-calm"
 DAGGER = "demo-dagger"
 
 
-def _run(cmd: Sequence[str], quiet: bool = True) -> str:
+@dataclass(frozen=True)
+class Sizes:
+    """How big one measured loop is. The defaults are the README's run (about 20 minutes on a 2-core
+    machine); tests/test_dagger.py runs a small one (small frames, short drives, few epochs)."""
+
+    seconds: float = 40.0  # each calm recording and each takeover run
+    calm_seeds: tuple[int, ...] = (1, 2)  # roads of the calm recordings
+    round_seeds: tuple[int, ...] = (3, 4)  # roads the model plays with corrections
+    eval_seeds: tuple[int, ...] = (11, 12, 13)  # held-out roads it is scored on
+    eval_seconds: float = 30.0
+    rounds: int = 2
+    assist_px: float = 24.0  # the person takes over past this error (320-px window units)
+    handback: float = 0.3
+    weight: int = 3  # engine-dataset --interventions weight=W
+    before: int = 5  # frames before each takeover that count as the bot's mistake
+    epochs: int = 20
+    batch_size: int = 64  # engine-train --batch-size
+    learning_rate: float = 1e-3  # engine-train --learning-rate
+    finetune: bool = False  # fine-tune the previous round's model instead of retraining on the aggregate
+    frame_size: tuple[int, int] = FRAME_SIZE  # what engine-record stores (the 320x240 window area-resized)
+    seed: int = 0  # engine-dataset and engine-train --seed (split, balancing, shuffling, weights)
+
+
+@dataclass
+class Round:
+    """One model of the loop: round 0 is the model trained on the calm recordings only."""
+
+    round: int
+    on_road: list[float]  # per held-out road, Sizes.eval_seeds order
+    takeover_share: list[float] = field(default_factory=list)  # per round road: the person's share of time
+    takeovers: list[int] = field(default_factory=list)  # per round road
+
+    @property
+    def mean_on_road(self) -> float:
+        return sum(self.on_road) / len(self.on_road)
+
+    @property
+    def mean_share(self) -> float:
+        return sum(self.takeover_share) / len(self.takeover_share) if self.takeover_share else 0.0
+
+
+def _run(cmd: Sequence[str]) -> str:
     done = subprocess.run([sys.executable, *cmd], text=True, capture_output=True)
     if done.returncode != 0:
         last = ((done.stderr or "").strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise EngineError(f"{cmd[1]} failed: {last}")
-    if not quiet:
-        print(done.stdout, end="")
     return done.stdout
 
 
-def record_calm(data: Path, seeds: Sequence[int], seconds: float) -> list[str]:
+def record_calm(data: Path, seeds: Sequence[int], seconds: float, frame_size: tuple[int, int] = FRAME_SIZE
+                ) -> list[str]:
     names = []
     for seed in seeds:
         name = f"{CALM}-seed{seed}"
         with DemoGame(data / f"game-{name}.csv", seed, "--autodrive"):
             _run(["-m", "engine.cli.record", "--window", WINDOW_TITLE, "--fps", str(FPS), "--size",
-                  f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}", "--color", COLOR, "--actions", ",".join(ACTIONS), "--game", CALM,
+                  f"{frame_size[0]}x{frame_size[1]}", "--color", COLOR, "--actions", ",".join(ACTIONS), "--game", CALM,
                   "--name", name, "--duration", f"{seconds:g}", "--countdown", "0", "--data-dir", str(data)])
         names.append(name)
     return names
@@ -80,16 +122,19 @@ def play_with_takeover(model: Path, data: Path, name: str, seed: int, seconds: f
 
 
 def train(data: Path, sessions: Sequence[str], out: Path, *, epochs: int, weight: int, before: int,
-          finetune: Path | None = None) -> Path:
-    masks = [a for r in demo_masks() for a in ("--mask", ",".join(map(str, r)))]
+          finetune: Path | None = None, frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0,
+          batch_size: int = 64, learning_rate: float = 1e-3) -> Path:
+    masks = [a for r in demo_masks(frame_size) for a in ("--mask", ",".join(map(str, r)))]
+    shift = max(1, round(SHIFT * frame_size[0] / FRAME_SIZE[0]))  # the same share of the frame's width
     dataset = out.with_suffix(".h5")
     _run(["-m", "engine.cli.dataset", "build", *sessions, "--data-dir", str(data), "--window", str(WINDOW),
           "--split", "0.8,0.2", "--split-by", "time", "--blocks", "5", "--balance", "uniform", "--balance-mode",
-          "over", "--interventions", f"weight={weight}", "--before", str(before), "--out", str(dataset),
-          "--no-progress"])
-    _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, "--mirror", "left=right", "--shift", str(SHIFT),
-          "--epochs", str(epochs), "--name", "demo", "--out", str(out), "--no-progress", "--no-uint8",
-          *(["--finetune", str(finetune)] if finetune is not None else [])])
+          "over", "--interventions", f"weight={weight}", "--before", str(before), "--seed", str(seed),
+          "--out", str(dataset), "--no-progress"])
+    _run(["-m", "engine.cli.train", "--data", str(dataset), *masks, "--mirror", "left=right", "--shift", str(shift),
+          "--epochs", str(epochs), "--batch-size", str(batch_size), "--learning-rate", f"{learning_rate:g}",
+          "--seed", str(seed), "--name", "demo", "--out", str(out), "--no-progress",
+          "--no-uint8", *(["--finetune", str(finetune)] if finetune is not None else [])])
     return out / "demo.tflite"
 
 
@@ -97,31 +142,96 @@ def score(model: Path, seeds: Sequence[int], seconds: float, work: Path) -> list
     return [drive_model(model, seconds, s, work, game_args=("--gusts",)).on_road for s in seeds]
 
 
+def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dict[str, float] | None = None
+        ) -> list[Round]:
+    """The loop on $DISPLAY (an X server the demo game and the engine share), files under ``work``: round 0
+    (calm recordings only), then ``sizes.rounds`` rounds of takeover runs, aggregate and retrain. Says one
+    line per model and per takeover run; returns every model's scores; adds each step's wall time to
+    ``times`` (record, train, score, takeover). Raises EngineError when a step fails."""
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    s = sizes
+    clock = [time.monotonic()]
+
+    def lap(step: str) -> None:
+        now = time.monotonic()
+        if times is not None:
+            times[step] = times.get(step, 0.0) + now - clock[0]
+        clock[0] = now
+
+    sessions = record_calm(data, s.calm_seeds, s.seconds, s.frame_size)
+    lap("record")
+
+    def fit(out: Path, finetune: Path | None = None) -> Path:
+        return train(data, sessions, out, epochs=s.epochs, weight=s.weight, before=s.before, finetune=finetune,
+                     frame_size=s.frame_size, seed=s.seed, batch_size=s.batch_size, learning_rate=s.learning_rate)
+
+    model = fit(work / "model0")
+    lap("train")
+    rounds = [Round(0, score(model, s.eval_seeds, s.eval_seconds, work / "eval0"))]
+    lap("score")
+    say(f"round 0 (calm recordings only, {len(sessions)} x {s.seconds:g} s): on the road "
+        f"{', '.join(f'{x:.1%}' for x in rounds[0].on_road)} on held-out roads {list(s.eval_seeds)} in a crosswind "
+        f"(mean {rounds[0].mean_on_road:.1%})")
+    for k in range(1, s.rounds + 1):
+        shares, counts = [], []
+        for seed in s.round_seeds:
+            name = f"{DAGGER}-r{k}-seed{seed}"
+            share, count = play_with_takeover(model, data, name, seed, s.seconds, s.assist_px, s.handback)
+            lap("takeover")
+            shares.append(share)
+            counts.append(count)
+            sessions.append(name)
+            say(f"  round {k}, road {seed}: the person took over {count} times, {share:.1%} of the time")
+        prev = model
+        model = fit(work / f"model{k}", prev.with_suffix(".weights.h5") if s.finetune else None)
+        lap("train")
+        r = Round(k, score(model, s.eval_seeds, s.eval_seconds, work / f"eval{k}"), shares, counts)
+        lap("score")
+        rounds.append(r)
+        how = "fine-tuned from the previous model" if s.finetune else "retrained from scratch on the aggregate"
+        say(f"round {k} ({how}; the person had control {r.mean_share:.1%} of the round's time): "
+            f"on the road {', '.join(f'{x:.1%}' for x in r.on_road)} (mean {r.mean_on_road:.1%})")
+    return rounds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    d = Sizes()
     p = argparse.ArgumentParser(prog="engine.demo.dagger", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=40.0, help="each recording and each takeover run (default 40)")
-    p.add_argument("--calm-seeds", default="1,2", help="roads of the calm recordings (default 1,2)")
-    p.add_argument("--round-seeds", default="3,4", help="roads the model plays with corrections (default 3,4)")
-    p.add_argument("--eval-seeds", default="11,12,13", help="held-out roads it is scored on (default 11,12,13)")
-    p.add_argument("--eval-seconds", type=float, default=30.0)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--assist-px", type=float, default=24.0, help="the person takes over past this error (default 24)")
-    p.add_argument("--handback", type=float, default=0.3)
-    p.add_argument("--weight", type=int, default=3, help="--interventions weight=W (default 3)")
-    p.add_argument("--before", type=int, default=5, help="frames before each takeover (default 5)")
-    p.add_argument("--epochs", type=int, default=20)
+    ints = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
+    seeds = lambda t: ",".join(map(str, t))  # noqa: E731
+    p.add_argument("--seconds", type=float, default=d.seconds,
+                   help=f"each recording and each takeover run (default {d.seconds:g})")
+    p.add_argument("--calm-seeds", type=ints, default=d.calm_seeds,
+                   help=f"roads of the calm recordings (default {seeds(d.calm_seeds)})")
+    p.add_argument("--round-seeds", type=ints, default=d.round_seeds,
+                   help=f"roads the model plays with corrections (default {seeds(d.round_seeds)})")
+    p.add_argument("--eval-seeds", type=ints, default=d.eval_seeds,
+                   help=f"held-out roads it is scored on (default {seeds(d.eval_seeds)})")
+    p.add_argument("--eval-seconds", type=float, default=d.eval_seconds)
+    p.add_argument("--rounds", type=int, default=d.rounds)
+    p.add_argument("--assist-px", type=float, default=d.assist_px,
+                   help=f"the person takes over past this error (default {d.assist_px:g})")
+    p.add_argument("--handback", type=float, default=d.handback)
+    p.add_argument("--weight", type=int, default=d.weight, help=f"--interventions weight=W (default {d.weight})")
+    p.add_argument("--before", type=int, default=d.before, help=f"frames before each takeover (default {d.before})")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--finetune", action="store_true", help="fine-tune the previous model instead of retraining")
+    p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=d.frame_size,
+                   metavar="WxH", help=f"recorded frame size (default {d.frame_size[0]}x{d.frame_size[1]})")
+    p.add_argument("--seed", type=int, default=d.seed, help="engine-dataset/engine-train --seed (default 0)")
     p.add_argument("--work", type=Path)
     ns = p.parse_args(argv)
-    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
-    calm_seeds, round_seeds, eval_seeds = ints(ns.calm_seeds), ints(ns.round_seeds), ints(ns.eval_seeds)
+    sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
+                  ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
+                  ns.seed)
 
     from engine.xvfb import Xvfb
 
     work = ns.work or Path(tempfile.mkdtemp(prefix="engine-dagger-"))
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     server = Xvfb(width=1280, height=720).start()
     old = os.environ.get("DISPLAY")
@@ -132,28 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(text)
         print(text, flush=True)
 
+    times: dict[str, float] = {}
     try:
-        sessions = record_calm(data, calm_seeds, ns.seconds)
-        model = train(data, sessions, work / "model0", epochs=ns.epochs, weight=ns.weight, before=ns.before)
-        on = score(model, eval_seeds, ns.eval_seconds, work / "eval0")
-        say(f"round 0 (calm recordings only, {len(sessions)} x {ns.seconds:g} s): on the road "
-            f"{', '.join(f'{x:.1%}' for x in on)} on held-out roads {eval_seeds} in a crosswind "
-            f"(mean {sum(on) / len(on):.1%})")
-        for k in range(1, ns.rounds + 1):
-            shares = []
-            for seed in round_seeds:
-                name = f"{DAGGER}-r{k}-seed{seed}"
-                share, count = play_with_takeover(model, data, name, seed, ns.seconds, ns.assist_px, ns.handback)
-                shares.append(share)
-                sessions.append(name)
-                say(f"  round {k}, road {seed}: the person took over {count} times, {share:.1%} of the time")
-            prev = model
-            model = train(data, sessions, work / f"model{k}", epochs=ns.epochs, weight=ns.weight, before=ns.before,
-                          finetune=prev.with_suffix(".weights.h5") if ns.finetune else None)
-            on = score(model, eval_seeds, ns.eval_seconds, work / f"eval{k}")
-            how = "fine-tuned from the previous model" if ns.finetune else "retrained from scratch on the aggregate"
-            say(f"round {k} ({how}; the person had control {sum(shares) / len(shares):.1%} of the round's time): "
-                f"on the road {', '.join(f'{x:.1%}' for x in on)} (mean {sum(on) / len(on):.1%})")
+        run(sizes, work, say, times)
     except EngineError as e:
         print(f"engine.demo.dagger: {e}", file=sys.stderr)
         return 2
@@ -164,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             os.environ["DISPLAY"] = old
     (work / "dagger.txt").write_text("\n".join(lines) + "\n")
-    print(f"{time.monotonic() - t0:.0f} s in all; work files in {work}")
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+    print(f"{time.monotonic() - t0:.0f} s in all ({steps}); work files in {work}")
     return 0
 
 

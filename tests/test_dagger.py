@@ -1,0 +1,69 @@
+"""Human-gated DAgger on the demo game, measured (issue 15): a model cloned from calm recordings of the scripted
+driver plays unseen roads in a crosswind under ``engine-play --takeover --record`` while the scripted driver,
+as a person on a second XInput2 master (``engine-demo --assist``), takes over when the car is far off the
+line; the takeover sessions are aggregated with the calm ones (engine-dataset --interventions) and the model
+retrained (engine-train). On-road is scored by the game's own log on held-out roads, used neither for the
+calm recordings nor for the corrections, before and after.
+
+The loop of ``python -m engine.demo.dagger`` (the README's numbers, ~20 min), made small: one calm recording,
+one round of corrections, 40x30 frames, short drives, few epochs. Needs TensorFlow; marked slow. Run it alone with
+    .venv/bin/python -m pytest tests/test_dagger.py -s
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.demo.dagger import Sizes, run
+
+# One calm recording of road 1, one round of corrections on road 3, scored for 14 s on road 11: its crosswind
+# shoves the car off the line at about 2 s and again at about 11 s (the full-size calm model of the README
+# left it at 11 s), and a calm-only model that leaves it stays off for seconds. 40x30 frames (the 320x240
+# window area-resized by 8: the road and the car still show), 12 epochs at batch 32 and learning rate 0.003:
+# with the defaults (batch 64, 0.001) the loss sits on a plateau for 5 to 8 epochs and one retrained model
+# of three never left it in 8 epochs (it pressed nothing and drove 17.6%).
+# Measured, training seeds 0, 1, 2 (python -m engine.demo.dagger --seconds 15 --calm-seeds 1 --round-seeds 3
+# --eval-seeds 11 --eval-seconds 14 --rounds 1 --epochs 12 --batch-size 32 --learning-rate 0.003 --size 40x30
+# --seed S): on the road 71.4%, 24.3%, 52.8% before and 95.6%, 92.5%, 95.8% after (gains of 24, 68 and 43
+# points; two 10-epoch runs: 31 and 52), the person in control 36-42% of the round; 93-111 s each
+# (2-core AMD EPYC shared with other jobs, load 3-7). The margin is half the smallest gain; the floor after
+# the round is under the lowest after (88.6% in every run whose training left the plateau).
+SIZES = Sizes(seconds=15.0, calm_seeds=(1,), round_seeds=(3,), eval_seeds=(11,), eval_seconds=14.0, rounds=1,
+              epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30))
+MARGIN = 0.12
+AFTER = 0.80
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("tensorflow", "matplotlib")),
+                       reason="engine-train needs TensorFlow and matplotlib: pip install 'engine[train]'"),
+]
+
+
+def test_one_round_of_corrections_keeps_the_car_on_held_out_roads(xvfb, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   record_property) -> None:
+    lines: list[str] = []
+    times: dict[str, float] = {}
+    t = time.monotonic()
+    rounds = run(SIZES, tmp_path, lines.append, times)
+    seconds = time.monotonic() - t
+    print("\n".join(lines))
+    print(f"wall time: {', '.join(f'{k} {v:.0f} s' for k, v in times.items())}; total {seconds:.0f} s")
+    before, after = rounds[0], rounds[-1]
+    for r in rounds:
+        record_property(f"round{r.round}_on_road", round(r.mean_on_road, 4))
+        if r.round:
+            record_property(f"round{r.round}_takeover_share", round(r.mean_share, 4))
+    record_property("seconds", round(seconds))
+
+    # Every round reports who drove: the takeover share per round road, from the sessions' spans.
+    assert [r.round for r in rounds] == list(range(SIZES.rounds + 1))
+    for r in rounds[1:]:
+        assert len(r.takeover_share) == len(SIZES.round_seeds) and all(0 < s < 1 for s in r.takeover_share), r
+        assert all(n >= 1 for n in r.takeovers), r
+        assert any(line.startswith(f"  round {r.round}, road ") and "of the time" in line for line in lines)
+    assert after.mean_on_road >= before.mean_on_road + MARGIN and after.mean_on_road >= AFTER, "\n".join(lines)
