@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--bench-results", default=str(RESULTS), metavar="DIR",
                      help="where latest.json (partial-*.json for a partial run) and the line_profiler tables go "
                           "(default bench/results)")
+    parser.addoption("--bench-smoke", action="store_true",
+                     help="with quick mode: the slowest benchmarks at a fraction of their sizes, so the suite can run "
+                          "the bench to prove it works (tests/test_bench_quick.py); its figures are not for quoting")
     parser.addoption("--bench-load", type=int, default=0, metavar="N",
                      help="keep N busy-loop processes running during the bench (N = cores: both cores busy), to "
                           "measure the tails a loaded machine sees (issue #19)")
@@ -58,6 +61,12 @@ def report(request: pytest.FixtureRequest) -> Report:
 @pytest.fixture(scope="session")
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--bench-mode"))
+
+
+@pytest.fixture(scope="session")
+def smoke(request: pytest.FixtureRequest) -> bool:
+    """--bench-smoke: the slowest benchmarks shrink (a bench that runs, not one that measures well)."""
+    return bool(request.config.getoption("--bench-smoke"))
 
 
 _SELECTED: list[str] = []  # node ids of the bench tests selected to run
@@ -115,11 +124,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         names = "+".join(m.removeprefix("test_") for m in coverage["modules"]) or "none"
         path = results / f"partial-{names}.json"
     out = {"mode": _REPORT.mode, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **coverage,
+           "smoke": bool(terminalreporter.config.getoption("--bench-smoke")),
            "bench_load": int(terminalreporter.config.getoption("--bench-load")),  # busy processes run beside
            "machine": machine(), "rows": [asdict(r) for r in _REPORT.rows], "texts": dict(_REPORT.texts)}
     path.write_text(json.dumps(out, indent=1))
     ran = ", ".join(coverage["modules"])
     load = f", {out['bench_load']} busy processes beside it" if out["bench_load"] else ""
+    load += ", smoke sizes: not figures to quote" if out["smoke"] else ""
     terminalreporter.section(f"engine benchmarks ({_REPORT.mode} mode{load}, {ran}): side by side, "
                              "ratios from this run")
     terminalreporter.write_line(_REPORT.table())

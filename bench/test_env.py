@@ -96,8 +96,8 @@ def period_error_ms(t: np.ndarray, period_ns: int) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("fps", [30.0, 60.0])
-def test_env_step_timing(benchmark, report, mode, xvfb, demo_game, fps: float) -> None:  # type: ignore[no-untyped-def]
-    seconds = SECONDS[mode]
+def test_env_step_timing(benchmark, report, mode, smoke, xvfb, demo_game, fps: float) -> None:  # type: ignore[no-untyped-def]
+    seconds = 1.0 if smoke else SECONDS[mode]
     demo_game("--seed", "3", "--pos", "200,150")
     benchmark.group = f"env steps @{fps:g} fps for {seconds:g} s (engine GameEnv, XTest)"
     benchmark.extra_info.update(fps=fps, frame=f"{WINDOW}x{SIZE[0]}x{SIZE[1]} rgb channels", output="xtest")

@@ -68,8 +68,8 @@ def check_same_decisions(model: Model, py: PythonPlayer, region: tuple[int, int,
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_play_latency(benchmark, report, mode, xvfb, demo_game, name: str) -> None:  # type: ignore[no-untyped-def]
-    fps, seconds = CASES[name], SECONDS[mode]
+def test_play_latency(benchmark, report, mode, smoke, xvfb, demo_game, name: str) -> None:  # type: ignore[no-untyped-def]
+    fps, seconds = CASES[name], 1.5 if smoke else SECONDS[mode]
     path = MODELS / f"{name}.tflite"
     model = Model.load(path, overrides={"fps": fps})
     keys = list(model.spec.actions)

@@ -65,8 +65,8 @@ CASES: dict[str, tuple[tuple[int, int, int, int], tuple[int, int], str]] = {
 FIXED_FPS = 60.0
 RAMP_FLOOR = 15.0
 RAMP_CAP = 960.0  # engine-record accepts up to 1000 fps
-FIXED_S = {"quick": 2.0, "full": 10.0}  # the 60 fps run
-STEP_S = {"quick": 1.0, "full": 3.0}  # each ramp step
+FIXED_S = {"smoke": 1.0, "quick": 2.0, "full": 10.0}  # the 60 fps run (smoke: --bench-smoke)
+STEP_S = {"smoke": 0.5, "quick": 1.0, "full": 3.0}  # each ramp step
 
 
 @dataclass
@@ -323,17 +323,19 @@ def ramp(mode: str, steps: dict[str, Callable[[float], tuple[int, int]]], first:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_record_side_by_side(benchmark, report, mode, xvfb, screen_content, tmp_path, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_record_side_by_side(benchmark, report, mode, smoke, xvfb, screen_content, tmp_path, case: str) -> None:  # type: ignore[no-untyped-def]
     region, size, color = CASES[case]
+    timing = "smoke" if smoke else mode
     grabber = _native.X11Grabber(region=region)
     expected = _native.convert_resize(grabber.grab(), size[0], size[1], color)
     del grabber
     results: list[Measured] = []
     if case.startswith("800x600"):
-        results.append(measure_naive(report, xvfb, screen_content, tmp_path, 1000 if mode == "quick" else 5000))
+        results.append(measure_naive(report, xvfb, screen_content, tmp_path,
+                                     500 if smoke else 1000 if mode == "quick" else 5000))  # whole saves of 500
 
     # 60 fps: stages and CPU, with keys tapped so the labels are real.
-    fixed = FIXED_S[mode]
+    fixed = FIXED_S[timing]
     with KeyTapper(xvfb.display, KEYS):
         st, py_x, out = python_record(xvfb, tmp_path, region, size, color, FIXED_FPS, fixed)
         check_python_files(st, out, expected, labels=True)
@@ -362,7 +364,7 @@ def test_record_side_by_side(benchmark, report, mode, xvfb, screen_content, tmp_
     en.xserver_cpu = eng.xserver_cpu_s / max(1, eng.frames) * 1e3
 
     # The ramp: highest rate with zero drops.
-    step_s = STEP_S[mode]
+    step_s = STEP_S[timing]
 
     def py_step(fps: float) -> tuple[int, int]:
         st, _, out = python_record(xvfb, tmp_path, region, size, color, fps, step_s)
@@ -380,7 +382,7 @@ def test_record_side_by_side(benchmark, report, mode, xvfb, screen_content, tmp_
 
     py_lateness: dict[float, float] = {FIXED_FPS: py.lateness_p99}
     en_lateness: dict[float, float] = {FIXED_FPS: en.lateness_p99}
-    found = ramp(mode, {"python": py_step, "engine": engine_step},
+    found = ramp(timing, {"python": py_step, "engine": engine_step},
                  {"python": (st.frames, st.dropped), "engine": (eng.frames, eng.dropped)})
     for m, key, lat in ((py, "python", py_lateness), (en, "engine", en_lateness)):
         m.best_fps, m.ramp = found[key]
@@ -560,9 +562,9 @@ def engine_record_axes(xvfb: Any, tmp: Path, actions: list[str], seconds: float,
                      rec.cpu, 0.0, summary.path)
 
 
-def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, xvfb, screen_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    seconds = max(FIXED_S[mode], 4.0)  # enough status snapshots for a steady CPU figure
-    rounds = 2 if mode == "quick" else 3
+def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, smoke, xvfb, screen_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seconds = 1.5 if smoke else max(FIXED_S[mode], 4.0)  # enough status snapshots for a steady CPU figure
+    rounds = 1 if smoke else 2 if mode == "quick" else 3
     axes = [*KEYS, "mouse_dx", "mouse_dy"]
     configs = {"keys only, mouse idle": (list(KEYS), False),
                "keys only, mouse at 1000 Hz (not read)": (list(KEYS), True),

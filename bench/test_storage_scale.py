@@ -192,14 +192,15 @@ def _gather_mb_s(session_path: Path, batches: int, seed: int = 0) -> tuple[float
     return got / (time.perf_counter() - t0) / 1e6, first
 
 
-def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    seconds = DEMO_SECONDS[mode]
+def test_compression_and_gather(report, mode, smoke, xvfb, demo_game, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seconds = 1.5 if smoke else DEMO_SECONDS[mode]
     demo = _record_demo(xvfb, demo_game, tmp_path / "demo", seconds, "gray")
     assert len(demo) > 10
     contents = {
         f"demo recording {demo.meta['frame_shape'][1]}x{demo.meta['frame_shape'][0]} gray": np.asarray(demo.frames),
-        "game-like textured 320x240 rgb": _textured(120 if mode == "quick" else 600),
-        "real game (pygame's aliens) 320x240 rgb": _record_real_game(xvfb.display, 150 if mode == "quick" else 600),
+        "game-like textured 320x240 rgb": _textured(40 if smoke else 120 if mode == "quick" else 600),
+        "real game (pygame's aliens) 320x240 rgb": _record_real_game(xvfb.display,
+                                                                     50 if smoke else 150 if mode == "quick" else 600),
     }
     for label, frames in contents.items():
         work = tmp_path / "codec"
@@ -219,7 +220,7 @@ def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None
 
     # compaction, and the gather from it against the raw session: a session longer than the chunk cache,
     # made of the recording's frames in turn (real content; the cache cannot hold it all)
-    long = _long_session(demo, tmp_path / "long", LONG_FRAMES[mode])
+    long = _long_session(demo, tmp_path / "long", 400 if smoke else LONG_FRAMES[mode])
     raw_dir = long.path
     packed = tmp_path / "packed" / "sessions" / long.path.name
     shutil.copytree(raw_dir, packed)
@@ -241,7 +242,7 @@ def test_compression_and_gather(report, mode, xvfb, demo_game, tmp_path) -> None
     report.add(group, "SessionWriter, raw", off_ms, "ms/frame", ratio=1.0)
     report.add(group, "SessionWriter(compress=True)", on_ms, "ms/frame", ratio=ratio(on_ms, off_ms),
                note=f"+ {close_ms:.0f} ms at close (verify, swap) for {len(frames)} frames")
-    batches = 20 if mode == "quick" else 100
+    batches = 5 if smoke else 20 if mode == "quick" else 100
     _gather_mb_s(raw_dir, 2)  # warm-up: kernels compiled, pages cached
     raw_rate, raw_x = _gather_mb_s(raw_dir, batches)
     packed_rate, packed_x = _gather_mb_s(packed, batches)
@@ -355,10 +356,11 @@ def probe(fmt: str, root: Path, out: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("fmt", ["lerobot", "webdataset"])
-def test_export_at_scale(report, mode, tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+def test_export_at_scale(report, mode, smoke, tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+    scale = (10_000, 20_000) if smoke else SCALE_FRAMES[mode]
     pytest.importorskip("pyarrow", reason="the exports need engine[scale] (pip install 'engine[scale]')")
     got = {}
-    for n in SCALE_FRAMES[mode]:
+    for n in scale:
         root = tmp_path / f"data{n}"
         make_sessions(root, n)
         out = tmp_path / f"out{n}"
@@ -371,7 +373,7 @@ def test_export_at_scale(report, mode, tmp_path, fmt) -> None:  # type: ignore[n
         got[n] = r
         shutil.rmtree(root)
         shutil.rmtree(out)
-    small, large = SCALE_FRAMES[mode]
+    small, large = scale
     group = f"export {fmt}: {large // 1000}k frames of 32x32 gray"
     report.add(group, "engine", got[large]["mb_s"], "MB/s", note=f"{got[large]['written_mb']:.0f} MB written "
                f"in {got[large]['seconds']:.0f} s")

@@ -1,4 +1,5 @@
-"""The benchmark suite runs, so it cannot rot: ``pytest bench/`` in quick mode, in a subprocess, once.
+"""The benchmark suite runs, so it cannot rot: ``pytest bench/`` in quick mode with smoke sizes (the slowest
+benchmarks shrunk: a bench that runs, not figures to quote), in a subprocess, once.
 
 The benchmarks check what they measure (real frames, counts, labels, keys on the X server), never how fast
 it was, so this passes on any machine that runs the engine; the numbers go to a temporary directory, not
@@ -21,15 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_quick_bench_runs_and_reports_every_module(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/", "--bench-mode", "quick", "-x", "-q", "-p", "no:cacheprovider",
-         "--benchmark-disable", "--bench-results", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "bench/", "--bench-mode", "quick", "--bench-smoke", "-x", "-q", "-p",
+         "no:cacheprovider", "--benchmark-disable", "--bench-results", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     out = json.loads((tmp_path / "latest.json").read_text())  # the whole bench ran: latest.json, no partial-*
     assert not list(tmp_path.glob("partial-*.json"))
     modules = {p.stem for p in (ROOT / "bench").glob("test_*.py")}
-    assert out["mode"] == "quick" and out["machine"]["cores"]
+    assert out["mode"] == "quick" and out["smoke"] is True and out["machine"]["cores"]
     assert out["complete"] is True and set(out["modules"]) == modules and not out["not_passed"]
     assert f"written: {tmp_path / 'latest.json'}" in proc.stdout
     reported = {row["module"] for row in out["rows"]}
