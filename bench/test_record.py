@@ -506,10 +506,12 @@ def test_record_demo_game(benchmark, report, mode, xvfb, demo_game, tmp_path) ->
 # Recording CPU with a 1000 Hz mouse (issue 14): the same 60 fps recording with keys only, and with
 # mouse_dx/mouse_dy recorded while another process moves the mouse 1000 times a second through XTest
 # relative motion (the raw motion events read off the socket, the axis queue, the framer and the axis log).
-# Where the rest goes (EPYC Zen 4, 2 loaded cores): the kernel's receive of one socket buffer per event
-# (the X server writes each event on its own), read by the recorder when it polls (~1 ms/s); the framer
-# and the writer's axis log, a dozen NumPy calls each per wake-up (~1.5-2 ms/s); the listener thread's
-# backstop reads (~0.3 ms/s).
+# Where the rest goes (EPYC Zen 4, 2 vCPUs, quiet; medians of 6 interleaved 5 s runs, 0.052 ms/frame added
+# on the writer thread, 0.011 elsewhere): receiving the X events, one socket buffer each (the X server
+# writes each event on its own), read by the recorder when it polls, 1.2 us per move (~1.2 ms/s); the
+# axis log's write (~0.6 ms/s) and the native framer's calls (~0.4 ms/s), at 15 writer wake-ups a second
+# into cold caches. The framer was NumPy until it went native: 0.079 ms/frame added on the writer thread
+# then.
 
 MOUSE_HZ = 1000.0
 # A separate process, so its own CPU is not the recorder's: paced on absolute deadlines, +-1 count

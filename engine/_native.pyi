@@ -210,6 +210,27 @@ class Actuator(metaclass=_Pybind11Type):
     def held(self) -> list[bool]:
         """What this actuator holds, per action."""
 
+class AxisFramer(metaclass=_Pybind11Type):
+    """Per-frame axis values from timestamped axis events (native/input/axis_framer.hpp): a
+    relative axis sums its deltas over (t[i-1], t[i]], an absolute axis holds its value at t[i]."""
+
+    def __init__(self, relative: Sequence[bool], neutral: Sequence[float]) -> None: ...
+    def add_events(self, t_ns: npt.ArrayLike, axis: npt.ArrayLike, value: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+        """Queue events (axis in [0, K)) until the frames they fall in arrive (out-of-order ones are sorted
+        in); returns them as the session's axis log records (as Listener.pop_axes_into)."""
+    def skip(self, t0: int, t1: int) -> None:
+        """Relative motion in (t0, t1] is in no frame (before capture started, or paused), also if its events
+        arrive later; absolute values there still set the state."""
+    def settle(self, t_ns: int) -> None:
+        """Fold queued events at or before t_ns into the state (no frame can come before t_ns)."""
+    def frame(self, t_frames: npt.ArrayLike, out: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float32]:
+        """Axis values (k, K) float32 for frames captured at t_frames (increasing), continuing from the last call."""
+    @property
+    def queued(self) -> int:
+        """Events waiting for their frame."""
+    @property
+    def n_axes(self) -> int: ...
+
 class Listener(metaclass=_Pybind11Type):
     """Timestamped press/release events of the configured actions and hotkeys only, from a native thread."""
 
@@ -223,6 +244,10 @@ class Listener(metaclass=_Pybind11Type):
                                                    npt.NDArray[np.uint8]]:
         """Axis events so far as (t_ns int64, axis int16, value float32, device int32, injected uint8) arrays:
         axis indexes the configured axes; value is a relative axis' delta or an absolute axis' new value."""
+    def pop_axes_into(self, framer: AxisFramer, max: int = 65536) -> npt.NDArray[np.uint8]:
+        """Axis events so far into `framer` (an AxisFramer over the configured axes), in one call; returns
+        them as the session's axis log records: bytes of (t_ns <i8, axis <i2, value <f4) packed, 14 each
+        (view them as engine.session.layout.AXIS_EVENT_DTYPE)."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def wait(self, timeout: float = -1.0) -> None: ...

@@ -1,6 +1,10 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -8,6 +12,7 @@
 #include "common/error.hpp"
 #include "input/action_table.hpp"
 #include "input/actuator.hpp"
+#include "input/axis_framer.hpp"
 #include "input/listener.hpp"
 #if defined(_WIN32)
 #include "input/win_rawinput.hpp"
@@ -79,6 +84,77 @@ py::tuple columns(const std::vector<E>& buf, Field E::*... fields) {
   return py::make_tuple(column(fields)...);
 }
 
+// The session's axis log record (engine.session.layout.AXIS_EVENT_DTYPE): t_ns <i8, axis <i2, value <f4,
+// packed (14 bytes; x86 and ARM are little-endian).
+constexpr std::size_t kAxisRecordBytes = 14;
+
+void put_axis_record(std::uint8_t* at, std::int64_t t_ns, std::int16_t axis, float value) {
+  std::memcpy(at, &t_ns, 8);
+  std::memcpy(at + 8, &axis, 2);
+  std::memcpy(at + 10, &value, 4);
+}
+
+void bind_axis_framer(py::module_& m) {
+  using Ints = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+  py::class_<AxisFramer>(m, "AxisFramer",
+                         "Per-frame axis values from timestamped axis events (native/input/axis_framer.hpp): a\n"
+                         "relative axis sums its deltas over (t[i-1], t[i]], an absolute axis holds its value at t[i].")
+      .def(py::init<std::vector<bool>, std::vector<double>>(), py::arg("relative"), py::arg("neutral"))
+      .def("add_events", [](AxisFramer& f, const py::array& t_ns, const py::array& axis, const py::array& value) {
+             const Ints t(t_ns);
+             const py::array_t<std::int16_t, py::array::c_style | py::array::forcecast> a(axis);
+             const py::array_t<float, py::array::c_style | py::array::forcecast> v(value);
+             const auto n = static_cast<std::size_t>(t.size());
+             if (t.ndim() != 1 || a.ndim() != 1 || v.ndim() != 1 || static_cast<std::size_t>(a.size()) != n ||
+                 static_cast<std::size_t>(v.size()) != n) {
+               throw InvalidArgument("axis events need three 1-D arrays of one length");
+             }
+             const auto k = static_cast<std::int64_t>(f.n_axes());
+             for (std::size_t i = 0; i < n; ++i) {
+               if (t.data()[i] <= 0 || a.data()[i] < 0 || a.data()[i] >= k || !std::isfinite(v.data()[i])) {
+                 throw InvalidArgument("axis events need t_ns > 0, axis in [0, " + std::to_string(k) +
+                                       ") and finite values");
+               }
+             }
+             std::vector<std::uint8_t> rec(n * kAxisRecordBytes);
+             for (std::size_t i = 0; i < n; ++i) {
+               f.push(t.data()[i], a.data()[i], v.data()[i]);
+               put_axis_record(rec.data() + kAxisRecordBytes * i, t.data()[i], a.data()[i], v.data()[i]);
+             }
+             f.sorted();
+             return py::array_t<std::uint8_t>(static_cast<py::ssize_t>(rec.size()), rec.data());
+           }, py::arg("t_ns"), py::arg("axis"), py::arg("value"),
+           "Queue events (axis in [0, K)) until the frames they fall in arrive (out-of-order ones are sorted\n"
+           "in); returns them as the session's axis log records (as Listener.pop_axes_into).")
+      .def("skip", &AxisFramer::skip, py::arg("t0"), py::arg("t1"),
+           "Relative motion in (t0, t1] is in no frame (before capture started, or paused), also if its events\n"
+           "arrive later; absolute values there still set the state.")
+      .def("settle", &AxisFramer::settle, py::arg("t_ns"),
+           "Fold queued events at or before t_ns into the state (no frame can come before t_ns).")
+      .def("frame", [](AxisFramer& f, const py::array& t_frames, std::optional<py::array> out) {
+             const Ints t(t_frames);
+             if (t.ndim() != 1) throw InvalidArgument("frame times need a 1-D array");
+             const auto k = static_cast<py::ssize_t>(t.size());
+             const auto n_axes = static_cast<py::ssize_t>(f.n_axes());
+             py::array_t<float, py::array::c_style> values;
+             if (out) {
+               values = py::array_t<float, py::array::c_style>::ensure(*out);
+               if (!values || !out->is(values) || values.ndim() != 2 || values.shape(0) != k ||
+                   values.shape(1) != n_axes || !values.writeable()) {
+                 throw InvalidArgument("out must be a writable C-contiguous float32 array of shape (" +
+                                       std::to_string(k) + ", " + std::to_string(n_axes) + ")");
+               }
+             } else {
+               values = py::array_t<float, py::array::c_style>({k, n_axes});
+             }
+             f.frame(t.data(), static_cast<std::size_t>(k), values.mutable_data());
+             return values;
+           }, py::arg("t_frames"), py::arg("out") = py::none(),
+           "Axis values (k, K) float32 for frames captured at t_frames (increasing), continuing from the last call.")
+      .def_property_readonly("queued", &AxisFramer::queued, "Events waiting for their frame.")
+      .def_property_readonly("n_axes", &AxisFramer::n_axes);
+}
+
 void bind_listener(py::module_& m) {
   py::class_<Listener>(m, "Listener",
                        "Timestamped press/release events of the configured actions and hotkeys only, from a native "
@@ -114,6 +190,26 @@ void bind_listener(py::module_& m) {
            }, py::arg("max") = 65536,
            "Axis events so far as (t_ns int64, axis int16, value float32, device int32, injected uint8) arrays:\n"
            "axis indexes the configured axes; value is a relative axis' delta or an absolute axis' new value.")
+      .def("pop_axes_into", [](Listener& l, AxisFramer& framer, std::size_t max) {
+             std::vector<AxisEvent> buf;
+             std::vector<std::uint8_t> rec;
+             {
+               py::gil_scoped_release nogil;
+               l.collect();
+               drain(buf, max, [&l](AxisEvent* out, std::size_t n) { return l.pop_axes(out, n); });
+               rec.resize(buf.size() * kAxisRecordBytes);
+               std::size_t n = 0;
+               for (const AxisEvent& e : buf) {
+                 if (framer.push(e.t_ns, e.axis, e.value)) put_axis_record(rec.data() + kAxisRecordBytes * n++, e.t_ns, e.axis, e.value);
+               }
+               framer.sorted();
+               rec.resize(n * kAxisRecordBytes);
+             }
+             return py::array_t<std::uint8_t>(static_cast<py::ssize_t>(rec.size()), rec.data());
+           }, py::arg("framer"), py::arg("max") = 65536,
+           "Axis events so far into `framer` (an AxisFramer over the configured axes), in one call; returns\n"
+           "them as the session's axis log records: bytes of (t_ns <i8, axis <i2, value <f4) packed, 14 each\n"
+           "(view them as engine.session.layout.AXIS_EVENT_DTYPE).")
       .def_property_readonly("dropped", &Listener::dropped)
       .def_property_readonly("axis_dropped", &Listener::axis_dropped,
                              "Axis events lost because the axis queue was full (never drained).")
@@ -137,6 +233,7 @@ void bind_input(py::module_& m) {
                     py::arg("xinput_mask") = a.xinput_mask);
   }, py::arg("name"), "Platform codes of an action; ValueError listing the valid names if unknown.");
   bind_actuator(m);
+  bind_axis_framer(m);
   bind_listener(m);
 
 #if defined(_WIN32)

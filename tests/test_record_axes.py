@@ -19,11 +19,13 @@ from __future__ import annotations
 import ctypes
 import io
 import itertools
+import random
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +35,7 @@ from engine.cli.record import main as record_main
 from engine.record import RecordConfig, Recorder, RecordSummary
 from engine.record.labeler import AxisFramer, frame_axes_reference
 from engine.session import Session
+from engine.session.layout import AXIS_EVENT_DTYPE
 
 REGION = (0, 0, 64, 48)
 SIZE = (32, 24)
@@ -79,10 +82,10 @@ NAMES = ["mouse_dx", "pad_lx", "wheel"]
 
 @settings(max_examples=150, deadline=None)
 @given(frames=st.lists(st.integers(1, 10**6), min_size=1, max_size=40, unique=True),
-       events=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), st.integers(-50, 50)), max_size=60),
-       cuts=st.lists(st.integers(0, 40), max_size=4), start=st.integers(0, 10**5))
+       events=st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 2), st.integers(-50, 50)), max_size=60),
+       cuts=st.lists(st.integers(0, 40), max_size=4), start=st.integers(0, 10**5), shuffle=st.randoms())
 def test_axis_framer_equals_its_definition_however_batched(frames: list[int], events: list, cuts: list[int],
-                                                          start: int) -> None:
+                                                          start: int, shuffle: random.Random) -> None:
     t_f = np.array(sorted(frames), np.int64)
     start = min(start, int(t_f[0]) - 1)  # capture starts before its first frame
     ev = sorted(events)
@@ -98,10 +101,31 @@ def test_axis_framer_equals_its_definition_however_batched(frames: list[int], ev
     for lo, hi in itertools.pairwise(bounds):
         # Events arrive in batches too: those up to this batch's last frame, plus a few after it.
         upto = int(np.searchsorted(t_e, t_f[hi - 1], side="right")) + 2
-        framer.add_events(t_e[fed:upto], a_e[fed:upto], v_e[fed:upto])
+        # In any order within a batch (several devices): the framer sorts them in.
+        order = np.arange(fed, min(upto, len(t_e)))
+        shuffle.shuffle(order)  # type: ignore[arg-type]
+        framer.add_events(t_e[order], a_e[order], v_e[order])
         fed = max(fed, min(upto, len(t_e)))
         got.append(framer.frame(t_f[lo:hi]))
     np.testing.assert_array_equal(np.concatenate(got), want)
+
+
+def test_axis_framer_refuses_what_the_axis_log_may_not_hold() -> None:
+    framer = AxisFramer(["mouse_dx", "mouse_dy"])
+    for t, a, v in (([0], [0], [1.0]), ([5], [2], [1.0]), ([5], [-1], [1.0]), ([5], [0], [np.nan])):
+        with pytest.raises(ValueError, match=r"t_ns > 0, axis in \[0, 2\) and finite"):
+            framer.add_events(np.array(t), np.array(a, np.int16), np.array(v, np.float32))
+    with pytest.raises(ValueError, match="one length"):
+        framer.add_events(np.array([5, 6]), np.array([0], np.int16), np.array([1.0], np.float32))
+    assert framer.queued == 0  # a refused batch queues nothing
+    rec = framer.add_events(np.array([7, 5]), np.array([1, 0], np.int16), np.array([2, -3], np.float32))
+    # The log's records as given (arrival order), the frame from their sums.
+    np.testing.assert_array_equal(rec.view(AXIS_EVENT_DTYPE)["t_ns"], [7, 5])
+    out = np.zeros((1, 2), np.float32)
+    assert framer.frame(np.array([10]), out=out) is out
+    np.testing.assert_array_equal(out, [[-3, 2]])
+    with pytest.raises(ValueError, match=r"shape \(1, 2\)"):
+        framer.frame(np.array([11]), out=np.zeros((2, 2), np.float32))
 
 
 def test_axis_framer_skips_pauses_and_settles_to_flat_memory() -> None:

@@ -91,6 +91,11 @@ class InputSource(Protocol):
     def poll_axes(self) -> AxisEvents:
         """Axis events of the configured axes so far, in arrival order (empty without axes)."""
         ...
+    def poll_axes_into(self, framer: _native.AxisFramer) -> np.ndarray:
+        """As poll_axes(), the events queued into ``framer`` (an AxisFramer over the configured axes) instead,
+        returned as the session's axis log records: uint8, 14 bytes each (t_ns <i8, axis <i2, value <f4;
+        engine.session.layout.AXIS_EVENT_DTYPE). The recorder's path: one native call for a native listener."""
+        ...
     @property
     def error(self) -> str: ...
 
@@ -143,6 +148,9 @@ class _NativeInput:
 
     def poll_axes(self) -> AxisEvents:
         return self._listener.pop_axes(1 << 20)
+
+    def poll_axes_into(self, framer: _native.AxisFramer) -> np.ndarray:
+        return self._listener.pop_axes_into(framer, 1 << 20)
 
     @property
     def error(self) -> str:
@@ -373,6 +381,10 @@ class EvdevInput:
         dev = np.array([r[3] for r in items], np.int32)
         inj = np.array([r[4] for r in items], np.uint8)
         return t, a, v, dev, inj
+
+    def poll_axes_into(self, framer: _native.AxisFramer) -> np.ndarray:
+        t, a, v, _, _ = self.poll_axes()
+        return framer.add_events(t, a, v)
 
 
 def open_input(kind: str, actions: list[str], hotkeys: list[str], display: str = "", *, axes: Sequence[str] = (),

@@ -1,5 +1,5 @@
 """Per-frame action labels from timestamped press/release events (shared/DESIGN.md, actions.npy), and
-per-frame axis values from timestamped axis events (axes.npy, :class:`AxisFramer`).
+per-frame axis values from timestamped axis events (axes.npy, :class:`AxisFramer`, native).
 
 A frame's label for action a is 1 when a was held at the frame's capture instant, or was pressed
 since the previous frame (pressed and released between two captures: a tap is never lost).
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine import _native
 from engine.actions.names import AXIS_NEUTRAL, is_relative
 
 
@@ -74,108 +75,22 @@ def label_reference(t_frames: np.ndarray, t_ev: np.ndarray, a_ev: np.ndarray, v_
     return out
 
 
-class AxisFramer:
+class AxisFramer(_native.AxisFramer):
     """Stateful: feed axis events as they arrive, get each frame's axis values in capture order.
 
     A relative axis' value for frame i is the sum of its deltas over (t[i-1], t[i]] (frame 0: since
     :meth:`skip` last marked the start), each event counted exactly once however the frames and events
     are batched; an absolute axis' value is the last value at or before t[i] (AXIS_NEUTRAL before any).
     Sums are taken in float64, so integer counts stay exact. Events after the last frame stay queued.
+
+    Native (native/input/axis_framer.hpp): a 1000 Hz mouse brings ~70 events to every recorder wake-up,
+    and a native listener hands them over in one call (``Listener.pop_axes_into``) that also returns the
+    axis log's records; :func:`frame_axes_reference` is the definition it is tested against.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(names)
-        self.relative = np.array([is_relative(n) for n in self.names], bool)
-        self.value = np.array([AXIS_NEUTRAL[n] for n in self.names], np.float64)  # absolute axes' state
-        self._any_absolute = not bool(self.relative.all())
-        self._t = np.empty(0, np.int64)
-        self._a = np.empty(0, np.int16)
-        self._v = np.empty(0, np.float64)
-        self._skips: list[tuple[int, int]] = []  # (t0, t1]: relative motion there belongs to no frame
-
-    @property
-    def queued(self) -> int:
-        return len(self._t)
-
-    def add_events(self, t_ns: np.ndarray, axis: np.ndarray, value: np.ndarray) -> None:
-        """Queue events (axis in [0, K)) until the frames they fall in arrive; out-of-order ones (several
-        evdev devices) are sorted in."""
-        if not len(t_ns):
-            return
-        # A few NumPy calls per batch whatever its size: a 1000 Hz mouse comes ~100 events per writer wake-up.
-        t, a, v = t_ns.astype(np.int64, copy=False), axis.astype(np.int16, copy=False), value.astype(np.float64)
-        if len(self._t):
-            if t[0] < self._t[-1] or (len(t) > 1 and np.any(t[1:] < t[:-1])):
-                t, a, v = np.concatenate([self._t, t]), np.concatenate([self._a, a]), np.concatenate([self._v, v])
-                order = np.argsort(t, kind="stable")
-                t, a, v = t[order], a[order], v[order]
-            else:
-                t, a, v = np.concatenate([self._t, t]), np.concatenate([self._a, a]), np.concatenate([self._v, v])
-        elif len(t) > 1 and np.any(t[1:] < t[:-1]):
-            order = np.argsort(t, kind="stable")
-            t, a, v = t[order], a[order], v[order]
-        self._t, self._a, self._v = t, a, v
-        if self._skips:
-            self._drop_skipped()
-
-    def skip(self, t0: int, t1: int) -> None:
-        """Relative motion in (t0, t1] is in no frame (before capture started, or during a pause), also
-        if its events arrive later; absolute values there still set the state."""
-        self._skips.append((t0, t1))
-        self._drop_skipped()
-
-    def settle(self, t_ns: int) -> None:
-        """Fold queued events at or before t_ns into the state, for when no frame can come before t_ns
-        (waiting for the start hotkey, paused with the queue drained): memory stays flat meanwhile."""
-        n = int(np.searchsorted(self._t, t_ns, side="right"))
-        self._fold(n)
-
-    def _fold(self, n: int) -> None:
-        absolute = ~self.relative[self._a[:n]]
-        for axis, v in zip(self._a[:n][absolute].tolist(), self._v[:n][absolute].tolist(), strict=True):
-            self.value[axis] = v
-        self._t, self._a, self._v = self._t[n:], self._a[n:], self._v[n:]
-
-    def _drop_skipped(self) -> None:
-        if not self._skips or not len(self._t):
-            return
-        keep = np.ones(len(self._t), bool)
-        rel = self.relative[self._a]
-        for t0, t1 in self._skips:
-            keep &= ~(rel & (self._t > t0) & (self._t <= t1))
-        self._t, self._a, self._v = self._t[keep], self._a[keep], self._v[keep]
-
-    def frame(self, t_frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Axis values (k, K) float32 for frames captured at t_frames (increasing), continuing from the
-        last call."""
-        k, n_axes = len(t_frames), len(self.names)
-        values = out if out is not None else np.empty((k, n_axes), np.float32)
-        if k == 0:
-            return values
-        acc = np.zeros((k, n_axes), np.float64)
-        if self._any_absolute:
-            acc[:, ~self.relative] = self.value[~self.relative]
-        n = int(np.searchsorted(self._t, t_frames[-1], side="right"))
-        if n:
-            t, a, v = self._t[:n], self._a[:n], self._v[:n]
-            first = np.searchsorted(t_frames, t, side="left")  # the frame each event falls in
-            # Per (frame, axis) sums in one bincount (np.add.at is an order of magnitude slower).
-            rel = self.relative[a]
-            cell = first * n_axes + a
-            acc += np.bincount(cell[rel], weights=v[rel], minlength=k * n_axes).reshape(k, n_axes)
-            for axis in np.unique(a[~rel]).tolist() if self._any_absolute else ():
-                mine = a == axis
-                frames_of, vals = first[mine], v[mine]
-                # The last event at or before each frame (frames_of is sorted: events are in time order).
-                last = np.searchsorted(frames_of, np.arange(k), side="right") - 1
-                had = last >= 0
-                acc[had, axis] = vals[last[had]]
-                self.value[axis] = vals[-1]
-            self._t, self._a, self._v = self._t[n:], self._a[n:], self._v[n:]
-        values[:] = acc
-        last_t = int(t_frames[-1])
-        self._skips = [s for s in self._skips if s[1] > last_t]  # older ones can match no queued event
-        return values
+        super().__init__([is_relative(n) for n in self.names], [float(AXIS_NEUTRAL[n]) for n in self.names])
 
 
 def frame_axes_reference(t_frames: np.ndarray, t_ev: np.ndarray, a_ev: np.ndarray, v_ev: np.ndarray,

@@ -283,6 +283,21 @@ class SessionWriter:
                                 lambda v: bool(np.isfinite(v).all()), "finite values")
         self._ae += self._append_log(AXIS_EVENTS, rec, self._ae)
 
+    def append_axis_records(self, records: np.ndarray) -> int:
+        """Append axis log records as an AxisFramer hands them over (Listener.pop_axes_into, add_events):
+        uint8, 14 bytes each, already checked there (t_ns > 0, axis in [0, K), finite values), written as
+        they are. Returns how many."""
+        self._check_open()
+        raw = np.asarray(records)
+        if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size % AXIS_EVENT_DTYPE.itemsize:
+            raise ValueError(f"axis records need 1-D uint8 in {AXIS_EVENT_DTYPE.itemsize}-byte records, got "
+                             f"{raw.dtype} {raw.shape}")
+        if not raw.size:
+            return 0
+        n = self._append_log(AXIS_EVENTS, raw.view(AXIS_EVENT_DTYPE), self._ae)
+        self._ae += n
+        return n
+
     def _log_records(self, what: str, dtype: np.dtype, t_ns: np.ndarray, index: np.ndarray, value: np.ndarray,
                      n_index: int, valid: Callable[[np.ndarray], bool], valid_says: str) -> np.ndarray | None:
         """The records of one append to events.npy or axis_events.npy (fields t_ns, the index, value),

@@ -1,6 +1,7 @@
 // Native self-tests: no Python, no display. Run by pytest (tests/test_native_binary.py, one item per
 // test name) on Linux and under Wine for the Windows build. Usage and output: tests/harness.hpp.
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "input/axis_framer.hpp"
 #include "kernels/convert_resize.hpp"
 #include "ring/frame_queue.hpp"
 #include "ring/latest_ring.hpp"
@@ -259,6 +261,38 @@ ENGINE_TEST(pacer_drops_late_ticks) {
   CHECK(t.deadline_ns > before - period);
   CHECK(t.deadline_ns <= t.now_ns);
   CHECK(pacer.late_ticks() - late_before == static_cast<std::uint64_t>(t.skipped));
+}
+
+ENGINE_TEST(axis_framer_sums_holds_and_skips) {
+  // Axes: 0 relative (mouse_dx), 1 absolute (mouse_x, neutral 0.5).
+  engine::AxisFramer f({true, false}, {0.0, 0.5});
+  f.skip(INT64_MIN, 100);  // capture starts at 100
+  CHECK(f.push(50, 0, 7.0f));  // before the start: logged, in no frame
+  CHECK(f.push(160, 0, 2.0f));
+  CHECK(f.push(150, 1, 0.25f));  // out of time order (another device): sorted in
+  CHECK(!f.push(0, 0, 1.0f) && !f.push(170, 2, 1.0f) && !f.push(170, 0, NAN));  // what the log may not hold
+  f.sorted();
+  CHECK(f.queued() == 2);
+  float out[2 * 2];
+  const std::int64_t t1[2] = {120, 200};
+  f.frame(t1, 2, out);
+  CHECK(out[0] == 0.0f && out[1] == 0.5f);   // frame at 120: no motion yet, mouse_x neutral
+  CHECK(out[2] == 2.0f && out[3] == 0.25f);  // frame at 200: (120, 200]
+  f.skip(300, 400);  // paused
+  CHECK(f.push(250, 0, 1.0f) && f.push(350, 0, 100.0f) && f.push(360, 1, 0.75f) && f.push(450, 0, 3.0f));
+  f.sorted();
+  CHECK(f.queued() == 3);  // the paused motion is gone already
+  const std::int64_t t2[1] = {420};
+  f.frame(t2, 1, out);
+  CHECK(out[0] == 1.0f && out[1] == 0.75f);
+  CHECK(f.push(410, 0, 5.0f));  // late: its frame (420) was framed; it counts in the next one
+  f.sorted();
+  const std::int64_t t3[1] = {500};
+  f.frame(t3, 1, out);
+  CHECK(out[0] == 8.0f && out[1] == 0.75f);
+  for (int i = 1; i <= 100000; ++i) CHECK(f.push(1000 + i, static_cast<std::int16_t>(i % 2), 1.0f));
+  f.settle(1000 + 100000);  // nothing framed meanwhile: memory stays flat
+  CHECK(f.queued() == 0);
 }
 
 }  // namespace
