@@ -26,9 +26,10 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,11 +155,27 @@ def drive_model(model: Path, seconds: float, seed: int, workdir: Path, *, displa
     return DriveResult(name or f"model {model.name}", on_road, frames, secs, seed, summary, game.log, rows)
 
 
+def _paced(out: Any, seconds: float, fps: float, step: Callable[[], object]) -> tuple[int, int]:
+    """Call ``step`` every 1/fps s for ``seconds`` (the engine's Pacer), then close ``out``; returns the
+    first and last instants (monotonic ns) the game is scored between."""
+    from engine._pacer import Pacer, monotonic_ns
+
+    try:
+        pacer = Pacer(period_ns=round(1e9 / fps), spin_ns=0)
+        t0 = monotonic_ns()
+        end = t0 + round(seconds * 1e9)
+        while monotonic_ns() < end:
+            pacer.wait()
+            step()
+        return t0, monotonic_ns()
+    finally:
+        out.close()
+
+
 def drive_random(seconds: float, seed: int, workdir: Path, rates: Sequence[float], *, fps: float = 30.0,
                  rng_seed: int = 0, display: str | None = None) -> DriveResult:
     """Every 1/fps s, hold each of ACTIONS (left, right, up) with probability ``rates[i]``, independently,
     for ``seconds`` on a fresh demo game (road ``seed``). Keys go through engine-play's XTest output."""
-    from engine._pacer import Pacer, monotonic_ns
     from engine.actions.outputs import XTestOutput
 
     if len(rates) != len(ACTIONS) or not all(0 <= r <= 1 for r in rates):
@@ -168,16 +185,7 @@ def drive_random(seconds: float, seed: int, workdir: Path, rates: Sequence[float
     p = np.asarray(rates, np.float64)
     with DemoGame(workdir / f"game-random-{seed}.csv", seed, display=display) as game:
         out = XTestOutput(list(ACTIONS), display or "")
-        try:
-            pacer = Pacer(period_ns=round(1e9 / fps), spin_ns=0)
-            t0 = monotonic_ns()
-            end = t0 + round(seconds * 1e9)
-            while monotonic_ns() < end:
-                pacer.wait()
-                out.apply((rng.random(len(p)) < p).astype(np.uint8))
-            t1 = monotonic_ns()
-        finally:
-            out.close()
+        t0, t1 = _paced(out, seconds, fps, lambda: out.apply((rng.random(len(p)) < p).astype(np.uint8)))
         log = game.stop()
     on_road, frames, secs, rows = score(log, t0, t1)
     rate_text = ", ".join(f"{a} {r:.0%}" for a, r in zip(ACTIONS, rates, strict=True))
@@ -188,7 +196,6 @@ def drive_random_mouse(seconds: float, seed: int, workdir: Path, spread: float, 
                        rng_seed: int = 0, display: str | None = None) -> DriveResult:
     """Every 1/fps s, mouse_dx counts drawn from N(0, ``spread``), for ``seconds`` on a fresh mouse-steered
     demo game (``engine-demo --mouse``, road ``seed``), through XTest relative motion as engine-play sends it."""
-    from engine._pacer import Pacer, monotonic_ns
     from engine.actions.outputs import XTestOutput
 
     if not spread >= 0:
@@ -197,16 +204,7 @@ def drive_random_mouse(seconds: float, seed: int, workdir: Path, spread: float, 
     rng = np.random.default_rng(rng_seed)
     with DemoGame(workdir / f"game-random-mouse-{seed}.csv", seed, "--mouse", display=display) as game:
         out = XTestOutput([], display or "", axes=["mouse_dx"], fps=fps)
-        try:
-            pacer = Pacer(period_ns=round(1e9 / fps), spin_ns=0)
-            t0 = monotonic_ns()
-            end = t0 + round(seconds * 1e9)
-            while monotonic_ns() < end:
-                pacer.wait()
-                out.apply_axes(np.array([rng.normal(0.0, spread)], np.float32))
-            t1 = monotonic_ns()
-        finally:
-            out.close()
+        t0, t1 = _paced(out, seconds, fps, lambda: out.apply_axes(np.array([rng.normal(0.0, spread)], np.float32)))
         log = game.stop()
     on_road, frames, secs, rows = score(log, t0, t1)
     return DriveResult(f"random mouse motion (mouse_dx ~ N(0, {spread:.1f}) counts a frame)", on_road, frames, secs,
