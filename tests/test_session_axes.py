@@ -116,6 +116,9 @@ def test_writer_refuses_bad_axes(tmp_path: Path) -> None:
         w.append_axis_events(np.array([5]), np.array([3]), np.array([1.0]))
     with pytest.raises(ValueError, match="finite"):
         w.append_axis_events(np.array([5]), np.array([0]), np.array([np.nan]))
+    for bad in (np.zeros(13, np.uint8), np.zeros(14, np.int8), np.zeros((1, 14), np.uint8)):
+        with pytest.raises(ValueError, match="14-byte records"):
+            w.append_axis_records(bad)
     w.close()
 
 
