@@ -1,7 +1,6 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -111,7 +110,7 @@ void bind_axis_framer(py::module_& m) {
              }
              const auto k = static_cast<std::int64_t>(f.n_axes());
              for (std::size_t i = 0; i < n; ++i) {
-               if (t.data()[i] <= 0 || a.data()[i] < 0 || a.data()[i] >= k || !std::isfinite(v.data()[i])) {
+               if (!f.accepts(t.data()[i], a.data()[i], v.data()[i])) {  // refused whole: nothing queued
                  throw InvalidArgument("axis events need t_ns > 0, axis in [0, " + std::to_string(k) +
                                        ") and finite values");
                }

@@ -353,8 +353,7 @@ class TakeoverRecording:
             self.writer.append_events(t_ev, a_ev, v_ev)
         if self.framer is not None and axis_events is not None and len(axis_events[0]):
             t_ax, a_ax, v_ax = axis_events[:3]
-            self.framer.add_events(t_ax, a_ax, v_ax)
-            self.writer.append_axis_events(t_ax, a_ax, v_ax)
+            self.writer.append_axis_records(self.framer.add_events(t_ax, a_ax, v_ax))
 
     def _write(self, ring: Any, end: int) -> None:
         """Write frames (last written, end] from the ring with their labels, axes and the model's proposals."""

@@ -41,12 +41,14 @@ class AxisFramer {
   // Events waiting for their frame.
   std::size_t queued() const { return q_.size() - head_; }
 
-  // Queue one event if it is valid (t_ns > 0, axis in [0, K), value finite; returns whether it was):
-  // what the session's axis log may hold. Call sorted() after a batch.
+  // What the session's axis log may hold: t_ns > 0, axis in [0, K), a finite value.
+  bool accepts(std::int64_t t_ns, std::int16_t axis, float value) const {
+    return t_ns > 0 && axis >= 0 && static_cast<std::size_t>(axis) < relative_.size() && std::isfinite(value);
+  }
+
+  // Queue one event if accepts() it (returns whether it did). Call sorted() after a batch.
   bool push(std::int64_t t_ns, std::int16_t axis, float value) {
-    if (t_ns <= 0 || axis < 0 || static_cast<std::size_t>(axis) >= relative_.size() || !std::isfinite(value)) {
-      return false;
-    }
+    if (!accepts(t_ns, axis, value)) return false;
     if (relative_[static_cast<std::size_t>(axis)] && skipped(t_ns)) return true;  // logged, in no frame
     if (q_.size() > head_ && t_ns < q_.back().t_ns) unsorted_ = true;
     q_.push_back(Event{t_ns, value, axis});
