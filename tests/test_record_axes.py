@@ -62,6 +62,12 @@ class XTest:
         self._t.XTestFakeRelativeMotionEvent(self._dpy, dx, dy, 0)
         self._x.XSync(self._dpy, 0)
 
+    def move_burst(self, deltas: list[int]) -> None:
+        """Horizontal moves sent in one go: the server works through them without waiting for anyone."""
+        for d in deltas:
+            self._t.XTestFakeRelativeMotionEvent(self._dpy, d, 0, 0)
+        self._x.XSync(self._dpy, 0)
+
     def move_to(self, x: int, y: int) -> None:
         self._t.XTestFakeMotionEvent(self._dpy, -1, x, y, 0)
         self._x.XSync(self._dpy, 0)
@@ -357,6 +363,53 @@ def test_raw_motion_is_read_while_another_client_grabs_the_pointer(xvfb) -> None
         src.stop()
         xt.close()
         x.XCloseDisplay(game)
+
+
+def test_a_burst_longer_than_one_read_arrives_whole_and_in_order(xvfb) -> None:  # type: ignore[no-untyped-def]
+    """4000 raw motions (68 bytes each on the wire, ~270 KB) sent faster than the listener reads: its reads
+    take up to 64 KB, so events straddle them; every delta comes out once, in order."""
+    xt = XTest(xvfb.display)
+    src = X11Input(["mouse_left"], [], xvfb.display, axes=["mouse_dx"])
+    src.start()
+    try:
+        sent = [float((i % 13) - 6 or 7) for i in range(4000)]
+        xt.move_burst([int(d) for d in sent])
+        got: list[float] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(got) < len(sent):
+            time.sleep(0.05)
+            got += src.poll_axes()[2].tolist()
+        assert got == sent
+    finally:
+        src.stop()
+        xt.close()
+
+
+def test_the_x_server_going_away_is_one_error_after_what_came(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.xvfb import Xvfb
+
+    server = Xvfb().start()
+    src = X11Input(["mouse_left"], [], server.display, axes=["mouse_dx"])
+    src.start()
+    try:
+        xt = XTest(server.display)
+        xt.move_by(4, 0)
+        xt.close()
+        got: list[float] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not got:
+            got += src.poll_axes()[2].tolist()
+            time.sleep(0.02)
+        assert got == [4.0]
+        server.stop()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not src.error:
+            assert len(src.poll_axes()[0]) == 0
+            time.sleep(0.02)
+        assert "connection" in src.error and "\n" not in src.error
+    finally:
+        src.stop()
+        server.stop()
 
 
 def test_bad_axis_configurations_are_one_line(xvfb, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

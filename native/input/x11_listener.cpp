@@ -4,6 +4,7 @@
 #include <X11/extensions/XI2proto.h>
 #include <X11/extensions/XInput2.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <xcb/xcb.h>
 #include <xcb/xcbext.h>
@@ -11,10 +12,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 #include <mutex>
 
 #include "common/clock.hpp"
@@ -38,14 +41,29 @@ constexpr int kMotionBatchMs = 250;
 // socket again, so an idle mouse costs no wake-up.
 constexpr std::int64_t kStreamingNs = 1000000000;
 
-// The events are read on a second, XCB connection (Xlib's stays for the queries: XIQueryDevice,
+// The events are read on a second connection (Xlib's stays for the queries: XIQueryDevice,
 // XIQueryPointer). Xlib turns every XI2 event into a cookie (a malloc'd copy of the wire event, then
 // XGetEventData's converted XIRawEvent with its own arrays, each in a locked display), which was most of
-// a 1000 Hz mouse's cost; XCB reads the socket in 16 KB blocks and hands out the wire event as is,
-// parsed here in place (XI2proto.h's xXIRawEvent, then the valuator mask, then one FP3232 per set bit
-// of the transformed values, then one per set bit of the raw values).
+// a 1000 Hz mouse's cost. XCB opens the connection and sends the two requests; after them its socket is
+// read here, into one buffer, and each wire event parsed in place (XI2proto.h's xXIRawEvent, then the
+// valuator mask, then one FP3232 per set bit of the transformed values, then one per set bit of the raw
+// values): XCB would malloc every event of a 16 KB block before handing out the first, a quarter of
+// what reading a 1000 Hz mouse cost once the rest was gone.
 // libxcb-xinput is not needed for two requests: they are built here from XI2proto.h.
 xcb_extension_t xi_extension = {"XInputExtension", 0};
+
+// Every X event, error and reply starts with 32 bytes; a reply and a generic event (XI2's) are followed
+// by 4 x the CARD32 at byte 4 more.
+constexpr std::size_t kWireEventBytes = 32;
+constexpr std::uint8_t kWireReply = 1;
+
+std::size_t wire_size(const std::uint8_t* head) {
+  const std::uint8_t type = head[0] & 0x7f;
+  if (type != kWireReply && type != XCB_GE_GENERIC) return kWireEventBytes;
+  std::uint32_t words = 0;
+  std::memcpy(&words, head + 4, sizeof words);
+  return kWireEventBytes + 4 * static_cast<std::size_t>(words);
+}
 
 // Send an XInput request (body: its wire struct, reqType/ReqType/length filled in by XCB).
 unsigned int xi_request(xcb_connection_t* c, std::uint8_t minor, const void* body, std::size_t size, bool isvoid) {
@@ -56,8 +74,7 @@ unsigned int xi_request(xcb_connection_t* c, std::uint8_t minor, const void* bod
   return xcb_send_request(c, XCB_REQUEST_CHECKED, parts + 2, &req);
 }
 
-// A raw event as it came off the wire (XCB puts its 4-byte full_sequence between the 32-byte header
-// and the rest of a generic event).
+// A raw event as it came off the wire: the 32-byte header, then the rest of a generic event.
 struct WireRaw {
   const xXIRawEvent* head;
   const std::uint32_t* mask;
@@ -66,10 +83,10 @@ struct WireRaw {
   int mask_bits;
 };
 
-WireRaw wire_raw(const xcb_generic_event_t* e) {
+WireRaw wire_raw(const std::uint8_t* e) {
   WireRaw w;
   w.head = reinterpret_cast<const xXIRawEvent*>(e);
-  w.mask = reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const std::uint8_t*>(e) + sizeof(xcb_generic_event_t));
+  w.mask = reinterpret_cast<const std::uint32_t*>(e + kWireEventBytes);
   const int words = w.head->valuators_len;
   // The event's length (4-byte units after the first 32 bytes) bounds the mask and values.
   const int avail = static_cast<int>(w.head->length);
@@ -95,7 +112,12 @@ bool raw_valuator(const WireRaw& r, int v, double* out) {
 
 struct X11InputListener::Impl {
   x11::Connection conn;  // queries (key map, devices, pointer position)
-  xcb_connection_t* xc = nullptr;  // the events (see xi_request)
+  xcb_connection_t* xc = nullptr;  // the events (see xi_request): set up by XCB, then read by next_event()
+  // xc's socket once set up; in[in_off, in_len) is read off it and not yet handed out.
+  int fd = -1;
+  std::vector<std::uint8_t> in = std::vector<std::uint8_t>(std::size_t{1} << 16);
+  std::size_t in_off = 0, in_len = 0;
+  bool closed = false;  // the server closed the connection, or reading it failed
   int xi_opcode = 0;
   int wake_fd = -1;  // eventfd: stop() writes to it to end the poll
   std::array<std::int16_t, 256> by_keycode{};  // 0: ignore, > 0: action + 1, < 0: -(hotkey + 1)
@@ -136,6 +158,36 @@ struct X11InputListener::Impl {
     if (!server_clock) return arrival;
     const std::int64_t t = (arrival_ms - static_cast<std::int64_t>(lag) + 2) * 1000000 - 1;
     return t < arrival ? t : arrival;
+  }
+
+  // The next whole wire event (valid until the next call), reading the socket when the buffer holds
+  // none; nullptr once the socket is empty (or closed). One recv takes every event the X server has
+  // written so far, up to 64 KB (~900 raw motions).
+  const std::uint8_t* next_event() {
+    while (!closed) {
+      const std::size_t have = in_len - in_off;
+      if (have >= kWireEventBytes) {
+        const std::uint8_t* e = in.data() + in_off;
+        const std::size_t size = wire_size(e);
+        if (have >= size) {
+          in_off += size;
+          return e;
+        }
+        if (size > in.size()) in.resize(size);  // one event longer than the buffer (none are, in practice)
+      }
+      std::memmove(in.data(), in.data() + in_off, have);  // the part of an event read so far
+      in_off = 0;
+      in_len = have;
+      const ssize_t n = recv(fd, in.data() + in_len, in.size() - in_len, MSG_DONTWAIT);
+      if (n > 0) {
+        in_len += static_cast<std::size_t>(n);
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        closed = true;
+      } else if (errno != EINTR) {
+        return nullptr;
+      }
+    }
+    return nullptr;
   }
 
   // Re-read which devices are XTest slaves and which report absolute positions: at start and on every
@@ -294,6 +346,20 @@ struct X11InputListener::Impl {
       std::free(error);
       throw CaptureError("XISelectEvents failed (X error " + std::to_string(code) + ")");
     }
+    // From here on next_event() reads the socket, starting with the events XCB read ahead while it
+    // waited for the check's reply, turned back into wire form (XCB keeps a generic event's 4-byte
+    // full_sequence between its first 32 bytes and the rest). XCB holds no part of an event: its 16 KB
+    // buffer took everything the server had written, and no request of ours is in flight.
+    for (xcb_generic_event_t* e = xcb_poll_for_queued_event(xc); e != nullptr; e = xcb_poll_for_queued_event(xc)) {
+      const auto* b = reinterpret_cast<const std::uint8_t*>(e);
+      const std::size_t size = wire_size(b);
+      if (in_len + size > in.size()) in.resize(in_len + size);
+      std::memcpy(in.data() + in_len, b, kWireEventBytes);
+      std::memcpy(in.data() + in_len + kWireEventBytes, b + sizeof(xcb_generic_event_t), size - kWireEventBytes);
+      in_len += size;
+      std::free(e);
+    }
+    fd = xcb_get_file_descriptor(xc);
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd < 0) throw CaptureError("eventfd failed");
     query_devices();
@@ -341,7 +407,6 @@ void X11InputListener::send_pointer(int device, std::int32_t source, bool inject
 
 int X11InputListener::read_batch() {
   Impl& im = *impl_;
-  xcb_connection_t* xc = im.xc;
   const bool want_pos = im.axis_of[kX] >= 0 || im.axis_of[kY] >= 0;
   int got = 0;
   for (;;) {
@@ -351,20 +416,17 @@ int X11InputListener::read_batch() {
     std::int32_t moved_source = 0;
     bool moved_injected = false;
     std::int64_t moved_t = 0;
-    // Until the socket is empty (xcb_poll_for_event reads only when XCB's queue is empty, a block of
-    // up to 16 KB, ~240 raw motions; a burst can be more): whoever reads must leave nothing behind, or
-    // an event could reach the recorder after the frame it belongs to was written.
-    for (xcb_generic_event_t* e = xcb_poll_for_event(xc); e != nullptr; e = xcb_poll_for_event(xc)) {
+    // Until the socket is empty: whoever reads must leave nothing behind, or an event could reach the
+    // recorder after the frame it belongs to was written.
+    for (const std::uint8_t* e = im.next_event(); e != nullptr; e = im.next_event()) {
       ++got;
       const std::int64_t arrival = monotonic_ns();
       const auto* ge = reinterpret_cast<const xcb_ge_generic_event_t*>(e);
-      if ((e->response_type & 0x7f) != XCB_GE_GENERIC || ge->extension != im.xi_opcode) {
-        std::free(e);  // an error of ours (none expected) or a core event (none selected)
-        continue;
+      if ((e[0] & 0x7f) != XCB_GE_GENERIC || ge->extension != im.xi_opcode) {
+        continue;  // an error or reply (none expected) or a core event (none selected)
       }
       const int type = ge->event_type;
       if (type == XI_HierarchyChanged) {
-        std::free(e);
         im.query_devices();
         continue;
       }
@@ -379,10 +441,8 @@ int X11InputListener::read_batch() {
         if (im.axis_of[kDx] >= 0 && im.delta(raw, device, 0, &v)) emit_axis(now, im.axis_of[kDx], static_cast<float>(v), device, xtest);
         if (im.axis_of[kDy] >= 0 && im.delta(raw, device, 1, &v)) emit_axis(now, im.axis_of[kDy], static_cast<float>(v), device, xtest);
         if (want_pos) moved_master = raw.head->deviceid, moved_source = device, moved_injected = xtest, moved_t = now;
-        std::free(e);
         continue;
       }
-      std::free(e);
       if (type == XI_RawButtonPress && (detail == 4 || detail == 5) && im.axis_of[kWheel] >= 0) {
         emit_axis(now, im.axis_of[kWheel], detail == 4 ? 1.0f : -1.0f, device, xtest);
       }
@@ -416,8 +476,7 @@ void X11InputListener::run() {
     std::lock_guard<std::mutex> lock(im.read_mutex);
     send_pointer(-1, 0, false, monotonic_ns());  // mouse_x/mouse_y: the position at start
   }
-  xcb_connection_t* xc = im.xc;
-  pollfd fds[2] = {{xcb_get_file_descriptor(xc), POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
+  pollfd fds[2] = {{im.fd, POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
   for (;;) {
     std::int64_t last_read = 0;
     bool streaming = false;
@@ -429,7 +488,7 @@ void X11InputListener::run() {
       // Events carry the server's time and came lately: the mouse is moving.
       streaming = im.motion && im.server_clock && read_at - im.last_read < kStreamingNs;
     }
-    if (xcb_connection_has_error(xc) || im.conn.broken()) {
+    if (im.closed || im.conn.broken()) {
       set_error("lost the connection to X display '" + im.conn.name() + "'");
       break;
     }
