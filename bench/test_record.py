@@ -566,7 +566,7 @@ def engine_record_axes(xvfb: Any, tmp: Path, actions: list[str], seconds: float,
 
 def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, smoke, xvfb, screen_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
     seconds = 1.5 if smoke else max(FIXED_S[mode], 4.0)  # enough status snapshots for a steady CPU figure
-    rounds = 1 if smoke else 2 if mode == "quick" else 3
+    rounds = 1 if smoke else 5 if mode == "quick" else 7
     axes = [*KEYS, "mouse_dx", "mouse_dy"]
     configs = {"keys only, mouse idle": (list(KEYS), False),
                "keys only, mouse at 1000 Hz (not read)": (list(KEYS), True),
@@ -595,12 +595,22 @@ def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, smoke, xvfb, sc
     assert abs(float(ses.axes[:].astype(np.float64).sum()) - float(log_sum.sum())) <= 2  # before frame 0: <= 1 each
     rate = n_events / 2 / max(ses.meta.get("duration_s", seconds), 1e-9)  # two axes per move
     group = f"rec 800x600->160x120 gray @{FIXED_FPS:g}fps: CPU per frame with a {MOUSE_HZ:g} Hz mouse"
-    base = min(cpu["keys only, mouse idle"])
+    # The done-when compares with keys only while the same mouse moves unread: the injector and the X
+    # server keep the other vCPU busy, which on a VM makes every wake-up cheaper (no halted vCPU to wake),
+    # so against the idle mouse the axes would look cheaper than they are.
+    # Its ratio is the median of each round's pair (the runs next to each other in time), which the host's
+    # slow swings in speed on a shared VM affect least.
+    idle = min(cpu["keys only, mouse idle"])
+    pairs = sorted(m / a for m, a in zip(cpu["keys only, mouse at 1000 Hz (not read)"],
+                                          cpu["keys + mouse_dx/dy at 1000 Hz"], strict=True))
     for name, values in cpu.items():
         best = min(values)
         note = f"least of {rounds} interleaved runs: " + ", ".join(f"{v:.3f}" for v in values)
+        r: float | None = ratio(best, idle)
         if name.startswith("keys +"):
-            note += (f"; {n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: within "
-                     "10% of keys only (ratio >= 0.91)")
-        report.add(group, f"engine: {name}", best, "ms/frame", ratio=ratio(best, base),
-                   note=note)
+            r = float(np.median(pairs))
+            note += (f"; ratio: the median of each round's keys only with the mouse moving unread over this ("
+                     + ", ".join(f"{p:.2f}" for p in pairs) + f"; {ratio(best, idle):.2f}x against the idle mouse's "
+                     f"least); {n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: "
+                     "within 10% of keys only (ratio >= 0.91)")
+        report.add(group, f"engine: {name}", best, "ms/frame", ratio=r, note=note)

@@ -477,14 +477,21 @@ void X11InputListener::run() {
     send_pointer(-1, 0, false, monotonic_ns());  // mouse_x/mouse_y: the position at start
   }
   pollfd fds[2] = {{im.fd, POLLIN, 0}, {im.wake_fd, POLLIN, 0}};
+  bool streaming = false;
   for (;;) {
     std::int64_t last_read = 0;
-    bool streaming = false;
     {
       std::lock_guard<std::mutex> lock(im.read_mutex);
       const std::int64_t read_at = monotonic_ns();
-      read_batch();
-      last_read = std::max(im.last_read, read_at);  // this read counts too, found it events or not
+      // While streaming, a consumer that found events less than kMotionBatchMs ago keeps reading them:
+      // this wake-up only moves the next one on (a recorder polling 15 times a second leaves this
+      // thread nothing to read).
+      if (!streaming || read_at - im.last_read >= kMotionBatchMs * 1000000LL) {
+        read_batch();
+        last_read = std::max(im.last_read, read_at);  // this read counts too, found it events or not
+      } else {
+        last_read = im.last_read;
+      }
       // Events carry the server's time and came lately: the mouse is moving.
       streaming = im.motion && im.server_clock && read_at - im.last_read < kStreamingNs;
     }
