@@ -143,3 +143,35 @@ def test_play_summary_says_realtime_was_refused_and_plays_anyway() -> None:
     assert out.returncode == 0, out.stderr
     decisions, line = out.stdout.strip().split(" ", 1)
     assert int(decisions) > 0 and line.startswith("play loop SCHED_FIFO refused (")
+
+
+def _cpu_wake_latency_us() -> int:
+    """The kernel's current PM QoS CPU latency target (what every idle CPU honours): 2000 s when nobody asks."""
+    import struct
+
+    with open("/dev/cpu_dma_latency", "rb") as f:
+        return int(struct.unpack("i", f.read(4))[0])
+
+
+def test_capture_asks_for_no_wake_up_latency_while_it_runs(xvfb: object) -> None:
+    """With real-time scheduling asked for, the capture thread holds a PM QoS request of 0 us while it runs (the
+    kernel's own value says so), drops it when it stops, and asks for nothing with realtime=0; where the
+    device is not writable the scheduling line says refused, and capture runs anyway."""
+    from engine.capture import CaptureStream, open_source
+
+    if not os.access("/dev/cpu_dma_latency", os.R_OK):
+        pytest.skip("/dev/cpu_dma_latency is not readable here (not root): the kernel's value cannot be checked")
+    before = _cpu_wake_latency_us()
+    assert before > 0  # nobody else holds a zero request during the tests
+    for realtime in (0, 20):
+        stream = CaptureStream(open_source(region=(0, 0, 64, 48)), fps=200, mode="latest", window=1, realtime=realtime)
+        with stream:
+            stream.sink.wait_newer(20, 5.0)
+            during, line = _cpu_wake_latency_us(), stream.scheduling
+        assert _cpu_wake_latency_us() == before  # released with the thread
+        if realtime == 0:
+            assert during == before and "PM QoS" not in line
+        elif os.access("/dev/cpu_dma_latency", os.W_OK):
+            assert during == 0 and line.endswith(", wake-up latency 0 us (PM QoS) granted"), line
+        else:
+            assert during == before and "wake-up latency 0 us (PM QoS) refused (" in line, line

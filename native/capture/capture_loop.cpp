@@ -67,11 +67,16 @@ void CaptureLoop::run() {
   // pixels made the server's answer slower under load (bench: grab p50 1.8 ms instead of 0.17 ms).
   const SchedState ordinary = current_sched();
   SchedResult rt = request_realtime(rt_priority_);
+  // With real-time scheduling asked for, also no idle-state latency on wake-ups while capturing (see
+  // WakeLatencyRequest): on an idle 2-vCPU VM, 60 fps recording took 12% less CPU per frame with it
+  // and its tick lateness max went from 0.08-0.27 ms to 0.01-0.05 ms.
+  WakeLatencyRequest wake(rt_priority_ > 0 ? 0 : -1);
   {
     const bool pinned = rt_cpu_ >= 0 && pin_thread(rt_cpu_);
     std::lock_guard<std::mutex> lock(error_mutex_);
     scheduling_ = rt.detail + (rt.granted ? " (for its tick)" : "") +
-                  (pinned ? ", pinned to CPU " + std::to_string(rt_cpu_) : "");
+                  (pinned ? ", pinned to CPU " + std::to_string(rt_cpu_) : "") +
+                  (rt_priority_ > 0 ? ", " + wake.detail() : "");
   }
   Pacer pacer(period_, spin_);
   try {

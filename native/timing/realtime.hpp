@@ -10,11 +10,14 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
 #if defined(__linux__)
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -122,5 +125,63 @@ inline void unlock_memory(const void* p, std::size_t n) {
   (void)n;
 #endif
 }
+
+// A PM QoS request on CPU wake-up latency, held while this object lives (Linux: /dev/cpu_dma_latency,
+// kept open with the limit written to it; the kernel drops the request when it is closed, also when
+// the process dies). With a limit of 0 us, idle CPUs poll instead of entering idle states that take
+// time to leave. What it buys, measured on a 2-vCPU KVM guest (cpuidle haltpoll): a halted vCPU costs
+// tens of microseconds to wake, and capture wakes two of them per frame (the X server's for the grab,
+// then the capture thread's for the reply), then the play loop's. The price is power: idle CPUs spin
+// while it is held (the whole machine's, not only this process'). Granted where the device is writable
+// (root, or a udev rule giving a group write access); refused is never an error.
+class WakeLatencyRequest {
+ public:
+  // max_us < 0: nothing asked for ("off").
+  explicit WakeLatencyRequest(int max_us) {
+    if (max_us < 0) {
+      detail_ = "off";
+      return;
+    }
+#if defined(__linux__)
+    fd_ = ::open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      const int err = errno;
+      detail_ = "wake-up latency " + std::to_string(max_us) + " us (PM QoS) " +
+                (err == EACCES || err == EPERM
+                     ? std::string("refused (/dev/cpu_dma_latency is not writable: root, or a udev rule giving a group "
+                                   "write access)")
+                     : std::string("not available (/dev/cpu_dma_latency: ") + std::strerror(err) + ")");
+      return;
+    }
+    const std::int32_t value = max_us;
+    if (::write(fd_, &value, sizeof value) != static_cast<ssize_t>(sizeof value)) {
+      detail_ = std::string("wake-up latency (PM QoS) refused (") + std::strerror(errno) + ")";
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    detail_ = "wake-up latency " + std::to_string(max_us) + " us (PM QoS) granted";
+#else
+    detail_ = "wake-up latency (PM QoS) not supported on this system";
+#endif
+  }
+  ~WakeLatencyRequest() { release(); }
+  WakeLatencyRequest(const WakeLatencyRequest&) = delete;
+  WakeLatencyRequest& operator=(const WakeLatencyRequest&) = delete;
+
+  // Drop the request now (idempotent).
+  void release() {
+#if defined(__linux__)
+    if (fd_ >= 0) ::close(fd_);
+#endif
+    fd_ = -1;
+  }
+  bool granted() const { return fd_ >= 0; }
+  const std::string& detail() const { return detail_; }
+
+ private:
+  int fd_ = -1;
+  std::string detail_;
+};
 
 }  // namespace engine
