@@ -506,12 +506,11 @@ def test_record_demo_game(benchmark, report, mode, xvfb, demo_game, tmp_path) ->
 # Recording CPU with a 1000 Hz mouse (issue 14): the same 60 fps recording with keys only, and with
 # mouse_dx/mouse_dy recorded while another process moves the mouse 1000 times a second through XTest
 # relative motion (the raw motion events read off the socket, the axis queue, the framer and the axis log).
-# Where the rest goes (EPYC Zen 4, 2 vCPUs, quiet; medians of 6 interleaved 5 s runs, 0.052 ms/frame added
-# on the writer thread, 0.011 elsewhere): receiving the X events, one socket buffer each (the X server
-# writes each event on its own), read by the recorder when it polls, 1.2 us per move (~1.2 ms/s); the
-# axis log's write (~0.6 ms/s) and the native framer's calls (~0.4 ms/s), at 15 writer wake-ups a second
-# into cold caches. The framer was NumPy until it went native: 0.079 ms/frame added on the writer thread
-# then.
+# Where the rest goes (EPYC Zen 4, 2 vCPUs, idle; perf of the writer thread): the kernel's receive of the
+# X events, ~1.9 us per move (~1.9 ms/s: the X server writes each event on its own, one socket buffer each,
+# whoever reads), which is 8-10% of a keys-only recording here: the floor of reading raw motion through
+# X11. The engine's own share is ~0.5 ms/s (framer and axis log calls at 15 writer wake-ups a second).
+# Before the listener read its socket itself, XCB's malloc per event cost ~0.5 ms/s more.
 
 MOUSE_HZ = 1000.0
 # A separate process, so its own CPU is not the recorder's: paced on absolute deadlines, +-1 count
@@ -609,7 +608,7 @@ def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, smoke, xvfb, sc
         r: float | None = ratio(best, idle)
         if name.startswith("keys +"):
             r = float(np.median(pairs))
-            note += (f"; ratio: the median of each round's keys only with the mouse moving unread over this ("
+            note += ("; ratio: the median of each round's keys only with the mouse moving unread over this ("
                      + ", ".join(f"{p:.2f}" for p in pairs) + f"; {ratio(best, idle):.2f}x against the idle mouse's "
                      f"least); {n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: "
                      "within 10% of keys only (ratio >= 0.91)")

@@ -22,13 +22,14 @@
 // CLOCK_MONOTONIC in ms), so stamps do not depend on when the events were read (at most 2 ms after the
 // event, never before it). Then, while the mouse moves, the thread does not wake for it: the consumer
 // reads the socket itself when it pops events (collect(), from pop()/pop_axes(); it is awake then
-// anyway), and the thread reads only when nobody has for 250 ms. A 1000 Hz mouse costs one socket
-// read per consumer poll (the recorder's ~15-20 a second) and at most ~4 thread wake-ups a second,
-// instead of ~100 (a read every 10 ms) or one per event. An idle mouse (nothing for a second) costs
-// nothing: the thread blocks on the socket again. A server on another clock gets arrival stamps and
-// the thread reads each event as it comes. Events are read on an XCB connection of their own, which
-// asks for XInput 2.2: from 2.1 on, raw events reach every client that selected them even while
-// another client grabs the pointer, as mouse-look games do (x11_listener.cpp says why XCB).
+// anyway), and the thread reads only when nobody has for 250 ms (its ~4 wake-ups a second read nothing
+// while a consumer does). A 1000 Hz mouse costs one socket read per consumer poll (the recorder's ~15-20
+// a second), instead of ~100 thread wake-ups (a read every 10 ms) or one per event. An idle mouse
+// (nothing for a second) costs nothing: the thread blocks on the socket again. A server on another
+// clock gets arrival stamps and the thread reads each event as it comes. Events are read on a
+// connection of their own, opened by XCB and then read directly (x11_listener.cpp says why), which asks
+// for XInput 2.2: from 2.1 on, raw events reach every client that selected them even while another
+// client grabs the pointer, as mouse-look games do.
 // Events are never coalesced: the axis log gets each one (listener.hpp).
 #pragma once
 
