@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 #include <mutex>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -56,6 +56,7 @@ xcb_extension_t xi_extension = {"XInputExtension", 0};
 // by 4 x the CARD32 at byte 4 more.
 constexpr std::size_t kWireEventBytes = 32;
 constexpr std::uint8_t kWireReply = 1;
+constexpr std::size_t kMaxWireBytes = std::size_t{1} << 24;  // a bound no event nears (XI2 raw: ~100 bytes)
 
 std::size_t wire_size(const std::uint8_t* head) {
   const std::uint8_t type = head[0] & 0x7f;
@@ -172,6 +173,10 @@ struct X11InputListener::Impl {
         if (have >= size) {
           in_off += size;
           return e;
+        }
+        if (size > kMaxWireBytes) {  // no X event is this long: the stream is not one
+          closed = true;
+          break;
         }
         if (size > in.size()) in.resize(size);  // one event longer than the buffer (none are, in practice)
       }
