@@ -101,7 +101,7 @@ void bind_axis_framer(py::module_& m) {
       .def(py::init<std::vector<bool>, std::vector<double>>(), py::arg("relative"), py::arg("neutral"))
       .def("add_events", [](AxisFramer& f, const py::array& t_ns, const py::array& axis, const py::array& value) {
              const Ints t(t_ns);
-             const py::array_t<std::int16_t, py::array::c_style | py::array::forcecast> a(axis);
+             const Ints a(axis);  // int64, so an axis past int16 is refused rather than wrapped
              const py::array_t<float, py::array::c_style | py::array::forcecast> v(value);
              const auto n = static_cast<std::size_t>(t.size());
              if (t.ndim() != 1 || a.ndim() != 1 || v.ndim() != 1 || static_cast<std::size_t>(a.size()) != n ||
@@ -117,8 +117,9 @@ void bind_axis_framer(py::module_& m) {
              }
              std::vector<std::uint8_t> rec(n * kAxisRecordBytes);
              for (std::size_t i = 0; i < n; ++i) {
-               f.push(t.data()[i], a.data()[i], v.data()[i]);
-               put_axis_record(rec.data() + kAxisRecordBytes * i, t.data()[i], a.data()[i], v.data()[i]);
+               const auto ax = static_cast<std::int16_t>(a.data()[i]);  // in [0, K): accepted above
+               f.push(t.data()[i], ax, v.data()[i]);
+               put_axis_record(rec.data() + kAxisRecordBytes * i, t.data()[i], ax, v.data()[i]);
              }
              f.sorted();
              return py::array_t<std::uint8_t>(static_cast<py::ssize_t>(rec.size()), rec.data());

@@ -122,9 +122,10 @@ def test_axis_framer_equals_its_definition_however_batched(frames: list[int], ev
 
 def test_axis_framer_refuses_what_the_axis_log_may_not_hold() -> None:
     framer = AxisFramer(["mouse_dx", "mouse_dy"])
-    for t, a, v in (([0], [0], [1.0]), ([5], [2], [1.0]), ([5], [-1], [1.0]), ([5], [0], [np.nan])):
+    for t, a, v in (([0], [0], [1.0]), ([5], [2], [1.0]), ([5], [-1], [1.0]), ([5], [0], [np.nan]),
+                    ([5], [65536], [1.0])):  # 65536 as int16 would be axis 0
         with pytest.raises(ValueError, match=r"t_ns > 0, axis in \[0, 2\) and finite"):
-            framer.add_events(np.array(t), np.array(a, np.int16), np.array(v, np.float32))
+            framer.add_events(np.array(t), np.array(a, np.int64), np.array(v, np.float32))
     with pytest.raises(ValueError, match="one length"):
         framer.add_events(np.array([5, 6]), np.array([0], np.int16), np.array([1.0], np.float32))
     assert framer.queued == 0  # a refused batch queues nothing

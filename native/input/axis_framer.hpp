@@ -42,7 +42,7 @@ class AxisFramer {
   std::size_t queued() const { return q_.size() - head_; }
 
   // What the session's axis log may hold: t_ns > 0, axis in [0, K), a finite value.
-  bool accepts(std::int64_t t_ns, std::int16_t axis, float value) const {
+  bool accepts(std::int64_t t_ns, std::int64_t axis, float value) const {
     return t_ns > 0 && axis >= 0 && static_cast<std::size_t>(axis) < relative_.size() && std::isfinite(value);
   }
 
