@@ -485,6 +485,7 @@ void X11InputListener::run() {
   bool streaming = false;
   for (;;) {
     std::int64_t last_read = 0;
+    bool closed = false;
     {
       std::lock_guard<std::mutex> lock(im.read_mutex);
       const std::int64_t read_at = monotonic_ns();
@@ -499,8 +500,9 @@ void X11InputListener::run() {
       }
       // Events carry the server's time and came lately: the mouse is moving.
       streaming = im.motion && im.server_clock && read_at - im.last_read < kStreamingNs;
+      closed = im.closed;  // a consumer's read may have found it, under the same lock
     }
-    if (im.closed || im.conn.broken()) {
+    if (closed || im.conn.broken()) {
       set_error("lost the connection to X display '" + im.conn.name() + "'");
       break;
     }
