@@ -32,8 +32,17 @@ from engine.demo.dagger import Sizes, run
 # points; two 10-epoch runs: 31 and 52), the person in control 36-42% of the round; 93-111 s each
 # (2-core AMD EPYC shared with other jobs, load 3-7). The margin is half the smallest gain; the floor after
 # the round is under the lowest after (88.6% in every run whose training left the plateau).
+#
+# One training at this size is a lottery: on one recorded loop's data, training seeds 1-3 drove road 11 at 94-95%
+# and seed 0 at 66% (48% at 24 epochs); of 25 (data, seed) pairs from 8 loops, 3 drove 8-66% (the car shoved off
+# at 1 s and kept off, the model pressing the wrong key or none), which failed this test about one run in six
+# (2026-12-07, CI included). So every model of the test, round 0's too, is the better of two trainings (seeds
+# 0 and 1) on a 6 s validation drive of road 8 (gusts at 1, 2 and 4 s), as DAgger returns the best policy on
+# validation; road 8 is used for nothing else. It told 2 of those 3 bad models (8-36% on it) from good ones
+# (83-87%); the third drove road 8 as well as the good ones.
 SIZES = Sizes(seconds=15.0, calm_seeds=(1,), round_seeds=(3,), eval_seeds=(11,), eval_seconds=14.0, rounds=1,
-              epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30))
+              epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30), candidates=2, val_seeds=(8,),
+              val_seconds=6.0)
 MARGIN = 0.12
 AFTER = 0.80
 
@@ -66,4 +75,8 @@ def test_one_round_of_corrections_keeps_the_car_on_held_out_roads(xvfb, tmp_path
         assert len(r.takeover_share) == len(SIZES.round_seeds) and all(0 < s < 1 for s in r.takeover_share), r
         assert all(n >= 1 for n in r.takeovers), r
         assert any(line.startswith(f"  round {r.round}, road ") and "of the time" in line for line in lines)
+    # Every model is the better of its two trainings on the validation road, and says which it kept.
+    for r in rounds:
+        assert len(r.validation) == 2 and r.validation[r.kept] == max(r.validation), r
+        assert any(line.startswith(f"  model{r.round}: 2 trainings") and f"seed {r.kept}" in line for line in lines)
     assert after.mean_on_road >= before.mean_on_road + MARGIN and after.mean_on_road >= AFTER, "\n".join(lines)

@@ -17,6 +17,10 @@ Every step is the real command line (``python -m engine.cli.<tool>``) on a priva
    sessions (``--interventions weight=W --before N``: only the person's corrections count from those),
    or, with ``--finetune``, start from the previous round's weights. Score again on the held-out roads.
 
+With ``--candidates N`` every model (round 0's too) is the best of N trainings (training seeds seed, seed+1,
+...) by how they drive on validation roads (``--val-seeds``, used for nothing else), as DAgger returns the
+best policy on validation: one training of a small model can drive far worse than another of the same data.
+
 It prints one line per model and round; the README quotes a run. Real-time: about 2 minutes per round
 plus training on this 2-core machine, too slow for the test suite. tests/test_dagger.py runs the same
 loop small (:class:`Sizes`: one calm recording, one round, 40x30 frames, short drives, few epochs).
@@ -66,6 +70,9 @@ class Sizes:
     finetune: bool = False  # fine-tune the previous round's model instead of retraining on the aggregate
     frame_size: tuple[int, int] = FRAME_SIZE  # what engine-record stores (the 320x240 window area-resized)
     seed: int = 0  # engine-dataset and engine-train --seed (split, balancing, shuffling, weights)
+    candidates: int = 1  # trainings per model (seeds seed, seed+1, ...): the best on the validation roads is kept
+    val_seeds: tuple[int, ...] = (8,)  # validation roads (crosswind), with candidates > 1: used for nothing else
+    val_seconds: float = 6.0  # each validation drive (road 8's gusts come at 1, 2 and 4 s)
 
 
 @dataclass
@@ -76,6 +83,8 @@ class Round:
     on_road: list[float]  # per held-out road, Sizes.eval_seeds order
     takeover_share: list[float] = field(default_factory=list)  # per round road: the person's share of time
     takeovers: list[int] = field(default_factory=list)  # per round road
+    validation: list[float] = field(default_factory=list)  # per candidate: mean on-road on the validation roads
+    kept: int = 0  # the candidate kept (its training seed is Sizes.seed + kept)
 
     @property
     def mean_on_road(self) -> float:
@@ -162,13 +171,25 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
     sessions = record_calm(data, s.calm_seeds, s.seconds, s.frame_size)
     lap("record")
 
-    def fit(out: Path, finetune: Path | None = None) -> Path:
-        return train(data, sessions, out, epochs=s.epochs, weight=s.weight, before=s.before, finetune=finetune,
-                     frame_size=s.frame_size, seed=s.seed, batch_size=s.batch_size, learning_rate=s.learning_rate)
+    def fit(out: Path, finetune: Path | None = None) -> tuple[Path, list[float], int]:
+        """The model of one round: one training, or the best of ``s.candidates`` on the validation roads.
+        Returns (model, each candidate's validation on-road, the one kept)."""
+        models = [train(data, sessions, out if s.candidates == 1 else out.with_name(f"{out.name}c{c}"),
+                        epochs=s.epochs, weight=s.weight, before=s.before, finetune=finetune,
+                        frame_size=s.frame_size, seed=s.seed + c, batch_size=s.batch_size,
+                        learning_rate=s.learning_rate) for c in range(s.candidates)]
+        lap("train")
+        if len(models) == 1:
+            return models[0], [], 0
+        val = [sum(v) / len(v) for v in (score(m, s.val_seeds, s.val_seconds, m.parent / "val") for m in models)]
+        lap("validate")
+        kept = max(range(len(models)), key=val.__getitem__)
+        say(f"  {out.name}: {len(models)} trainings on validation roads {list(s.val_seeds)}: "
+            f"{', '.join(f'{v:.1%}' for v in val)}; kept training seed {s.seed + kept}")
+        return models[kept], val, kept
 
-    model = fit(work / "model0")
-    lap("train")
-    rounds = [Round(0, score(model, s.eval_seeds, s.eval_seconds, work / "eval0"))]
+    model, val, kept = fit(work / "model0")
+    rounds = [Round(0, score(model, s.eval_seeds, s.eval_seconds, work / "eval0"), validation=val, kept=kept)]
     lap("score")
     say(f"round 0 (calm recordings only, {len(sessions)} x {s.seconds:g} s): on the road "
         f"{', '.join(f'{x:.1%}' for x in rounds[0].on_road)} on held-out roads {list(s.eval_seeds)} in a crosswind "
@@ -184,9 +205,8 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
             sessions.append(name)
             say(f"  round {k}, road {seed}: the person took over {count} times, {share:.1%} of the time")
         prev = model
-        model = fit(work / f"model{k}", prev.with_suffix(".weights.h5") if s.finetune else None)
-        lap("train")
-        r = Round(k, score(model, s.eval_seeds, s.eval_seconds, work / f"eval{k}"), shares, counts)
+        model, val, kept = fit(work / f"model{k}", prev.with_suffix(".weights.h5") if s.finetune else None)
+        r = Round(k, score(model, s.eval_seeds, s.eval_seconds, work / f"eval{k}"), shares, counts, val, kept)
         lap("score")
         rounds.append(r)
         how = "fine-tuned from the previous model" if s.finetune else "retrained from scratch on the aggregate"
@@ -223,11 +243,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=d.frame_size,
                    metavar="WxH", help=f"recorded frame size (default {d.frame_size[0]}x{d.frame_size[1]})")
     p.add_argument("--seed", type=int, default=d.seed, help="engine-dataset/engine-train --seed (default 0)")
+    p.add_argument("--candidates", type=int, default=d.candidates,
+                   help="trainings per model (seeds seed, seed+1, ...), the best on the validation roads kept "
+                        f"(default {d.candidates})")
+    p.add_argument("--val-seeds", type=ints, default=d.val_seeds,
+                   help=f"validation roads for --candidates (default {seeds(d.val_seeds)})")
+    p.add_argument("--val-seconds", type=float, default=d.val_seconds)
     p.add_argument("--work", type=Path)
     ns = p.parse_args(argv)
+    if ns.candidates < 1:
+        p.error(f"--candidates {ns.candidates}: train at least 1 model per round")
+    if ns.candidates > 1 and set(ns.val_seeds) & set((*ns.calm_seeds, *ns.round_seeds, *ns.eval_seeds)):
+        p.error(f"--val-seeds {seeds(ns.val_seeds)}: validation roads must differ from the calm, round and "
+                "held-out roads (pick others, e.g. 8)")
     sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
                   ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
-                  ns.seed)
+                  ns.seed, ns.candidates, ns.val_seeds, ns.val_seconds)
 
     from engine.xvfb import Xvfb
 
