@@ -509,7 +509,7 @@ def test_record_demo_game(benchmark, report, mode, xvfb, demo_game, tmp_path) ->
 # Where the rest goes (EPYC Zen 4, 2 vCPUs, idle; perf of the writer thread): the kernel's receive of the
 # X events, ~1.9 us per move (~1.9 ms/s: the X server writes each event on its own, one socket buffer each,
 # whoever reads), which is 8-10% of a keys-only recording here: the floor of reading raw motion through
-# X11. The engine's own share is ~0.5 ms/s (framer and axis log calls at 15 writer wake-ups a second).
+# X11. The engine's own share is ~0.5 ms/s (framer and axis log calls at 10 writer wake-ups a second).
 # Before the listener read its socket itself, XCB's malloc per event cost ~0.5 ms/s more.
 
 MOUSE_HZ = 1000.0

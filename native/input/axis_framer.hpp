@@ -10,7 +10,7 @@
 // started, paused) belongs to no frame, also when its events arrive later. Sums are taken in double, so
 // integer counts stay exact. Events after the last frame stay queued, in time order.
 //
-// Why native: a 1000 Hz mouse brings ~70 events per recorder wake-up, 15 wake-ups a second, each into
+// Why native: a 1000 Hz mouse brings ~200 events per recorder wake-up, 10 wake-ups a second, each into
 // cold caches; the NumPy version (a dozen calls per batch) cost the recorder 2.5 ms/s, this ~0.1 ms/s.
 //
 // Not thread-safe: one consumer thread (the recorder's writer) owns it.

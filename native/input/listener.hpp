@@ -15,7 +15,7 @@
 // axis' event holds a delta (mouse counts, wheel notches), an absolute axis' event its new value. Every
 // event is queued as it came, never coalesced, so the session's axis log gets each one; the queue is
 // bounded (capacity items: 65536 by default, 1.5 MB, 30 s of a 1000 Hz mouse's two axes between two
-// drains that come every ~50 ms) and counts what it had to drop (axis_dropped()), so memory stays flat.
+// drains that come every ~100 ms) and counts what it had to drop (axis_dropped()), so memory stays flat.
 //
 // Thread contract: start()/stop() from the owner; collect()/pop()/pop_axes()/wait() from one consumer
 // thread; dropped()/axis_dropped()/running()/error() from any thread; emit()/emit_axis()/set_error()
