@@ -34,8 +34,8 @@ from engine.demo.dagger import Sizes, run
 # the round is under the lowest after (88.6% in every run whose training left the plateau).
 #
 # One training at this size is a lottery: on one recorded loop's data, training seeds 1-3 drove road 11 at 94-95%
-# and seed 0 at 66% (48% at 24 epochs); of 25 (data, seed) pairs from 8 loops, 3 drove 8-66% (the car shoved off
-# at 1 s and kept off, the model pressing the wrong key or none), which failed this test about one run in six
+# and seed 0 at 66% (48% at 24 epochs); of 24 (data, seed) pairs from 9 loops, 3 drove 8-66% (the car shoved off
+# at 1 s and kept off, the model pressing the wrong key or none), which failed this test in 4 of 15 runs
 # (2026-12-07, CI included). So every model of the test, round 0's too, is the better of two trainings (seeds
 # 0 and 1, trained side by side) on a 4 s validation drive of road 8 (gusts at 1.0, 1.5 and 2.0 s), as DAgger
 # returns the best policy on validation; road 8 is used for nothing else. Over 6 s it told 2 of those 3 bad
