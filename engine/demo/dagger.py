@@ -263,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.candidates > 1 and set(ns.val_seeds) & set((*ns.calm_seeds, *ns.round_seeds, *ns.eval_seeds)):
         p.error(f"--val-seeds {seeds(ns.val_seeds)}: validation roads must differ from the calm, round and "
                 "held-out roads (pick others, e.g. 8)")
+    if ns.candidates > 1 and not ns.val_seconds > 0:
+        p.error(f"--val-seconds {ns.val_seconds:g}: a validation drive needs a positive length, e.g. 4")
     sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
                   ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
                   ns.seed, ns.candidates, ns.val_seeds, ns.val_seconds)

@@ -159,7 +159,8 @@ class Recorder:
                 self._start_capture_when_due(run)
                 if self._failed(run):
                     break
-                if self._batch_due(run):
+                due = self._batch_due_in(run)
+                if due is not None and due <= 0:
                     self._drain(run, monotonic_ns() - HOLDBACK_NS)
                     self._write_axis_log(run)
                 run.writer.flush()
@@ -310,10 +311,13 @@ class Recorder:
                 return True
         return False
 
-    def _batch_due(self, run: _Run) -> bool:
-        """Whether the oldest queued frame is a batch past the holdback: time to drain."""
+    def _batch_due_in(self, run: _Run) -> float | None:
+        """Seconds until the oldest queued frame is a batch past the holdback (<= 0: drain now); None while
+        the queue is empty."""
         queue = run.queue
-        return bool(queue.available()) and queue.t_ns(0) <= monotonic_ns() - HOLDBACK_NS - run.batch_ns
+        if not queue.available():
+            return None
+        return (queue.t_ns(0) + HOLDBACK_NS + run.batch_ns - monotonic_ns()) / 1e9
 
     def _drain(self, run: _Run, older_than: int | None) -> int:
         """Move ready frames (captured before older_than, or all) from the queue into the session."""
@@ -369,12 +373,11 @@ class Recorder:
         queue.wait() returns at once while any frame is queued, and the holdback keeps the newest frames
         queued on purpose: waiting on the queue would spin a core. At most 100 ms, for status and hotkeys.
         """
-        queue = run.queue
-        if queue.available():
-            due = (queue.t_ns(0) + HOLDBACK_NS + run.batch_ns - monotonic_ns()) / 1e9
+        due = self._batch_due_in(run)
+        if due is not None:
             self._stop.wait(min(0.1, max(due, 0.0005)))
         else:
-            queue.wait(0.1)
+            run.queue.wait(0.1)
 
     # -- finish ----------------------------------------------------------------------------------
     def _finish(self, run: _Run) -> tuple[dict[str, int], dict[str, Any]]:
