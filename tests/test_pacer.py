@@ -8,6 +8,7 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,38 @@ def test_capture_asks_for_no_wake_up_latency_while_it_runs(xvfb: object) -> None
             assert during == 0 and line.endswith(", wake-up latency 0 us (PM QoS) granted"), line
         else:
             assert during == before and "wake-up latency 0 us (PM QoS) refused (" in line, line
+
+
+def _slice_ns(pid: int) -> int:
+    """The kernel's sched_getattr sched_runtime of a process (an ordinary thread's time slice, Linux 6.12+)."""
+    import struct
+
+    buf = ctypes.create_string_buffer(56)  # struct sched_attr, SCHED_ATTR_SIZE_VER1
+    if ctypes.CDLL(None, use_errno=True).syscall(315, pid, buf, 56, 0) != 0:  # SYS_sched_getattr on x86_64
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return int(struct.unpack("IIQiIQQQII", buf.raw)[5])
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
+                    reason="the sched_getattr system call number is x86_64's")
+def test_capture_gives_the_x_server_the_shortest_slice_while_it_runs(xvfb: Any) -> None:
+    """With real-time scheduling asked for, the X server serving the grabs gets a 0.1 ms slice while capture
+    runs (the kernel's own read-back of the Xvfb process says so) and its own back when capture stops;
+    realtime=0 asks for nothing. On a kernel without ordinary-thread slices the line says so, nothing changes."""
+    from engine.capture import CaptureStream, open_source
+
+    pid = xvfb.proc.pid
+    before = _slice_ns(pid)
+    for realtime in (0, 20):
+        stream = CaptureStream(open_source(region=(0, 0, 64, 48), display=xvfb.display), fps=200, mode="latest",
+                               window=1, realtime=realtime)
+        with stream:
+            stream.sink.wait_newer(20, 5.0)
+            during, line = _slice_ns(pid), stream.scheduling
+        assert _slice_ns(pid) == before  # put back when the thread ended
+        if realtime == 0:
+            assert during == before and "slice" not in line, line
+        elif f"X server (pid {pid}) slice 0.1 ms granted" in line:
+            assert during == 100_000 and "slice 0.1 ms granted" in line.split("X server")[0], line
+        else:
+            assert during == before and f"X server (pid {pid}) slice 0.1 ms not supported" in line, line

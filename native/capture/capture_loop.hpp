@@ -32,6 +32,10 @@ struct CaptureStats {
 
 class CaptureLoop {
  public:
+  // The ordinary time slice asked for the grab (this thread and the X server) with real-time scheduling:
+  // the kernel's shortest.
+  static constexpr std::int64_t kGrabSliceNs = 100'000;
+
   CaptureLoop(std::shared_ptr<Source> source, std::shared_ptr<FrameSink> sink, int out_w, int out_h, Color color,
               std::int64_t period_ns, KernelPath path = KernelPath::Auto,
               std::int64_t spin_ns = Pacer::kDefaultSpinNs);

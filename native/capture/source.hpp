@@ -22,6 +22,10 @@ class Source {
   virtual std::string backend() const = 0;
   // Why a faster path was not taken; empty when it was.
   virtual std::string fallback_reason() const { return {}; }
+  // The local process that produces the pixels on request (the X server: each grab waits for it to run),
+  // and what to call it; -1 when there is none or it is unknown (a remote display, DXGI).
+  virtual int server_pid() const { return -1; }
+  virtual std::string server_name() const { return "display server"; }
 };
 
 }  // namespace engine

@@ -388,6 +388,7 @@ struct X11Grabber::Impl {
 X11Grabber::X11Grabber(const X11CaptureOptions& options) : impl_(std::make_unique<Impl>(options)) {}
 X11Grabber::~X11Grabber() = default;
 BgraView X11Grabber::grab() { return impl_->grab(); }
+int X11Grabber::server_pid() const { return x11::server_pid(impl_->conn.get()); }
 int X11Grabber::width() const { return impl_->rel[2]; }
 int X11Grabber::height() const { return impl_->rel[3]; }
 std::array<int, 4> X11Grabber::rect() const { return impl_->abs_rect(); }

@@ -55,6 +55,8 @@ class X11Grabber final : public Source {
   std::array<int, 4> rect() const override;
   std::string backend() const override;
   std::string fallback_reason() const override;
+  int server_pid() const override;
+  std::string server_name() const override { return "X server"; }
   std::uint64_t window_id() const;
   // What the pixels are read from: "composite", "window" (the drawable) or "screen".
   std::string read_from() const;

@@ -18,6 +18,7 @@
 #include "ring/spsc_queue.hpp"
 #include "tests/harness.hpp"
 #include "timing/pacer.hpp"
+#include "timing/realtime.hpp"
 
 namespace {
 
@@ -243,6 +244,50 @@ ENGINE_TEST(pacer_no_drift) {
   CHECK(t.deadline_ns == pacer.start_ns() + t.index * period);
   CHECK(t.lateness_ns >= 0);
   CHECK(static_cast<std::int64_t>(pacer.ticks()) + static_cast<std::int64_t>(pacer.late_ticks()) == t.index + 1);
+}
+
+#if defined(__linux__)
+ENGINE_TEST(ordinary_slice_granted_read_back_and_kept_across_a_boost) {
+  // The kernel's own read-back (sched_getattr) is the reference. Kernels before 6.12 ignore the value:
+  // then the request must say so, not claim it.
+  engine::LinuxSchedAttr before;
+  CHECK(engine::get_sched_attr(0, before) == 0);
+  const engine::SliceResult r = engine::request_slice(0, 100'000);
+  engine::LinuxSchedAttr now;
+  CHECK(engine::get_sched_attr(0, now) == 0);
+  CHECK(r.previous_ns == static_cast<std::int64_t>(before.sched_runtime));
+  if (!r.granted) {
+    CHECK(r.detail.find("not supported") != std::string::npos);
+    return;
+  }
+  CHECK(r.detail == "slice 0.1 ms granted");
+  CHECK(now.sched_runtime == 100'000 && now.sched_policy == SCHED_OTHER && now.sched_nice == before.sched_nice);
+  // A real-time boost and back (the capture thread's every tick) keeps the slice, and the nice value.
+  engine::SchedState ordinary = engine::current_sched();
+  ordinary.slice_ns = 100'000;
+  if (engine::request_realtime(5).granted) {
+    engine::restore_sched(ordinary);
+    CHECK(engine::get_sched_attr(0, now) == 0);
+    CHECK(now.sched_policy == SCHED_OTHER && now.sched_runtime == 100'000 && now.sched_nice == before.sched_nice);
+  }
+  // Put back only while it is still ours.
+  engine::restore_slice(0, 200'000, static_cast<std::int64_t>(before.sched_runtime));
+  CHECK(engine::get_sched_attr(0, now) == 0 && now.sched_runtime == 100'000);
+  engine::restore_slice(0, 100'000, static_cast<std::int64_t>(before.sched_runtime));
+  CHECK(engine::get_sched_attr(0, now) == 0 && now.sched_runtime == before.sched_runtime);
+}
+
+#else
+ENGINE_TEST(ordinary_slice_not_supported_off_linux) {
+  const engine::SliceResult r = engine::request_slice(0, 100'000);
+  CHECK(!r.granted && r.detail == "slice 0.1 ms not supported on this system");
+}
+#endif
+
+ENGINE_TEST(process_slice_unknown_process_is_not_asked) {
+  const engine::ProcessSlice none(-1, 100'000, "X server");
+  CHECK(!none.granted());
+  CHECK(none.detail().find("not asked for") != std::string::npos);
 }
 
 ENGINE_TEST(pacer_drops_late_ticks) {

@@ -1,6 +1,7 @@
 #include "x11/x11_common.hpp"
 
 #include <X11/Xatom.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -173,6 +174,17 @@ std::vector<WindowInfo> list_windows(Display* dpy) {
     return s;
   };
   return static_cast<::Window>(match_window_title(list_windows(dpy), title, lower).id);
+}
+
+int server_pid(Display* dpy) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  sockaddr_storage addr{};
+  socklen_t alen = sizeof addr;
+  const int fd = ConnectionNumber(dpy);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0 || addr.ss_family != AF_UNIX) return -1;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return -1;
+  return static_cast<int>(cred.pid);
 }
 
 }  // namespace engine::x11

@@ -40,6 +40,10 @@ class Connection {
   friend void mark_broken(Display*, void*);
 };
 
+// The X server's process id, from the credentials of a local (Unix socket) connection; -1 for a remote
+// display (TCP) or when the kernel does not say.
+int server_pid(Display* dpy);
+
 // Collects protocol errors raised by this thread's requests while in scope.
 class ErrorTrap {
  public:
