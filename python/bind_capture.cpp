@@ -271,7 +271,9 @@ void bind_capture(py::module_& m) {
            py::arg("source"), py::arg("sink"), py::arg("width"), py::arg("height"), py::arg("color") = "gray",
            py::arg("period_ns") = 33'333'333, py::arg("path") = "auto", py::arg("spin_ns") = Pacer::kDefaultSpinNs)
       .def("set_realtime", &CaptureLoop::set_realtime, py::arg("priority"), py::arg("cpu") = -1,
-           "Before start(): SCHED_FIFO at `priority` (0: off) and pinned to `cpu` (< 0: anywhere) for the thread.")
+           py::arg("grab_realtime") = false,
+           "Before start(): SCHED_FIFO at `priority` (0: off) and pinned to `cpu` (< 0: anywhere) for the thread; "
+           "grab_realtime: for the grab too, its wait for the X server kicked (play), not only the tick.")
       .def_property_readonly("scheduling", &CaptureLoop::scheduling,
                              "What the thread was granted (\"SCHED_FIFO 20 granted\", \"... refused (...)\", \"off\").")
       .def("start", &CaptureLoop::start)

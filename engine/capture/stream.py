@@ -42,8 +42,9 @@ class CaptureStream:
     mode="queue" (recording): every frame goes to a FrameQueue the consumer drains; when it is full
     the newest frame is dropped and counted. mode="latest" (play): a LatestRing holding the newest
     ``window`` frames as one contiguous array.
-    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread's pacer waits (0: ordinary
-    scheduling); :attr:`scheduling` says whether it was granted.
+    ``realtime`` > 0 asks for SCHED_FIFO at that priority for the capture thread's pacer waits, in "latest"
+    mode for its grabs too, and the shortest ordinary time slice for the X server while it runs (0: ordinary
+    scheduling, nothing asked); :attr:`scheduling` says what was granted.
     """
 
     def __init__(
@@ -84,7 +85,10 @@ class CaptureStream:
         if realtime > 0:  # the capture thread's ticks under SCHED_FIFO when allowed
             # Neither pinning the thread to a CPU nor mlocking the ring helped on the loaded bench (issue #19):
             # pinned, the grab's p99 doubled; locked, nothing changed (the ring is touched every frame).
-            self._loop.set_realtime(realtime)
+            # mode="latest" (play, env): the newest frame's latency counts, so the grab is real-time too (its
+            # wait for the X server kicked); mode="queue" (recording): CPU per frame counts, the grab runs at
+            # ordinary priority (see native/capture/capture_loop.cpp).
+            self._loop.set_realtime(realtime, -1, mode == "latest")
         if isinstance(loop_source, _native.CallableSource):
             _calls_python.add(self)
 

@@ -62,32 +62,43 @@ void CaptureLoop::fail(const std::string& what, bool lost) {
 }
 
 void CaptureLoop::run() {
-  // SCHED_FIFO only for the pacer's wait (the tick lands on its deadline however busy the machine is),
-  // ordinary scheduling for the grab: a real-time thread asking the X server (an ordinary process) for
-  // pixels made the server's answer slower under load (bench: grab p50 1.8 ms instead of 0.17 ms).
-  // With real-time scheduling asked for, the shortest ordinary time slice (0.1 ms) for this thread's
-  // ordinary phase and for the X server while capture runs (see request_slice): each grab wakes the
-  // server, then the server wakes this thread, and on a busy machine both wake-ups otherwise wait for
-  // whatever runs to finish its slice. Bench, 2 busy processes beside, play at 60 fps: the grab's p99
-  // 1.9-4.3 ms -> see the README. Put back when capture stops.
+  // Real-time scheduling asked for (rt_priority_ > 0):
+  // - SCHED_FIFO for the pacer's wait, so the tick lands on its deadline however busy the machine is;
+  // - for the grab, ordinary scheduling by default. A real-time thread blocked on the X server's reply
+  //   leaves its core to whatever ordinary thread is eligible, and the server, woken by the request but
+  //   not yet eligible (EEVDF), then waits for the next scheduler tick: grab p50 1.8 ms instead of 0.17
+  //   ms under load. With grab_realtime (play) the grab stays real-time and its wait is kicked (WaitKick):
+  //   loaded play capture->keys p99, see the README;
+  // - the shortest ordinary time slice (0.1 ms) for this thread's ordinary phase and for the X server while
+  //   capture runs (see request_slice): the server's wake-up on a busy core otherwise waits for the
+  //   running thread's slice;
+  // - no idle-state latency on wake-ups (WakeLatencyRequest): on an idle 2-vCPU VM, 60 fps recording took
+  //   12% less CPU per frame with it and its tick lateness max went from 0.08-0.27 ms to 0.01-0.05 ms.
+  // Everything is put back when capture stops.
   const bool boost = rt_priority_ > 0;
-  const SliceResult own = boost ? request_slice(0, kGrabSliceNs) : SliceResult{};
   SchedState ordinary = current_sched();
+  const SliceResult own = boost ? request_slice(0, kGrabSliceNs) : SliceResult{};
   if (own.granted) ordinary.slice_ns = kGrabSliceNs;
   SchedResult rt = request_realtime(rt_priority_);
-  // With real-time scheduling asked for, also no idle-state latency on wake-ups while capturing (see
-  // WakeLatencyRequest): on an idle 2-vCPU VM, 60 fps recording took 12% less CPU per frame with it
-  // and its tick lateness max went from 0.08-0.27 ms to 0.01-0.05 ms.
+  const bool grab_rt = rt.granted && rt_grab_;
+  WaitKick kick(grab_rt ? kGrabKickNs : 0);
   WakeLatencyRequest wake(boost ? 0 : -1);
   ProcessSlice server(boost ? source_->server_pid() : -1, kGrabSliceNs, source_->server_name());
   {
     const bool pinned = rt_cpu_ >= 0 && pin_thread(rt_cpu_);
+    std::string detail = rt.detail;
+    if (grab_rt) {
+      detail += " (for its tick and grab";
+      if (kick.active()) detail += ", its wait for the server kicked every " + slice_ms(kGrabKickNs);
+      detail += ")";
+    } else if (rt.granted) {
+      detail += " (for its tick)";
+    }
+    if (boost && !grab_rt) detail += ", " + own.detail + (rt.granted ? " for its grab" : "");
+    if (pinned) detail += ", pinned to CPU " + std::to_string(rt_cpu_);
+    if (boost) detail += ", " + server.detail() + ", " + wake.detail();
     std::lock_guard<std::mutex> lock(error_mutex_);
-    scheduling_ = rt.detail + (rt.granted ? " (for its tick)" : "") +
-                  (pinned ? ", pinned to CPU " + std::to_string(rt_cpu_) : "") +
-                  (boost ? ", " + own.detail + (rt.granted ? " for its grab" : "") + ", " + server.detail() + ", " +
-                               wake.detail()
-                         : "");
+    scheduling_ = detail;
   }
   Pacer pacer(period_, spin_);
   try {
@@ -97,9 +108,9 @@ void CaptureLoop::run() {
         continue;
       }
       if (resumed_.exchange(false, std::memory_order_acq_rel)) pacer.restart();
-      if (rt.granted) request_realtime(rt.priority);
+      if (rt.granted && !grab_rt) request_realtime(rt.priority);
       const Tick tick = pacer.wait();
-      if (rt.granted) restore_sched(ordinary);
+      if (rt.granted && !grab_rt) restore_sched(ordinary);
       if (stop_.load(std::memory_order_acquire)) break;
       ticks_.fetch_add(1, std::memory_order_relaxed);
       if (tick.skipped) late_.fetch_add(static_cast<std::uint64_t>(tick.skipped), std::memory_order_relaxed);
@@ -116,7 +127,10 @@ void CaptureLoop::run() {
         continue;
       }
       const std::int64_t t0 = monotonic_ns();
-      const BgraView src = source_->grab();
+      const BgraView src = [&] {
+        const WaitKick::Armed armed(kick);
+        return source_->grab();
+      }();
       const std::int64_t t1 = monotonic_ns();
       sink_->note_grabbed(t1);
       conv_.run(src, PixelsOut{slot, conv_.dst_width(), conv_.dst_height(),

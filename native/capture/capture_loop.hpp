@@ -35,6 +35,9 @@ class CaptureLoop {
   // The ordinary time slice asked for the grab (this thread and the X server) with real-time scheduling:
   // the kernel's shortest.
   static constexpr std::int64_t kGrabSliceNs = 100'000;
+  // With grab_realtime: how often the wait for the X server's reply is kicked (see WaitKick). Longer than
+  // an unloaded grab (0.1-0.15 ms at 800x600 here), so a grab that is not kept waiting is not kicked.
+  static constexpr std::int64_t kGrabKickNs = 150'000;
 
   CaptureLoop(std::shared_ptr<Source> source, std::shared_ptr<FrameSink> sink, int out_w, int out_h, Color color,
               std::int64_t period_ns, KernelPath path = KernelPath::Auto,
@@ -45,9 +48,13 @@ class CaptureLoop {
 
   // Before start(): run the thread under SCHED_FIFO at `priority` (0: ordinary scheduling) and pinned to
   // `cpu` (< 0: anywhere). Asked for when the thread starts; refusal is not an error (scheduling() says).
-  void set_realtime(int priority, int cpu = -1) {
+  // By default only the tick is waited for under SCHED_FIFO and the grab runs at ordinary priority (a
+  // recording's CPU per frame is what counts). grab_realtime: the grab too, with its wait for the X server
+  // kicked every kGrabKickNs (WaitKick), for a frame whose latency counts (play).
+  void set_realtime(int priority, int cpu = -1, bool grab_realtime = false) {
     rt_priority_ = priority;
     rt_cpu_ = cpu;
+    rt_grab_ = grab_realtime;
   }
   // What the thread got: "SCHED_FIFO 20 granted", "SCHED_FIFO refused (...)", "off"; "" before it ran.
   std::string scheduling() const;
@@ -91,6 +98,7 @@ class CaptureLoop {
   std::atomic<std::uint64_t> lateness_n_{0};
 
   int rt_priority_ = 0, rt_cpu_ = -1;
+  bool rt_grab_ = false;
 
   mutable std::mutex error_mutex_;
   std::string error_;       // Protected by error_mutex_.

@@ -23,6 +23,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <csignal>
+#include <ctime>
+#include <mutex>
 #endif
 
 namespace engine {
@@ -330,6 +333,87 @@ class WakeLatencyRequest {
  private:
   int fd_ = -1;
   std::string detail_;
+};
+
+// A scheduling point every `interval_ns` while armed, for a thread that blocks waiting for another
+// process (the capture thread waiting for the X server's reply). Linux only checks whether a waiting
+// ordinary thread should run instead of the running one at wake-ups and at the scheduler tick (every
+// 4 ms at HZ=250). A server woken by our request may not be eligible to run at once (EEVDF: it used more
+// than its share the last time it ran), so when this thread blocks, a busy process gets the core and
+// keeps it until the next tick, and the server, eligible microseconds later, waits the rest of the 4 ms.
+// The kick is a timer signal to this thread: it wakes (a real-time thread preempts at once), the empty
+// handler returns, the wait resumes (XCB retries a poll() that a signal interrupted), and the kernel picks
+// again, now the server. Costs a timer interrupt and two context switches per kick, only while armed and
+// only when the reply takes longer than the interval. Linux only; elsewhere a no-op.
+class WaitKick {
+ public:
+  explicit WaitKick(std::int64_t interval_ns) : interval_ns_(interval_ns) {
+#if defined(__linux__)
+    if (interval_ns <= 0) return;
+    static std::once_flag installed;
+    std::call_once(installed, [] {
+      struct sigaction sa {};
+      sa.sa_handler = [](int) {};
+      sa.sa_flags = SA_RESTART;  // a write or read the kick lands in restarts; poll() returns EINTR
+      sigemptyset(&sa.sa_mask);
+      sigaction(signal_number(), &sa, nullptr);
+    });
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signal_number();
+    sev._sigev_un._tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    ok_ = timer_create(CLOCK_MONOTONIC, &sev, &timer_) == 0;
+#endif
+  }
+  ~WaitKick() {
+#if defined(__linux__)
+    if (ok_) timer_delete(timer_);
+#endif
+  }
+  WaitKick(const WaitKick&) = delete;
+  WaitKick& operator=(const WaitKick&) = delete;
+
+  bool active() const { return ok_; }
+  // Armed while in scope (disarmed on every exit, exceptions included).
+  class Armed {
+   public:
+    explicit Armed(WaitKick& k) : k_(k) { k_.arm(); }
+    ~Armed() { k_.disarm(); }
+    Armed(const Armed&) = delete;
+    Armed& operator=(const Armed&) = delete;
+
+   private:
+    WaitKick& k_;
+  };
+  void arm() {
+#if defined(__linux__)
+    if (!ok_) return;
+    itimerspec its{};
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = static_cast<long>(interval_ns_);
+    timer_settime(timer_, 0, &its, nullptr);
+#endif
+  }
+  void disarm() {
+#if defined(__linux__)
+    if (!ok_) return;
+    const itimerspec zero{};
+    timer_settime(timer_, 0, &zero, nullptr);
+#endif
+  }
+  static int signal_number() {
+#if defined(__linux__)
+    return SIGRTMIN + 7;
+#else
+    return 0;
+#endif
+  }
+
+ private:
+  std::int64_t interval_ns_;
+  bool ok_ = false;
+#if defined(__linux__)
+  timer_t timer_{};
+#endif
 };
 
 }  // namespace engine
