@@ -268,6 +268,28 @@ def test_blank_guard_stays_quiet_on_a_dark_changing_game() -> None:
     assert g.summary() is None and g.blank_frames == 0
 
 
+def test_blank_guard_in_batches_says_what_it_says_frame_by_frame() -> None:
+    # The recorder feeds its batches whole (feed_many); a game, a short fade, a black start of a run that
+    # straddles batches, a frame one pixel off black: the same messages at the same frames, the same spans.
+    rng = np.random.default_rng(3)
+    frames = [np.zeros((60, 80), np.uint8) for _ in range(40)]  # a blank start
+    frames += [rng.integers(0, 255, (60, 80), dtype=np.uint8) for _ in range(30)]
+    frames += [np.full((60, 80), 5, np.uint8) for _ in range(50)]  # a short fade (under 3 s at 30 fps)
+    odd = np.zeros((60, 80), np.uint8)
+    odd[59, 79] = 1  # off the sample stride: only the whole-frame check sees it
+    frames += [odd] + [np.zeros((60, 80), np.uint8) for _ in range(120)]  # then black for good
+    t = np.arange(len(frames), dtype=np.int64) * 33_333_333 + 1
+    one, many = BlankGuard(fps=30), BlankGuard(fps=30)
+    said_one = [(i, m) for i, f in enumerate(frames) if (m := one.feed(f, i, int(t[i])))]
+    said_many = []
+    for start in range(0, len(frames), 7):
+        batch = np.stack(frames[start:start + 7])
+        said_many += [(start, m) for m in many.feed_many(batch, start, t[start:start + 7])]
+    assert [m for _, m in said_one] == [m for _, m in said_many] and len(said_one) == 2
+    assert [i // 7 * 7 for i, _ in said_one] == [i for i, _ in said_many]  # in the batch of the frame
+    assert one.spans == many.spans == [[0, 39], [241 - 120, 240]] and one.blank_frames == many.blank_frames
+
+
 def test_engine_record_says_at_once_when_the_window_draws_nothing(
     xvfb: Xvfb, image_window: object, tmp_path: Path
 ) -> None:

@@ -109,6 +109,8 @@ def _split_sources(t: np.ndarray, a: np.ndarray, v: np.ndarray, dev: np.ndarray,
 
 
 def _split(t: np.ndarray, a: np.ndarray, v: np.ndarray, *sources: np.ndarray) -> tuple[Events, list[int]]:
+    if not len(t):  # the usual wake-up: nothing pressed since the last
+        return (t, a, v), []
     hot = a < 0
     hotkeys = [int(-x - 1) for x, val in zip(a[hot], v[hot], strict=True) if val == 1]
     keep = ~hot

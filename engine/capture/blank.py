@@ -6,8 +6,9 @@ a playing model, a bot reacting to nothing. The guard watches every frame the re
 feeds and fires once per blank run: when the first second of capture is blank, or later when a blank run
 lasts longer than a few seconds (a game's own fade to black or loading screen is shorter).
 
-Cost: a strided sample of ~256 pixels per frame (two tiny reductions, a few microseconds); only a frame
-whose sample is uniform is checked whole, so a normal game pays for the sample alone.
+Cost: a strided sample of ~256 pixels per frame (two tiny reductions, a few microseconds; the recorder's
+batches take one pair of reductions for all their frames); only a frame whose sample is uniform is checked
+whole, so a normal game pays for the sample alone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def is_uniform(frame: np.ndarray) -> bool:
     if sample.min() != sample.max():
         return False
     return bool(flat.min() == flat.max())
+
+
+def uniform_candidates(frames: np.ndarray) -> np.ndarray:
+    """(k,) bool: which of k frames (k, ...) may be uniform, by the same strided sample as is_uniform (two
+    reductions for the whole batch); a False is certain, a True needs is_uniform."""
+    flat = frames.reshape(len(frames), -1)
+    step = max(1, flat.shape[1] // _SAMPLES) | 1
+    sample = flat[:, ::step]
+    return np.asarray(sample.min(axis=1) == sample.max(axis=1))
 
 
 def blank_message(value: int, seconds: float, what: str) -> str:
@@ -80,6 +90,29 @@ class BlankGuard:
         self.blank_frames += index - self._run_start + 1
         return blank_message(int(frame.reshape(-1)[0]), seconds, self.what)
 
+    def feed_many(self, frames: np.ndarray, first: int, t_ns: np.ndarray) -> list[str]:
+        """feed() for consecutive frames (k, ...) with indices first.. and capture times t_ns (k,): the messages
+        that became due. The recorder's batch: a batch with no uniform frame (a game) costs two reductions,
+        not two per frame."""
+        k = len(frames)
+        if k == 0:
+            return []
+        if self._first_index < 0:
+            self._first_index = first
+        maybe = uniform_candidates(frames)
+        if not maybe.any():
+            self._run_start = -1
+            return []
+        out = []
+        for i in range(k):  # some frame may be blank: frame by frame, as feed() does
+            if not maybe[i]:
+                self._run_start = -1
+                continue
+            message = self.feed(frames[i], first + i, int(t_ns[i]))
+            if message:
+                out.append(message)
+        return out
+
     def summary(self) -> str | None:
         """One line for the end-of-run summary, or None when no blank run was reported."""
         if not self.spans:
@@ -88,4 +121,4 @@ class BlankGuard:
         return f"blank frames: {self.blank_frames} (one uniform value; frames {spans})"
 
 
-__all__ = ["FIRST_S", "LATER_S", "BlankGuard", "blank_message", "is_uniform"]
+__all__ = ["FIRST_S", "LATER_S", "BlankGuard", "blank_message", "is_uniform", "uniform_candidates"]

@@ -344,12 +344,10 @@ class Recorder:
 
     def _watch_blank(self, run: _Run, frames: np.ndarray, t: np.ndarray, first: int) -> None:
         """Feed committed frames to the blank guard; say it at once (stderr) when it fires."""
-        for i in range(len(frames)):
-            message = run.blank.feed(frames[i], first + i, int(t[i]))
-            if message:
-                if self.out.isatty():  # a status line is being rewritten in place: end it first
-                    print(file=self.out, flush=True)
-                print(message, file=sys.stderr, flush=True)
+        for message in run.blank.feed_many(frames, first, t):
+            if self.out.isatty():  # a status line is being rewritten in place: end it first
+                print(file=self.out, flush=True)
+            print(message, file=sys.stderr, flush=True)
         if run.blank.spans:  # meta.json says which frames saw nothing, so every reader can leave them out
             run.writer.annotate("blank_frames", run.blank.blank_frames)
             run.writer.annotate("blank_spans", [list(s) for s in run.blank.spans])
