@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -177,14 +178,27 @@ def test_capture_asks_for_no_wake_up_latency_while_it_runs(xvfb: object) -> None
             assert during == before and "wake-up latency 0 us (PM QoS) refused (" in line, line
 
 
-def _slice_ns(pid: int) -> int:
-    """The kernel's sched_getattr sched_runtime of a process (an ordinary thread's time slice, Linux 6.12+)."""
-    import struct
+_SCHED_ATTR = "IIQiIQQQII"  # struct sched_attr, SCHED_ATTR_SIZE_VER1 (56 bytes); field 5 is sched_runtime
 
-    buf = ctypes.create_string_buffer(56)  # struct sched_attr, SCHED_ATTR_SIZE_VER1
+
+def _sched_attr(pid: int) -> list[int]:
+    buf = ctypes.create_string_buffer(56)
     if ctypes.CDLL(None, use_errno=True).syscall(315, pid, buf, 56, 0) != 0:  # SYS_sched_getattr on x86_64
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    return int(struct.unpack("IIQiIQQQII", buf.raw)[5])
+    return list(struct.unpack(_SCHED_ATTR, buf.raw))
+
+
+def _slice_ns(pid: int) -> int:
+    """The kernel's sched_getattr sched_runtime of a process (an ordinary thread's time slice, Linux 6.12+)."""
+    return _sched_attr(pid)[5]
+
+
+def _set_slice_ns(pid: int, ns: int) -> None:
+    a = _sched_attr(pid)
+    a[0], a[2], a[5] = 56, 0, ns
+    buf = ctypes.create_string_buffer(struct.pack(_SCHED_ATTR, *a), 56)
+    if ctypes.CDLL(None, use_errno=True).syscall(314, pid, buf, 0) != 0:  # SYS_sched_setattr on x86_64
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 
 
 @pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
@@ -224,3 +238,11 @@ def test_capture_gives_the_x_server_the_shortest_slice_while_it_runs(xvfb: Any) 
         else:
             assert line.startswith("SCHED_FIFO 20 granted (for its tick and grab, its wait for the server kicked "
                                    "every 0.15 ms), X server"), line
+    if _slice_ns(pid) == 100_000 or "X server" not in line or "slice 0.1 ms granted" not in line.split("X server")[1]:
+        return
+    # A capture killed before it could put the slice back leaves it on the server: the next one puts back the
+    # kernel's default (what the server had before any of this).
+    _set_slice_ns(pid, 100_000)
+    with CaptureStream(open_source(region=(0, 0, 64, 48), display=xvfb.display), fps=200, mode="queue") as stream:
+        time.sleep(0.05)
+    assert _slice_ns(pid) == before

@@ -160,7 +160,8 @@ inline void restore_slice(int tid, std::int64_t ours, std::int64_t previous_ns) 
 
 // A short slice for another process (the X server) held while this object lives, put back when it goes
 // (if still ours). pid <= 0: not asked ("unknown"). A process killed while holding it leaves the server
-// with the short slice: it then wakes sooner, its share of CPU unchanged.
+// with the short slice (it then wakes sooner, its share of CPU unchanged) until the next capture ends and
+// puts back the kernel's default.
 class ProcessSlice {
  public:
   ProcessSlice(int pid, std::int64_t slice_ns, const std::string& who) : pid_(pid), ns_(slice_ns) {
@@ -170,7 +171,8 @@ class ProcessSlice {
     }
     const SliceResult r = request_slice(pid, slice_ns);
     granted_ = r.granted;
-    previous_ = r.previous_ns;
+    // Already ours: left by a capture that was killed before it could put it back. 0 is the default.
+    previous_ = r.previous_ns == slice_ns ? 0 : r.previous_ns;
     detail_ = who + " (pid " + std::to_string(pid) + ") " + r.detail;
   }
   ~ProcessSlice() {
