@@ -608,7 +608,7 @@ def test_record_cpu_with_a_1000hz_mouse(benchmark, report, mode, smoke, xvfb, sc
         r: float | None = ratio(best, idle)
         if name.startswith("keys +"):
             r = float(np.median(pairs))
-            note += ("; ratio: the median of each round's keys only with the mouse moving unread over this ("
+            note += (f"; ratio {r:.3f}: the median of each round's keys only with the mouse moving unread over this ("
                      + ", ".join(f"{p:.2f}" for p in pairs) + f"; {ratio(best, idle):.2f}x against the idle mouse's "
                      f"least); {n_events} axis events logged, {rate:.0f} moves/s reached the listener; done-when: "
                      "within 10% of keys only (ratio >= 0.91)")
