@@ -214,6 +214,8 @@ def test_capture_gives_the_x_server_the_shortest_slice_while_it_runs(xvfb: Any) 
     from engine.capture import CaptureStream, open_source
 
     pid = xvfb.proc.pid
+    if _slice_ns(pid) == 100_000:  # left by a capture an earlier test killed: start from the kernel's default
+        _set_slice_ns(pid, 0)
     before = _slice_ns(pid)
     for realtime, mode in ((0, "latest"), (20, "queue"), (20, "latest")):
         stream = CaptureStream(open_source(region=(0, 0, 64, 48), display=xvfb.display), fps=200, mode=mode,
