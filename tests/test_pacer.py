@@ -240,6 +240,15 @@ def test_capture_gives_the_x_server_the_shortest_slice_while_it_runs(xvfb: Any) 
         else:
             assert line.startswith("SCHED_FIFO 20 granted (for its tick and grab, its wait for the server kicked "
                                    "every 0.15 ms), X server"), line
+    # A Python backend (mss) names no server process: nothing asked of the server, its grab not kicked.
+    with CaptureStream(open_source(region=(0, 0, 64, 48), display=xvfb.display, backend="mss"), fps=200,
+                       mode="latest", window=1, realtime=20) as stream:
+        deadline = time.monotonic() + 5.0
+        while stream.stats()["frames"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        mss_line = stream.scheduling
+    assert "kicked" not in mss_line and "slice not asked for (no local server process" in mss_line, mss_line
+    assert _slice_ns(pid) == before
     if _slice_ns(pid) == 100_000 or "X server" not in line or "slice 0.1 ms granted" not in line.split("X server")[1]:
         return
     # A capture killed before it could put the slice back leaves it on the server: the next one puts back the

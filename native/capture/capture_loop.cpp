@@ -81,9 +81,12 @@ void CaptureLoop::run() {
   if (own.granted) ordinary.slice_ns = kGrabSliceNs;
   SchedResult rt = request_realtime(rt_priority_);
   const bool grab_rt = rt.granted && rt_grab_;
-  WaitKick kick(grab_rt ? kGrabKickNs : 0);
+  // The kick is for a grab that waits on a local server process; a source without one (a Python backend
+  // calling mss, DXGI) would only be interrupted for nothing.
+  const int server_pid = boost ? source_->server_pid() : -1;
+  WaitKick kick(grab_rt && server_pid > 0 ? kGrabKickNs : 0);
   WakeLatencyRequest wake(boost ? 0 : -1);
-  ProcessSlice server(boost ? source_->server_pid() : -1, kGrabSliceNs, source_->server_name());
+  ProcessSlice server(server_pid, kGrabSliceNs, source_->server_name());
   {
     const bool pinned = rt_cpu_ >= 0 && pin_thread(rt_cpu_);
     std::string detail = rt.detail;

@@ -166,7 +166,7 @@ class ProcessSlice {
  public:
   ProcessSlice(int pid, std::int64_t slice_ns, const std::string& who) : pid_(pid), ns_(slice_ns) {
     if (pid <= 0) {
-      detail_ = who + " slice not asked for (its process is unknown: not a local display)";
+      detail_ = who + " slice not asked for (no local server process known for this capture source)";
       return;
     }
     const SliceResult r = request_slice(pid, slice_ns);
