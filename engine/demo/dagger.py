@@ -74,6 +74,8 @@ class Sizes:
     candidates: int = 1  # trainings per model (seeds seed, seed+1, ...): the best on the validation roads is kept
     val_seeds: tuple[int, ...] = (8,)  # validation roads (crosswind), with candidates > 1: used for nothing else
     val_seconds: float = 4.0  # each validation drive (road 8's gusts come at 1.0, 1.5 and 2.0 s)
+    val_target: float = 0.0  # while the best training drives the validation roads less than this (0 to 1) ...
+    max_candidates: int = 0  # ... train `candidates` more, up to this many in all (0: just `candidates`)
 
 
 @dataclass
@@ -181,18 +183,29 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
                          frame_size=s.frame_size, seed=s.seed + c, batch_size=s.batch_size,
                          learning_rate=s.learning_rate)
 
-        # Side by side: a training's own steps (imports, the dataset build, the export and its check) leave
-        # a core idle much of the time; two at once took ~1.5x one on 2 cores (19.5 s against 13 s), not 2x.
-        with ThreadPoolExecutor(max_workers=s.candidates) as pool:
-            models = list(pool.map(one, range(s.candidates)))
-        lap("train")
-        if len(models) == 1:
-            return models[0], [], 0
-        val = [sum(v) / len(v) for v in (score(m, s.val_seeds, s.val_seconds, m.parent / "val") for m in models)]
-        lap("validate")
+        models: list[Path] = []
+        val: list[float] = []
+        most = max(s.candidates, s.max_candidates)
+        while True:
+            # Side by side: a training's own steps (imports, the dataset build, the export and its check) leave
+            # a core idle much of the time; two at once took ~1.5x one on 2 cores (19.5 s against 13 s), not 2x.
+            batch = range(len(models), min(len(models) + s.candidates, most))
+            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+                new = list(pool.map(one, batch))
+            lap("train")
+            models += new
+            if len(models) == 1:
+                return models[0], [], 0
+            val += [sum(v) / len(v) for v in (score(m, s.val_seeds, s.val_seconds, m.parent / "val") for m in new)]
+            lap("validate")
+            # A training that fell on a bad plateau drives the validation road off the line; one more batch is
+            # cheaper than a model that cannot steer (what a person tuning this loop by hand would do too).
+            if max(val) >= s.val_target or len(models) >= most:
+                break
         kept = max(range(len(models)), key=val.__getitem__)
+        more = f" (best under {s.val_target:.0%}: trained more)" if len(models) > s.candidates else ""
         say(f"  {out.name}: {len(models)} trainings on validation roads {list(s.val_seeds)}: "
-            f"{', '.join(f'{v:.1%}' for v in val)}; kept training seed {s.seed + kept}")
+            f"{', '.join(f'{v:.1%}' for v in val)}{more}; kept training seed {s.seed + kept}")
         return models[kept], val, kept
 
     model, val, kept = fit(work / "model0")
@@ -256,6 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--val-seeds", type=ints, default=d.val_seeds,
                    help=f"validation roads for --candidates (default {seeds(d.val_seeds)})")
     p.add_argument("--val-seconds", type=float, default=d.val_seconds)
+    p.add_argument("--val-target", type=float, default=d.val_target,
+                   help="while the best training drives the validation roads less than this share of the time "
+                        "(0 to 1), train --candidates more (default 0: never)")
+    p.add_argument("--max-candidates", type=int, default=d.max_candidates,
+                   help="most trainings per model with --val-target (default: --candidates)")
     p.add_argument("--work", type=Path)
     ns = p.parse_args(argv)
     if ns.candidates < 1:
@@ -263,11 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.candidates > 1 and set(ns.val_seeds) & set((*ns.calm_seeds, *ns.round_seeds, *ns.eval_seeds)):
         p.error(f"--val-seeds {seeds(ns.val_seeds)}: validation roads must differ from the calm, round and "
                 "held-out roads (pick others, e.g. 8)")
+    if not 0 <= ns.val_target <= 1:
+        p.error(f"--val-target {ns.val_target:g}: a share of the validation drive, from 0 to 1 (e.g. 0.8)")
+    if ns.max_candidates and (ns.max_candidates < ns.candidates or ns.candidates < 2):
+        p.error(f"--max-candidates {ns.max_candidates}: needs --candidates 2 or more and at least as many "
+                f"(--candidates is {ns.candidates})")
     if ns.candidates > 1 and not ns.val_seconds > 0:
         p.error(f"--val-seconds {ns.val_seconds:g}: a validation drive needs a positive length, e.g. 4")
     sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
                   ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
-                  ns.seed, ns.candidates, ns.val_seeds, ns.val_seconds)
+                  ns.seed, ns.candidates, ns.val_seeds, ns.val_seconds, ns.val_target, ns.max_candidates)
 
     from engine.xvfb import Xvfb
 
