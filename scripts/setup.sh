@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 
 # Build: a C++20 compiler and the X11 headers (Xlib, MIT-SHM in Xext, Composite in Xcomposite, XInput2 in
 # Xi, XTest in Xtst).
-# Tests: Xvfb (virtual display), xdotool and x11-utils (xwininfo, xprop) to poke at windows, and headless
+# Tests: Xvfb (virtual display), xdotool, x11-utils (xwininfo, xprop) and xinput (`xinput test-xi2`: a reference
+# for XI2 raw events) to poke at windows, and headless
 # weston with Xwayland (a Wayland desktop's XWayland windows, where the root window holds no pixels).
-PACKAGES=(g++ make libx11-dev libxext-dev libxcomposite-dev libxi-dev libxtst-dev libxcb1-dev xvfb xauth xdotool x11-utils
+PACKAGES=(g++ make libx11-dev libxext-dev libxcomposite-dev libxi-dev libxtst-dev libxcb1-dev xvfb xauth xdotool x11-utils xinput
           weston xwayland g++-mingw-w64-x86-64-posix wine64)
 
 # Python: the one that makes .venv ($PYTHON, python3 by default) must create a venv (Debian moves

@@ -106,7 +106,7 @@ def test_xtest_motion_moves_the_pointer_by_exactly_the_sum_spread_over_the_perio
 
 
 @pytest.mark.skipif(shutil.which("xinput") is None or shutil.which("stdbuf") is None,
-                    reason="xinput (x11-xserver-utils) is not installed")
+                    reason="xinput is not installed (apt-get install xinput)")
 def test_an_xi2_raw_motion_listener_sees_several_events_summing_exactly(xvfb) -> None:  # type: ignore[no-untyped-def]
     """What a recorder sees: `xinput test-xi2 --root` prints every XI2 RawMotion event with its raw valuators."""
     env = dict(os.environ, DISPLAY=xvfb.display)
