@@ -447,15 +447,3 @@ def test_the_mouse_driver_stays_on_the_road_in_simulation() -> None:
     for seed in range(4):
         assert simulate_mouse(seed, 20.0) >= 0.97
         assert simulate_mouse(seed, 20.0, gusts=True) >= 0.95
-
-
-def test_random_mouse_baseline_is_the_games_simulation_of_blind_motion() -> None:
-    from engine.demo.models.drive import no_keys_on_road, random_mouse_on_road
-
-    rows = (18, 911)  # a 15 s drive's scored frames, as engine-play's telemetry gives them
-    assert random_mouse_on_road(5, rows, 0.0, runs=2) == no_keys_on_road(5, rows)  # no motion: the floor
-    blind = random_mouse_on_road(5, rows, 4.0, runs=4)
-    assert blind == random_mouse_on_road(5, rows, 4.0, runs=4) and 0 < blind < 1  # seeded: the same draws
-    assert blind != random_mouse_on_road(5, rows, 4.0, runs=4, rng_seed=1)
-    with pytest.raises(ValueError, match="spread must be"):
-        random_mouse_on_road(5, rows, -1.0)

@@ -11,9 +11,9 @@ not by anything the policy reports). Policies:
   monotonic clock as the game log), so start-up time does not count for or against it.
 - :func:`drive_random`: every frame period, each key independently held with a given probability, sent
   through the same XTest output engine-play uses; the baseline a trained model must beat.
-- :func:`random_mouse_on_road`: the mouse-steered game's (``engine-demo --mouse``) random baseline, from
-  the game's own simulation as :func:`no_keys_on_road` is: every frame period, horizontal motion drawn
-  from a normal distribution, spread over the game's ticks of that period; the mean of many draws.
+- :func:`drive_random_mouse`: the mouse-steered game's (``engine-demo --mouse``) random baseline: every
+  frame period, horizontal motion drawn from a normal distribution, sent through the same XTest relative
+  motion engine-play uses (spread over the period).
 - :func:`drive_nothing`: no key at all, the floor.
 
 The game needs the keyboard focus, which it takes when its window opens; one game runs at a time.
@@ -126,33 +126,6 @@ def no_keys_on_road(seed: int, rows: tuple[int, int], size: tuple[int, int] = (3
     return float(on[rows[0] :].mean())
 
 
-def random_mouse_on_road(seed: int, rows: tuple[int, int], spread: float, *, fps: float = 30.0, runs: int = 20,
-                         rng_seed: int = 0, size: tuple[int, int] = (320, 240), tick_hz: float = 60.0) -> float:
-    """Mean on-road fraction of frames rows[0]..rows[1] of the mouse-steered game on road ``seed`` over
-    ``runs`` random drivers: every 1/fps s, mouse_dx counts drawn from N(0, ``spread``), spread evenly over the
-    game's ticks of that period (one simulation step per presented frame, as :func:`no_keys_on_road`). What
-    a policy that moves the mouse as much as the recording but blindly scores, without playing it (a real
-    drive of one such driver took 12 s of a test and its one draw was noisier)."""
-    from engine.demo.sim import Sim
-
-    if not spread >= 0:
-        raise ValueError(f"spread must be a standard deviation >= 0 (counts per frame), got {spread}")
-    n = rows[1] + 1
-    frame = np.floor(np.arange(n) * fps / tick_hz).astype(np.int64)  # the policy's frame at each game tick
-    ticks = np.bincount(frame)  # game ticks per policy frame
-    rng = np.random.default_rng(rng_seed)
-    total = 0.0
-    for _ in range(runs):
-        dx = rng.normal(0.0, spread, len(ticks)) / ticks
-        sim = Sim(seed, size, tick_hz)
-        on = np.empty(n, bool)
-        for i in range(n):
-            sim.step(0, dx=float(dx[frame[i]]))
-            on[i] = sim.on_road
-        total += float(on[rows[0]:].mean())
-    return total / runs
-
-
 def drive_model(model: Path, seconds: float, seed: int, workdir: Path, *, display: str | None = None,
                 extra: Sequence[str] = (), name: str | None = None, game_args: Sequence[str] = ()) -> DriveResult:
     """engine-play with ``model`` on a fresh demo game (road ``seed``, engine-demo flags ``game_args``) for
@@ -219,6 +192,25 @@ def drive_random(seconds: float, seed: int, workdir: Path, rates: Sequence[float
     return DriveResult(f"random keys ({rate_text} of frames)", on_road, frames, secs, seed, log=game.log, rows=rows)
 
 
+def drive_random_mouse(seconds: float, seed: int, workdir: Path, spread: float, *, fps: float = 30.0,
+                       rng_seed: int = 0, display: str | None = None) -> DriveResult:
+    """Every 1/fps s, mouse_dx counts drawn from N(0, ``spread``), for ``seconds`` on a fresh mouse-steered
+    demo game (``engine-demo --mouse``, road ``seed``), through XTest relative motion as engine-play sends it."""
+    from engine.actions.outputs import XTestOutput
+
+    if not spread >= 0:
+        raise ValueError(f"spread must be a standard deviation >= 0 (counts per frame), got {spread}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rng_seed)
+    with DemoGame(workdir / f"game-random-mouse-{seed}.csv", seed, "--mouse", display=display) as game:
+        out = XTestOutput([], display or "", axes=["mouse_dx"], fps=fps)
+        t0, t1 = _paced(out, seconds, fps, lambda: out.apply_axes(np.array([rng.normal(0.0, spread)], np.float32)))
+        log = game.stop()
+    on_road, frames, secs, rows = score(log, t0, t1)
+    return DriveResult(f"random mouse motion (mouse_dx ~ N(0, {spread:.1f}) counts a frame)", on_road, frames, secs,
+                       seed, log=game.log, rows=rows)
+
+
 def drive_nothing(seconds: float, seed: int, workdir: Path, *, display: str | None = None) -> DriveResult:
     """No key for ``seconds`` on a fresh demo game (road ``seed``)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -231,5 +223,5 @@ def drive_nothing(seconds: float, seed: int, workdir: Path, *, display: str | No
     return DriveResult("no keys", on_road, frames, secs, seed, log=game.log, rows=rows)
 
 
-__all__ = ["DemoGame", "DriveResult", "drive_model", "drive_nothing", "drive_random", "no_keys_on_road",
-           "random_mouse_on_road", "score"]
+__all__ = ["DemoGame", "DriveResult", "drive_model", "drive_nothing", "drive_random", "drive_random_mouse",
+           "no_keys_on_road", "score"]
