@@ -260,6 +260,9 @@ class Listener(metaclass=_Pybind11Type):
     @property
     def error(self) -> str: ...
     @property
+    def hotkey_presses(self) -> int:
+        """Hotkey presses the thread has seen so far (a cheap check between pops)."""
+    @property
     def running(self) -> bool: ...
 
 # -- Windows only -------------------------------------------------------------------------------------

@@ -165,6 +165,8 @@ void bind_listener(py::module_& m) {
              py::gil_scoped_release nogil;
              l.wait(timeout < 0 ? -1 : static_cast<std::int64_t>(timeout * 1e9));
            }, py::arg("timeout") = -1.0)
+      .def_property_readonly("hotkey_presses", &Listener::hotkey_presses,
+                             "Hotkey presses the thread has seen so far (a cheap check between pops).")
       .def("pop", [](Listener& l, std::size_t max) {
              std::vector<InputEvent> buf;
              {

@@ -345,6 +345,31 @@ def _tap(act: Any, i: int, n: int) -> int:
     return t
 
 
+def test_the_listener_counts_hotkey_presses_before_they_are_taken(xvfb) -> None:  # type: ignore[no-untyped-def]
+    """What lets the recorder take events only before a drain: a hotkey press shows in the listener's count
+    at once, before any poll; action keys and releases do not count."""
+    from engine.actions.inputs import X11Input
+
+    act = _native.XTestActuator(xvfb.display, ["left", "f12"])
+    src = X11Input(["left"], ["f12"], xvfb.display)
+    src.start()
+    try:
+        assert src.hotkey_presses == 0
+        _tap(act, 0, 2)  # an action key: not counted
+        _tap(act, 1, 2)
+        _tap(act, 1, 2)
+        deadline = time.monotonic() + 5
+        while src.hotkey_presses < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert src.hotkey_presses == 2
+        (_, a, v), hot = src.poll()
+        assert hot == [0, 0] and a.tolist() == [0, 0] and v.tolist() == [1, 0]
+        assert src.hotkey_presses == 2  # taking them does not reset the count
+    finally:
+        src.stop()
+        act.release_all()
+
+
 def test_pause_leaves_a_gap_the_segmenter_finds_and_stop_hotkey_stops(xvfb, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """While paused nothing is captured: at most one frame (a tick already under way when the pause came) is
     stamped between the recorder saying "paused" and the resume key, so the dataset's gap detector splits

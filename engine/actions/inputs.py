@@ -98,6 +98,11 @@ class InputSource(Protocol):
         ...
     @property
     def error(self) -> str: ...
+    @property
+    def hotkey_presses(self) -> int:
+        """Hotkey presses seen so far, before poll() returns them: a cheap check that tells a consumer
+        taking events on a slower period to take them now."""
+        ...
 
 
 def _split_sources(t: np.ndarray, a: np.ndarray, v: np.ndarray, dev: np.ndarray,
@@ -157,6 +162,10 @@ class _NativeInput:
     @property
     def error(self) -> str:
         return str(self._listener.error)
+
+    @property
+    def hotkey_presses(self) -> int:
+        return int(self._listener.hotkey_presses)
 
 
 class X11Input(_NativeInput):
@@ -305,6 +314,7 @@ class EvdevInput:
         self._stop_r, self._stop_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._error = ""
+        self._hotkey_presses = 0
 
     @staticmethod
     def _choose_pad(opened: list[Any], pad: str) -> Any:
@@ -343,6 +353,10 @@ class EvdevInput:
     def error(self) -> str:
         return self._error
 
+    @property
+    def hotkey_presses(self) -> int:
+        return self._hotkey_presses
+
     def _run(self) -> None:
         fds = {d.fd: d for d in self._devices}
         try:
@@ -354,6 +368,7 @@ class EvdevInput:
                     rows = [(ev.sec * 1_000_000_000 + ev.usec * 1000, ev.type, ev.code, ev.value)
                             for ev in fds[fd].read()]
                     keys, axes = self._translators[fd].feed(rows)  # drops what is not configured
+                    self._hotkey_presses += sum(1 for k in keys if k[1] < 0 and k[2] == 1)
                     self._queue.extend(keys)
                     self._axis_queue.extend(axes)
         except OSError as e:

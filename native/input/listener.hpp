@@ -80,6 +80,10 @@ class Listener {
 
   // Any thread.
   std::uint64_t dropped() const { return queue_.dropped(); }
+  // Hotkey presses emitted so far (counted before they are queued): a consumer that takes events on a
+  // slower period can check this cheaply to answer a hotkey at once. A listener that leaves events to
+  // collect() counts them only when collected.
+  std::uint64_t hotkey_presses() const { return hotkey_presses_.load(std::memory_order_acquire); }
   std::uint64_t axis_dropped() const { return axis_queue_.dropped(); }
   std::size_t n_axes() const { return n_axes_; }
   bool running() const { return running_.load(std::memory_order_acquire); }
@@ -110,6 +114,7 @@ class Listener {
     if (down.empty()) down.assign(n_slots_, false);
     if (down[slot] == press) return;  // auto-repeat or a duplicate
     down[slot] = press;
+    if (code < 0 && press) hotkey_presses_.fetch_add(1, std::memory_order_release);
     queue_.push(InputEvent{t_ns, device, action, static_cast<std::int8_t>(press ? 1 : 0),
                            static_cast<std::uint8_t>(injected ? 1 : 0)});
   }
@@ -130,6 +135,7 @@ class Listener {
  private:
   SpscQueue<InputEvent> queue_;
   SpscQueue<AxisEvent> axis_queue_;
+  std::atomic<std::uint64_t> hotkey_presses_{0};
   std::unordered_map<std::int32_t, std::vector<bool>> down_;  // per device: actions, then hotkeys; listener thread only
   const std::size_t n_slots_;
   const std::size_t n_actions_;
