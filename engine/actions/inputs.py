@@ -368,8 +368,8 @@ class EvdevInput:
                     rows = [(ev.sec * 1_000_000_000 + ev.usec * 1000, ev.type, ev.code, ev.value)
                             for ev in fds[fd].read()]
                     keys, axes = self._translators[fd].feed(rows)  # drops what is not configured
-                    self._hotkey_presses += sum(1 for k in keys if k[1] < 0 and k[2] == 1)
                     self._queue.extend(keys)
+                    self._hotkey_presses += sum(1 for k in keys if k[1] < 0 and k[2] == 1)  # once queued
                     self._axis_queue.extend(axes)
         except OSError as e:
             self._error = f"evdev device failed: {e}"

@@ -263,7 +263,7 @@ class Recorder:
         """Whether this wake-up takes input. While keys alone are recorded, events are taken only before a
         drain (the labels need them then) or when a hotkey was pressed (the listener counts those apart, a
         cheap check), not at every 100 ms wake-up: each take costs Python calls that, with keys pressed 10
-        times a second, made the writer's CPU per 60 fps frame 0.146 ms against 0.104 ms without them (mean of
+        times a second, made the writer's CPU per 60 fps frame 0.173 ms against 0.133 ms without them (means of
         4 interleaved runs each, both cores busy, 2-vCPU EPYC). Axes are taken every time: an X11 motion axis
         leaves its events in the X connection until taken, and waiting for the start hotkey or a pause keeps
         the framer settled. The event log is written as often as frames are: a crash loses the same span."""

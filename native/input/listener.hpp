@@ -80,8 +80,8 @@ class Listener {
 
   // Any thread.
   std::uint64_t dropped() const { return queue_.dropped(); }
-  // Hotkey presses emitted so far (counted before they are queued): a consumer that takes events on a
-  // slower period can check this cheaply to answer a hotkey at once. A listener that leaves events to
+  // Hotkey presses emitted so far (each counted once queued): a consumer that takes events on a slower
+  // period can check this cheaply to answer a hotkey at once. A listener that leaves events to
   // collect() counts them only when collected.
   std::uint64_t hotkey_presses() const { return hotkey_presses_.load(std::memory_order_acquire); }
   std::uint64_t axis_dropped() const { return axis_queue_.dropped(); }
@@ -114,9 +114,10 @@ class Listener {
     if (down.empty()) down.assign(n_slots_, false);
     if (down[slot] == press) return;  // auto-repeat or a duplicate
     down[slot] = press;
-    if (code < 0 && press) hotkey_presses_.fetch_add(1, std::memory_order_release);
     queue_.push(InputEvent{t_ns, device, action, static_cast<std::int8_t>(press ? 1 : 0),
                            static_cast<std::uint8_t>(injected ? 1 : 0)});
+    // After the push: a consumer that reads the new count and then pops finds the press.
+    if (code < 0 && press) hotkey_presses_.fetch_add(1, std::memory_order_release);
   }
 
   // Listener thread only: configured axis `axis` moved (delta) or took a new value at t_ns.
