@@ -156,13 +156,14 @@ class Recorder:
         try:
             self._prepare(run)
             while not self._stop.is_set():
-                if self._input_due(run):
+                due = self._batch_due_in(run)
+                drain = due is not None and due <= 0  # decided once: the input taken below is what it labels
+                if drain or self._input_due(run):
                     self._take_input(run)
                 self._start_capture_when_due(run)
                 if self._failed(run):
                     break
-                due = self._batch_due_in(run)
-                if due is not None and due <= 0:
+                if drain:
                     self._drain(run, monotonic_ns() - HOLDBACK_NS)
                     self._write_axis_log(run)
                 run.writer.flush()
@@ -260,19 +261,17 @@ class Recorder:
         run.axis_pending.clear()
 
     def _input_due(self, run: _Run) -> bool:
-        """Whether this wake-up takes input. While keys alone are recorded, events are taken only before a
-        drain (the labels need them then) or when a hotkey was pressed (the listener counts those apart, a
-        cheap check), not at every 100 ms wake-up: each take costs Python calls that, with keys pressed 10
-        times a second, made the writer's CPU per 60 fps frame 0.173 ms against 0.133 ms without them (means of
-        4 interleaved runs each, both cores busy, 2-vCPU EPYC). Axes are taken every time: an X11 motion axis
-        leaves its events in the X connection until taken, and waiting for the start hotkey or a pause keeps
-        the framer settled. The event log is written as often as frames are: a crash loses the same span."""
+        """Whether a wake-up with no drain due takes input. While keys alone are recorded, events are taken
+        only before a drain (run() takes them then: the labels need them) or when a hotkey was pressed (the
+        listener counts those apart, a cheap check), not at every 100 ms wake-up: each take costs Python
+        calls that, with keys pressed 10 times a second, made the writer's CPU per 60 fps frame 0.173 ms
+        against 0.133 ms without them (means of 4 interleaved runs each, both cores busy, 2-vCPU EPYC). Axes
+        are taken every time: an X11 motion axis leaves its events in the X connection until taken, and
+        waiting for the start hotkey or a pause keeps the framer settled. The event log is written as often
+        as frames are: a crash loses the same span."""
         if run.framer is not None or not run.started or run.paused:
             return True
-        if run.inputs.hotkey_presses != run.hotkeys_taken:
-            return True
-        due = self._batch_due_in(run)
-        return due is not None and due <= 0
+        return run.inputs.hotkey_presses != run.hotkeys_taken
 
     def _take_input(self, run: _Run) -> None:
         """Action and axis events since the last wake-up to the labeler, the framer and the logs; hotkeys
