@@ -41,12 +41,13 @@ from engine.demo.dagger import Sizes, run
 # returns the best policy on validation; road 8 is used for nothing else. Over 6 s it told 2 of those 3 bad
 # models (8-36% on it) from good ones (83-87%); the third drove road 8 as well as the good ones.
 # Two were not always enough: in CI (2026-12-07) both of round 1's drove road 8 22.6% and 75.2%, and the kept
-# one drove road 11 66.5% after 59.2%. So when the better of the first two drives road 8 under 80% (the kept
-# round-1 models that went on to drive road 11 87-95% gave 82.1-86.7% there), seeds 2 and 3 are trained too
-# and the best of four is kept.
+# one drove road 11 66.5% after 59.2%; in a later CI run they gave 80.8% and 81.2% and the kept one drove road
+# 11 54.0% after 49.0%. The round-1 models that went on to drive road 11 87-95% gave 82.1-86.7% there. So when
+# the better of the first two drives road 8 under 85%, seeds 2 and 3 are trained too and the best of four is
+# kept (about 18 s more; a good model at 82-85% is retrained for nothing, the price of a 4 s validation).
 SIZES = Sizes(seconds=15.0, calm_seeds=(1,), round_seeds=(3,), eval_seeds=(11,), eval_seconds=14.0, rounds=1,
               epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30), candidates=2, val_seeds=(8,),
-              val_seconds=4.0, val_target=0.80, max_candidates=4)
+              val_seconds=4.0, val_target=0.85, max_candidates=4)
 MARGIN = 0.12
 AFTER = 0.80
 
@@ -80,7 +81,7 @@ def test_one_round_of_corrections_keeps_the_car_on_held_out_roads(xvfb, tmp_path
         assert all(n >= 1 for n in r.takeovers), r
         assert any(line.startswith(f"  round {r.round}, road ") and "of the time" in line for line in lines)
     # Every model is the best of its trainings on the validation road, two more when the better of the first two
-    # drove it less than 80% of the time, and says which it kept.
+    # drove it less than SIZES.val_target of the time, and says which it kept.
     for r in rounds:
         n = len(r.validation)
         assert n in (2, 4) and r.validation[r.kept] == max(r.validation), r
