@@ -113,3 +113,27 @@ def test_taps_shorter_than_a_frame_are_in_the_labels(recording) -> None:  # type
     driver_taps = glog["tap"][(glog["t_ns"] > t[0]) & (glog["t_ns"] < t[-1] - 50_000_000)]
     assert np.count_nonzero(driver_taps) >= 3
     assert taps >= np.count_nonzero(driver_taps) - 1  # the last one may straddle the end of the recording
+
+
+def test_the_offscreen_game_draws_what_the_window_showed(recording) -> None:  # type: ignore[no-untyped-def]
+    # engine.demo.dagger chooses between models by simulated drives (engine.demo.models.rollout): the game's
+    # simulation replayed with the keys the game logged, drawn off screen, must give every recorded frame.
+    from engine import _native
+    from engine.demo.models.rollout import OffscreenGame
+
+    ses, glog, _ = recording
+    g = np.array([decode(np.asarray(f), 1.0) for f in ses.frames], np.int64)
+    want = {int(gi): i for i, gi in enumerate(g.tolist())}  # game frame -> a recorded frame showing it
+    game = OffscreenGame(5)
+    checked = 0
+    for r in range(len(glog)):
+        game.sim.step(int(glog["keys"][r]), int(glog["pressed"][r]))
+        assert abs(game.sim.car_x - float(glog["car_x"][r])) <= 0.006, r  # the game state (the log keeps 2 decimals)
+        i = want.get(int(glog["frame"][r]))
+        if i is None:
+            continue
+        lit = int(glog["keys"][r]) | int(glog["pressed"][r])
+        drawn = _native.convert_resize(game.frame(int(glog["frame"][r]), lit), 320, 240, "gray")
+        assert np.array_equal(drawn, np.asarray(ses.frames[i])), (i, int(glog["frame"][r]))
+        checked += 1
+    assert checked == len(set(want))

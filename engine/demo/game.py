@@ -213,8 +213,9 @@ def _own_window_id(pygame: Any) -> int:
         pygame.display.flip()
 
 
-class _Renderer:
-    """Draws a Sim state onto the window surface with pygame primitives (a few dozen calls a frame)."""
+class Renderer:
+    """Draws a Sim state onto the window surface (or any pygame Surface: engine.demo.models.rollout draws off
+    screen) with pygame primitives (a few dozen calls a frame)."""
 
     def __init__(self, pygame: Any, screen: Any, sim: Sim) -> None:
         self.pg, self.screen, self.sim = pygame, screen, sim
@@ -344,7 +345,7 @@ def run(cfg: GameConfig, on_ready: Callable[[int, str], None] | None = None) -> 
                               "is the X server running? try running under Xvfb") from e
         pygame.event.set_blocked(None)
         pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN, pygame.KEYUP, *([pygame.MOUSEMOTION] * cfg.mouse)])
-        renderer = _Renderer(pygame, screen, sim)
+        renderer = Renderer(pygame, screen, sim)
         keyboard = _Keyboard(pygame)
         renderer.draw(0, 0)
         window_id = _own_window_id(pygame)
@@ -462,6 +463,7 @@ __all__ = [
     "WINDOW_TITLE",
     "GameConfig",
     "GameResult",
+    "Renderer",
     "focus_window",
     "indicator_rects",
     "run",
