@@ -20,6 +20,9 @@ Every step is the real command line (``python -m engine.cli.<tool>``) on a priva
 With ``--candidates N`` every model (round 0's too) is the best of N trainings (training seeds seed, seed+1,
 ...) by how they drive on validation roads (``--val-seeds``, used for nothing else), as DAgger returns the
 best policy on validation: one training of a small model can drive far worse than another of the same data.
+The validation drives run in the game's simulation (engine.demo.models.rollout: the game's renderer, the
+engine's convert+resize and engine-play's model code, ~40x faster than real time), so a model is chosen on
+many long drives, not on one short one; only the held-out scores are real engine-play drives.
 
 It prints one line per model and round; the README quotes a run. Real-time: about 2 minutes per round
 plus training on this 2-core machine, too slow for the test suite. tests/test_dagger.py runs the same
@@ -43,6 +46,7 @@ from pathlib import Path
 from engine.demo.game import WINDOW_TITLE
 from engine.demo.models.drive import DemoGame, drive_model
 from engine.demo.models.make_demo_model import COLOR, FPS, FRAME_SIZE, SHIFT, WINDOW, demo_masks
+from engine.demo.models.rollout import rollouts
 from engine.demo.sim import ACTIONS
 from engine.errors import EngineError
 
@@ -72,8 +76,8 @@ class Sizes:
     frame_size: tuple[int, int] = FRAME_SIZE  # what engine-record stores (the 320x240 window area-resized)
     seed: int = 0  # engine-dataset and engine-train --seed (split, balancing, shuffling, weights)
     candidates: int = 1  # trainings per model (seeds seed, seed+1, ...): the best on the validation roads is kept
-    val_seeds: tuple[int, ...] = (8,)  # validation roads (crosswind), with candidates > 1: used for nothing else
-    val_seconds: float = 4.0  # each validation drive (road 8's gusts come at 1.0, 1.5 and 2.0 s)
+    val_seeds: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # validation roads (crosswind, simulated), candidates > 1
+    val_seconds: float = 14.0  # each validation drive, game time (about 0.3 s of CPU at 40x30)
     val_target: float = 0.0  # while the best training drives the validation roads less than this (0 to 1) ...
     max_candidates: int = 0  # ... train `candidates` more, up to this many in all (0: just `candidates`)
 
@@ -196,7 +200,7 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
             models += new
             if len(models) == 1:
                 return models[0], [], 0
-            val += [sum(v) / len(v) for v in (score(m, s.val_seeds, s.val_seconds, m.parent / "val") for m in new)]
+            val += [sum(v) / len(v) for v in (rollouts(m, s.val_seconds, s.val_seeds) for m in new)]
             lap("validate")
             # A training that fell on a bad plateau drives the validation road off the line; one more batch is
             # cheaper than a model that cannot steer (what a person tuning this loop by hand would do too).
@@ -204,7 +208,7 @@ def run(sizes: Sizes, work: Path, say: Callable[[str], None] = print, times: dic
                 break
         kept = max(range(len(models)), key=val.__getitem__)
         more = f" (best under {s.val_target:.0%}: trained more)" if len(models) > s.candidates else ""
-        say(f"  {out.name}: {len(models)} trainings on validation roads {list(s.val_seeds)}: "
+        say(f"  {out.name}: {len(models)} trainings on simulated validation roads {list(s.val_seeds)}: "
             f"{', '.join(f'{v:.1%}' for v in val)}{more}; kept training seed {s.seed + kept}")
         return models[kept], val, kept
 
@@ -267,8 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="trainings per model (seeds seed, seed+1, ...), the best on the validation roads kept "
                         f"(default {d.candidates})")
     p.add_argument("--val-seeds", type=ints, default=d.val_seeds,
-                   help=f"validation roads for --candidates (default {seeds(d.val_seeds)})")
-    p.add_argument("--val-seconds", type=float, default=d.val_seconds)
+                   help=f"validation roads for --candidates, simulated (default {seeds(d.val_seeds)})")
+    p.add_argument("--val-seconds", type=float, default=d.val_seconds,
+                   help=f"each simulated validation drive, game time (default {d.val_seconds:g})")
     p.add_argument("--val-target", type=float, default=d.val_target,
                    help="while the best training drives the validation roads less than this share of the time "
                         "(0 to 1), train --candidates more (default 0: never)")
@@ -280,14 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--candidates {ns.candidates}: train at least 1 model per round")
     if ns.candidates > 1 and set(ns.val_seeds) & set((*ns.calm_seeds, *ns.round_seeds, *ns.eval_seeds)):
         p.error(f"--val-seeds {seeds(ns.val_seeds)}: validation roads must differ from the calm, round and "
-                "held-out roads (pick others, e.g. 8)")
+                "held-out roads (pick others, e.g. 5,6,7,8,9,10)")
     if not 0 <= ns.val_target <= 1:
         p.error(f"--val-target {ns.val_target:g}: a share of the validation drive, from 0 to 1 (e.g. 0.8)")
     if ns.max_candidates and (ns.max_candidates < ns.candidates or ns.candidates < 2):
         p.error(f"--max-candidates {ns.max_candidates}: needs --candidates 2 or more and at least as many "
                 f"(--candidates is {ns.candidates})")
     if ns.candidates > 1 and not ns.val_seconds > 0:
-        p.error(f"--val-seconds {ns.val_seconds:g}: a validation drive needs a positive length, e.g. 4")
+        p.error(f"--val-seconds {ns.val_seconds:g}: a validation drive needs a positive length, e.g. 14")
     sizes = Sizes(ns.seconds, ns.calm_seeds, ns.round_seeds, ns.eval_seeds, ns.eval_seconds, ns.rounds, ns.assist_px,
                   ns.handback, ns.weight, ns.before, ns.epochs, ns.batch_size, ns.learning_rate, ns.finetune, ns.size,
                   ns.seed, ns.candidates, ns.val_seeds, ns.val_seconds, ns.val_target, ns.max_candidates)
