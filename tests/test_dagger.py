@@ -37,7 +37,7 @@ from engine.demo.dagger import Sizes, run
 # and seed 0 at 66% (48% at 24 epochs); of 24 (data, seed) pairs from 9 loops, 3 drove 8-66% (the car shoved off
 # at 1 s and kept off, the model pressing the wrong key or none), which failed this test in 4 of 15 runs
 # (2026-12-07, CI included). So every model of the test, round 0's too, is the best of four trainings (seeds 0-3,
-# trained side by side: 28 s for four against 19.5 s for two here), as DAgger returns the best policy on
+# trained side by side: 27-28 s for the four on a 2-vCPU Intel Xeon VM), as DAgger returns the best policy on
 # validation. The validation drives were real 4 s drives of road 8 first, and they could not tell good models
 # from bad: CI failed twice more (2026-12-07/08) on round-1 models that validated 81-85% there and drove road 11
 # 39-54%. Now they are simulated (engine.demo.models.rollout: the game's own renderer and simulation, the

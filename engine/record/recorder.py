@@ -55,6 +55,13 @@ HOLDBACK_NS = 30_000_000
 # most holdback + batch + 100 ms, 0.38 s, inside DESIGN's "at most the last second".
 BATCH_NS = 250_000_000
 QUEUE_BYTES = 512 << 20
+# The capture thread sleeps to each tick and does not spin before it (engine-play's does, 60 us): a frame is
+# stamped when its grab starts and labelled with the keys held then, so starting ~20 us late (the
+# clock_nanosleep wake-up, p50) costs no accuracy, while the spin cost CPU at every frame. Per 60 fps frame
+# (800x600 -> 160x120 gray, keys tapped, 2-vCPU Intel Xeon VM, 3 interleaved runs each): 0.308-0.324 ->
+# 0.254-0.270 ms idle, 0.280-0.291 -> 0.252-0.264 ms with both cores busy; tick lateness p99 27-268 us.
+# A 20 us spin cost more than either (0.317-0.341 ms loaded: more context switches).
+SPIN_NS = 0
 # With stderr not a terminal (a log file, a pipe), the status goes out as whole lines this often, the
 # first one this long after recording starts (at once it would only say 0 frames).
 STATUS_LINE_INTERVAL_S = 5.0
@@ -199,7 +206,8 @@ class Recorder:
                                   f"{source.width}x{source.height}; pick at most that")
             frame_bytes = size[0] * size[1] * (1 if c.color == "gray" else 3)
             capacity = int(max(16, min(c.fps * c.queue_seconds, QUEUE_BYTES // frame_bytes)))
-            stream = CaptureStream(source, fps=c.fps, size=size, color=c.color, mode="queue", capacity=capacity)
+            stream = CaptureStream(source, fps=c.fps, size=size, color=c.color, mode="queue", capacity=capacity,
+                                   spin_ns=SPIN_NS)
             inputs = open_input(c.input, c.keys, c.hotkey_list(), c.display or "", axes=c.axes,
                                 region=list(source.rect), pad=c.pad)
             writer = SessionWriter.create(

@@ -11,7 +11,7 @@ It differs from a real drive in timing only: here a decision made on the frame t
 held from tick t + ``latency_ticks`` on, every time, where a real drive captures a frame 0-1 tick old and its
 keys arrive with a jitter of a few ms. So a model scores about what it drives, not the same number: rank
 models with it, measure them with engine-play. A 14 s drive takes about 0.15 s at 40x30 and 0.25 s at 80x60
-(one core of an AMD EPYC Zen 4; pygame's drawing is about half of it).
+(one core of a 2-vCPU Intel Xeon VM; pygame's drawing is about half of it).
 """
 
 from __future__ import annotations
