@@ -427,7 +427,7 @@ def add_rows(report: Any, case: str, results: list[Measured]) -> None:
     report.add(group, py.name, py.lateness_p50, "ms late", ratio=1.0,
                note=f"time.sleep to deadlines @{FIXED_FPS:g} fps; wake-up minus deadline")
     report.add(group, en.name, en.lateness_p50, "ms late", ratio=ratio(en.lateness_p50, py.lateness_p50),
-               note=f"native pacer (sleep, then spin) @{FIXED_FPS:g} fps; the capture thread's lateness log")
+               note=f"native pacer (sleep, no spin) @{FIXED_FPS:g} fps; the capture thread's lateness log")
     group = f"rec {case}: tick lateness p99 @{FIXED_FPS:g}fps"
     report.add(group, py.name, py.lateness_p99, "ms", ratio=1.0, note=f"time.sleep; p50 {py.lateness_p50:.3f} ms")
     report.add(group, en.name, en.lateness_p99, "ms", ratio=ratio(en.lateness_p99, py.lateness_p99),
