@@ -21,7 +21,7 @@ With ``--candidates N`` every model (round 0's too) is the best of N trainings (
 ...) by how they drive on validation roads (``--val-seeds``, used for nothing else), as DAgger returns the
 best policy on validation: one training of a small model can drive far worse than another of the same data.
 The validation drives run in the game's simulation (engine.demo.models.rollout: the game's renderer, the
-engine's convert+resize and engine-play's model code, ~40x faster than real time), so a model is chosen on
+engine's convert+resize and engine-play's model code, ~70x faster than real time), so a model is chosen on
 many long drives, not on one short one; only the held-out scores are real engine-play drives.
 
 It prints one line per model and round; the README quotes a run. Real-time: about 2 minutes per round
@@ -77,7 +77,7 @@ class Sizes:
     seed: int = 0  # engine-dataset and engine-train --seed (split, balancing, shuffling, weights)
     candidates: int = 1  # trainings per model (seeds seed, seed+1, ...): the best on the validation roads is kept
     val_seeds: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # validation roads (crosswind, simulated), candidates > 1
-    val_seconds: float = 14.0  # each validation drive, game time (about 0.3 s of CPU at 40x30)
+    val_seconds: float = 14.0  # each validation drive, game time (about 0.15 s of CPU at 40x30)
     val_target: float = 0.0  # while the best training drives the validation roads less than this (0 to 1) ...
     max_candidates: int = 0  # ... train `candidates` more, up to this many in all (0: just `candidates`)
 
