@@ -34,17 +34,17 @@ from engine.demo.dagger import Sizes, run
 # the round is under the lowest after (88.6% in every run whose training left the plateau).
 #
 # One training at this size is a lottery: on one recorded loop's data, training seeds 1-3 drove road 11 at 94-95%
-# and seed 0 at 66% (48% at 24 epochs); of 24 (data, seed) pairs from 9 loops, 3 drove 8-66% (the car shoved off
-# at 1 s and kept off, the model pressing the wrong key or none), which failed this test in 4 of 15 runs
-# (2026-12-07, CI included). So every model of the test, round 0's too, is the best of four trainings (seeds 0-3,
-# trained side by side: 27-28 s for the four on a 2-vCPU Intel Xeon VM), as DAgger returns the best policy on
-# validation. The validation drives were real 4 s drives of road 8 first, and they could not tell good models
-# from bad: CI failed twice more (2026-12-07/08) on round-1 models that validated 81-85% there and drove road 11
-# 39-54%. Now they are simulated (engine.demo.models.rollout: the game's own renderer and simulation, the
+# and seed 0 at 66% (48% at 24 epochs); of 24 (data, seed) pairs from 9 loops, 3 drove 8-66% (the car shoved off at
+# 1 s and kept off, the model pressing the wrong key or none), which failed this test in 4 of 15 runs (2026-12-07,
+# CI included). So every model of the test, round 0's too, is the best of four trainings (seeds 0-3, trained side by
+# side: 27-28 s for the four on a 2-vCPU Intel Xeon VM), as DAgger returns the best policy on validation. The
+# validation drives were real 4 s drives of road 8 first, and they could not tell good models from bad: a local
+# .ci/run and CI (2026-12-07/08) failed on round-1 models that validated 81.2% and 85.0% there and drove road 11
+# 54.0% and 39.4%. Now they are simulated (engine.demo.models.rollout: the game's own renderer and simulation, the
 # engine's convert+resize, engine-play's model code; tests/test_record_demo.py checks its frames against the
-# recorded window): 14 s on each of roads 5-10, used for nothing else, about 1 s a model. Round-1 candidates of
-# four loops (2026-12-08, three under one busy loop) validated 23-97% (6 of 16 under 95%), calm-only ones 37-66%;
-# every kept round-1 model validated 96-97% and drove road 11 91.6-95.4%, after 48.8-71.3% before.
+# recorded window): 14 s on each of roads 5-10, used for nothing else, about 1 s a model. Round-1 candidates of four
+# loops (2026-12-08, three under one busy loop) validated 23-97% (6 of 16 under 95%), calm-only ones 37-66%; every
+# kept round-1 model validated 96-97% and drove road 11 91.6-95.4%, after 48.8-71.3% before.
 SIZES = Sizes(seconds=15.0, calm_seeds=(1,), round_seeds=(3,), eval_seeds=(11,), eval_seconds=14.0, rounds=1,
               epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30), candidates=4)
 MARGIN = 0.12
