@@ -53,7 +53,7 @@ class OffscreenGame:
             raise EngineError(f"pygame made a {self._surface.get_masks()} surface, not XRGB8888; "
                               "the off-screen game cannot read it as BGRA")
         pitch = self._surface.get_pitch() // 4
-        raw = np.frombuffer(self._surface.get_view("0"), np.uint8)
+        raw = np.asarray(self._surface.get_view("0")).view(np.uint8)  # its bytes, in place (no copy)
         self._bgra = raw.reshape(size[1], pitch, 4)[:, : size[0]]
 
     def frame(self, index: int, lit: int) -> np.ndarray:
