@@ -42,9 +42,9 @@ from engine.demo.dagger import Sizes, run
 # .ci/run and CI (2026-12-07/08) failed on round-1 models that validated 81.2% and 85.0% there and drove road 11
 # 54.0% and 39.4%. Now they are simulated (engine.demo.models.rollout: the game's own renderer and simulation, the
 # engine's convert+resize, engine-play's model code; tests/test_record_demo.py checks its frames against the
-# recorded window): 14 s on each of roads 5-10, used for nothing else, about 1 s a model. Round-1 candidates of four
-# loops (2026-12-08, three under one busy loop) validated 23-97% (6 of 16 under 95%), calm-only ones 37-66%; every
-# kept round-1 model validated 96-97% and drove road 11 91.6-95.4%, after 48.8-71.3% before.
+# recorded window): 14 s on each of roads 5-10, used for nothing else, about 1 s a model. Round-1 candidates of six
+# loops (2026-12-08, five under one busy loop) validated 23-97% (12 of 24 under 95%), calm-only ones 32-66%; every
+# kept round-1 model validated 90.7-97.0% and drove road 11 91.6-95.4%, after 46.8-71.3% before.
 SIZES = Sizes(seconds=15.0, calm_seeds=(1,), round_seeds=(3,), eval_seeds=(11,), eval_seconds=14.0, rounds=1,
               epochs=12, batch_size=32, learning_rate=0.003, frame_size=(40, 30), candidates=4)
 MARGIN = 0.12
