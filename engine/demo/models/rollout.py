@@ -115,9 +115,9 @@ def rollout(model: Path, seconds: float, seed: int, *, gusts: bool = True, laten
     return on / max(ticks, 1)
 
 
-def rollouts(model: Path, seconds: float, seeds: Sequence[int], **kw: object) -> list[float]:
-    """:func:`rollout` on each road of ``seeds``."""
-    return [rollout(model, seconds, s, **kw) for s in seeds]  # type: ignore[arg-type]
+def rollouts(model: Path, seconds: float, seeds: Sequence[int]) -> list[float]:
+    """:func:`rollout` on each road of ``seeds``, in a crosswind."""
+    return [rollout(model, seconds, s) for s in seeds]
 
 
 __all__ = ["OffscreenGame", "rollout", "rollouts"]
